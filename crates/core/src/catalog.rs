@@ -1,0 +1,175 @@
+//! What a source offers ([`Catalog`] of [`StreamDescriptor`]s) and what a sync runs
+//! ([`ConfiguredStream`]: a stream with its chosen sync mode, write mode, cursor, key and
+//! destination table).
+//!
+//! Schemas are Arrow schemas. A string column that holds JSON text is marked with the
+//! canonical Arrow extension name `arrow.json` (see [`json_field`]) so destinations can
+//! give it a JSON type.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// The Arrow extension name that marks a Utf8 column holding JSON documents.
+pub const JSON_EXTENSION: &str = "arrow.json";
+
+/// A nullable or non-nullable Utf8 field marked as JSON.
+pub fn json_field(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+        .with_metadata([("ARROW:extension:name".to_owned(), JSON_EXTENSION.to_owned())].into())
+}
+
+/// Whether a field was marked by [`json_field`].
+pub fn is_json_field(field: &Field) -> bool {
+    field.extension_type_name() == Some(JSON_EXTENSION)
+}
+
+/// How a stream is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Every row, every run.
+    FullRefresh,
+    /// Rows whose cursor is past the saved watermark.
+    Incremental,
+}
+
+/// How a stream's rows land in its raw table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Replace the table; readers see the old or the new table, never a half one.
+    Overwrite,
+    /// Add the rows.
+    Append,
+    /// Upsert by primary key; the row with the highest cursor wins.
+    Merge,
+}
+
+impl std::fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::FullRefresh => "full_refresh",
+            Self::Incremental => "incremental",
+        })
+    }
+}
+
+impl std::fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overwrite => "overwrite",
+            Self::Append => "append",
+            Self::Merge => "merge",
+        })
+    }
+}
+
+/// One stream a source can read.
+#[derive(Debug, Clone)]
+pub struct StreamDescriptor {
+    /// The source's name for the stream, such as `orders` or `public.orders`.
+    pub name: String,
+    /// The Arrow schema of every batch the stream emits.
+    pub schema: SchemaRef,
+    /// Columns of the primary key, empty when the stream has none.
+    pub primary_key: Vec<String>,
+    /// Columns usable as an incremental cursor, best first (such as `updated_at`).
+    pub cursor_candidates: Vec<String>,
+}
+
+impl StreamDescriptor {
+    /// The sync modes this stream supports: incremental needs a cursor candidate.
+    pub fn supported_sync_modes(&self) -> Vec<SyncMode> {
+        if self.cursor_candidates.is_empty() {
+            vec![SyncMode::FullRefresh]
+        } else {
+            vec![SyncMode::FullRefresh, SyncMode::Incremental]
+        }
+    }
+}
+
+/// Everything a source offers.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The streams, in the source's order.
+    pub streams: Vec<StreamDescriptor>,
+}
+
+impl Catalog {
+    /// The stream called `name`.
+    pub fn stream(&self, name: &str) -> Option<&StreamDescriptor> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+}
+
+/// A stream as one sync runs it.
+#[derive(Debug, Clone)]
+pub struct ConfiguredStream {
+    /// The stream as discovered.
+    pub stream: StreamDescriptor,
+    /// How it is read in this run.
+    pub sync_mode: SyncMode,
+    /// How it is written in this run.
+    pub write_mode: WriteMode,
+    /// The cursor column for incremental reads and for "highest cursor wins" in merges.
+    pub cursor: Option<String>,
+    /// The primary key used by merges (the discovered one unless configured).
+    pub primary_key: Vec<String>,
+    /// The destination table name (normalized).
+    pub table: String,
+}
+
+impl ConfiguredStream {
+    /// The stream name.
+    pub fn name(&self) -> &str {
+        &self.stream.name
+    }
+
+    /// The Arrow schema of the stream's batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.stream.schema
+    }
+
+    /// A configured stream with the defaults: incremental merge when the stream has both a
+    /// primary key and a cursor candidate, full refresh with overwrite otherwise.
+    pub fn with_defaults(stream: StreamDescriptor) -> Self {
+        let cursor = stream.cursor_candidates.first().cloned();
+        let primary_key = stream.primary_key.clone();
+        let (sync_mode, write_mode) = match (&cursor, primary_key.is_empty()) {
+            (Some(_), false) => (SyncMode::Incremental, WriteMode::Merge),
+            _ => (SyncMode::FullRefresh, WriteMode::Overwrite),
+        };
+        let table = crate::normalize_name(&stream.name);
+        Self {
+            stream,
+            sync_mode,
+            write_mode,
+            cursor,
+            primary_key,
+            table,
+        }
+    }
+}
+
+/// A compact description of a schema for people and `--json`: name, type, nullability.
+pub fn describe_schema(schema: &SchemaRef) -> Vec<serde_json::Value> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let ty = if is_json_field(f) {
+                "json".to_owned()
+            } else {
+                f.data_type().to_string()
+            };
+            serde_json::json!({ "name": f.name(), "type": ty, "nullable": f.is_nullable() })
+        })
+        .collect()
+}
+
+/// Builds a schema reference from fields (a small convenience for connectors).
+pub fn schema(fields: Vec<Field>) -> SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(fields))
+}

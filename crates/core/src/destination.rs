@@ -1,0 +1,178 @@
+//! The destination contract, and the factory that registers a destination type.
+//!
+//! A destination opens a [`DestinationSession`] per sync run. Opening takes the
+//! destination's lock for the connection (an error of kind `Locked` names the holder), and
+//! the session fences every commit with it: a run that lost its lock commits nothing. The
+//! session loads each stream's batches into raw tables and commits each checkpoint's state
+//! in the same transaction as the rows it covers, so a crash at any instant leaves the old
+//! data with the old state or the new data with the new state.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::catalog::ConfiguredStream;
+use crate::error::Result;
+use crate::message::Message;
+use crate::source::{ConnectorConfig, parse_config};
+use crate::state::{StateMap, StreamState};
+
+/// What every row of one run is stamped with.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The run id (a UUID v7: sortable by start time).
+    pub run_id: String,
+    /// The connection's name.
+    pub connection: String,
+    /// When the run started, in microseconds since the Unix epoch (UTC); the value of
+    /// `_elt_extracted_at`.
+    pub started_at_us: i64,
+}
+
+/// What a session did with one stream.
+#[derive(Debug, Clone, Default)]
+pub struct WriteSummary {
+    /// Rows committed into the raw table.
+    pub rows_loaded: u64,
+    /// The last state committed, if any.
+    pub state: Option<StreamState>,
+    /// Seconds spent loading and committing (excluding time waiting for the source).
+    pub load_secs: f64,
+}
+
+/// The outcome of one stream in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Under way (or killed: a `running` row with no live run).
+    Running,
+    /// Completed and committed.
+    Succeeded,
+    /// Failed; what was committed before the failure stays.
+    Failed,
+}
+
+impl RunStatus {
+    /// The text stored in `_elt_runs.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One row of `_elt_runs`: a stream in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// The run id.
+    pub run_id: String,
+    /// The connection's name.
+    pub connection: String,
+    /// The stream's name.
+    pub stream: String,
+    /// Start, microseconds since the epoch.
+    pub started_at_us: i64,
+    /// End, microseconds since the epoch, once ended.
+    pub ended_at_us: Option<i64>,
+    /// The outcome so far.
+    pub status: RunStatus,
+    /// Rows the source sent.
+    pub rows_read: u64,
+    /// Rows committed into the raw table.
+    pub rows_loaded: u64,
+    /// The watermark before the run.
+    pub watermark_before: Option<String>,
+    /// The watermark after the run.
+    pub watermark_after: Option<String>,
+    /// Seconds the source spent producing (including waiting on the destination).
+    pub extract_secs: f64,
+    /// Seconds the destination spent loading and committing.
+    pub load_secs: f64,
+    /// The error, when failed.
+    pub error: Option<String>,
+}
+
+/// A destination of raw tables.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// A cheap health check: can we open and write?
+    async fn check(&self) -> Result<()>;
+
+    /// Opens a session for one run of `connection`, writing into `dataset` (a schema).
+    /// Takes the lock; returns an error of kind `Locked` naming the holder when another
+    /// run has it.
+    async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>>;
+}
+
+/// One run's use of a destination. Dropping it releases the lock.
+#[async_trait]
+pub trait DestinationSession: Send {
+    /// The committed state of every stream of the connection.
+    async fn state(&mut self) -> Result<StateMap>;
+
+    /// Loads one stream from `messages` until [`Message::Complete`] or the channel closes.
+    /// Commits at each checkpoint (overwrite: once, at `Complete`). When the channel closes
+    /// without `Complete` (the source failed), rolls back what is uncommitted and returns
+    /// what was committed.
+    async fn write(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        messages: mpsc::Receiver<Message>,
+    ) -> Result<WriteSummary>;
+
+    /// Inserts or updates the `_elt_runs` row of `record.run_id` and `record.stream`.
+    async fn record_run(&mut self, record: &RunRecord) -> Result<()>;
+
+    /// Forgets the state of one stream, or of all of them; returns how many were removed.
+    async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize>;
+}
+
+type BuildDestination =
+    Box<dyn Fn(&serde_json::Value) -> Result<Box<dyn Destination>> + Send + Sync>;
+
+/// A registered destination type.
+pub struct DestinationFactory {
+    /// The `type` in the config, such as `duckdb`.
+    pub kind: &'static str,
+    /// One line for `elt connectors`.
+    pub description: &'static str,
+    spec: fn() -> serde_json::Value,
+    build: BuildDestination,
+}
+
+impl DestinationFactory {
+    /// Registers a destination type whose config is `C`; `build` must do no I/O.
+    pub fn new<C: ConnectorConfig + 'static>(
+        kind: &'static str,
+        description: &'static str,
+        build: fn(C) -> Result<Box<dyn Destination>>,
+    ) -> Self {
+        Self {
+            kind,
+            description,
+            spec: crate::source::config_schema::<C>,
+            build: Box::new(move |value| build(parse_config::<C>(value)?)),
+        }
+    }
+
+    /// The JSON Schema of the config.
+    pub fn spec(&self) -> serde_json::Value {
+        (self.spec)()
+    }
+
+    /// Parses, validates and builds, without I/O.
+    pub fn build(&self, config: &serde_json::Value) -> Result<Box<dyn Destination>> {
+        (self.build)(config)
+    }
+}
+
+impl std::fmt::Debug for DestinationFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DestinationFactory")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}

@@ -1,0 +1,34 @@
+//! elt-core: the contracts every connector and the runner share.
+//!
+//! What lives here: the [`Source`] and [`Destination`] traits and their registration
+//! types, the [`Message`]s that flow between them, the [`Catalog`] a source discovers and
+//! the [`ConfiguredStream`] a sync runs, per-stream [`StreamState`], the classified
+//! [`Error`], the redacting [`Secret`], identifier quoting and the Arrow batch helpers.
+//!
+//! What does not: any I/O driver. Connectors live in `elt-connectors`, loaders in
+//! `elt-destinations`, and configuration files, the sync engine and the CLI in `elt-runner`.
+
+pub mod batch;
+pub mod catalog;
+pub mod destination;
+pub mod error;
+pub mod ident;
+pub mod message;
+pub mod secret;
+pub mod source;
+pub mod state;
+
+pub use catalog::{Catalog, ConfiguredStream, StreamDescriptor, SyncMode, WriteMode};
+pub use destination::{
+    Destination, DestinationFactory, DestinationSession, RunInfo, RunRecord, RunStatus,
+    WriteSummary,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use ident::{normalize_name, quote_ident, quote_literal};
+pub use message::{Emitter, Message};
+pub use secret::Secret;
+pub use source::{ConnectorConfig, Source, SourceFactory, parse_config};
+pub use state::{StateMap, StreamState};
+
+/// The Arrow crate that every elt crate uses, re-exported so connectors pin one version.
+pub use arrow;

@@ -1,0 +1,111 @@
+//! What flows from a source to a destination, and the [`Emitter`] sources send it with.
+//!
+//! One sync of one stream is a source task and a destination task joined by a bounded
+//! channel of [`Message`]s: its capacity (in batches) is the backpressure that keeps memory
+//! flat. A checkpoint promises that every row before it was sent; the destination commits
+//! the rows and that state together. [`Message::Complete`] is sent by the runner, never by
+//! a connector, once the source has returned without error.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::state::StreamState;
+
+/// One item on the channel between source and destination.
+#[derive(Debug)]
+pub enum Message {
+    /// Rows of the stream, in the stream's schema.
+    Batch(RecordBatch),
+    /// Every row before this was sent; commit them together with this state.
+    Checkpoint(StreamState),
+    /// The source finished the stream without error: commit what is pending.
+    Complete,
+}
+
+/// Counters of one stream's read, shared with the runner's progress display.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Rows sent so far.
+    pub rows: AtomicU64,
+    /// Approximate Arrow bytes sent so far.
+    pub bytes: AtomicU64,
+    notes: Mutex<Vec<String>>,
+}
+
+impl ReadStats {
+    /// Rows sent so far.
+    pub fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// The notes the source left for the run summary.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+}
+
+/// The sending side a source writes its stream to.
+pub struct Emitter {
+    tx: mpsc::Sender<Message>,
+    schema: SchemaRef,
+    stats: Arc<ReadStats>,
+}
+
+impl Emitter {
+    /// An emitter for a stream with `schema`, sending on `tx`.
+    pub fn new(tx: mpsc::Sender<Message>, schema: SchemaRef, stats: Arc<ReadStats>) -> Self {
+        Self { tx, schema, stats }
+    }
+
+    /// Sends a batch; waits while the destination is behind. A batch whose schema differs
+    /// from the discovered one is refused (a connector bug), as is an empty batch's waste.
+    pub async fn batch(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if !Arc::ptr_eq(&batch.schema(), &self.schema)
+            && batch.schema().fields() != self.schema.fields()
+        {
+            return Err(Error::bug(format!(
+                "the source emitted a batch with schema {:?}, but discovered {:?}",
+                batch.schema(),
+                self.schema
+            )));
+        }
+        let rows = batch.num_rows() as u64;
+        let bytes = batch.get_array_memory_size() as u64;
+        self.send(Message::Batch(batch)).await?;
+        self.stats.rows.fetch_add(rows, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends a checkpoint: every row sent before it is covered by `state`.
+    pub async fn checkpoint(&mut self, state: StreamState) -> Result<()> {
+        self.send(Message::Checkpoint(state)).await
+    }
+
+    /// Leaves a note for the run summary (such as "42 rows with a NULL cursor were not read").
+    pub fn note(&self, text: impl Into<String>) {
+        if let Ok(mut notes) = self.stats.notes.lock() {
+            notes.push(text.into());
+        }
+    }
+
+    /// The schema batches must have.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn send(&self, message: Message) -> Result<()> {
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| Error::permanent("the destination stopped before the source finished"))
+    }
+}

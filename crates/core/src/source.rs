@@ -1,0 +1,104 @@
+//! The source contract, and the factory that registers a source type.
+//!
+//! A connector writes a config struct (serde with `deny_unknown_fields`, plus
+//! `schemars::JsonSchema`) and a type implementing [`Source`], then registers one
+//! [`SourceFactory`] in its crate's `sources()` list. Building a source from its config does
+//! no I/O: that is what makes `elt validate` safe and fast. `check`, `discover` and `read`
+//! do the I/O.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use crate::catalog::{Catalog, ConfiguredStream};
+use crate::error::{Error, Result};
+use crate::message::Emitter;
+use crate::state::StreamState;
+
+/// A source of streams.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// A cheap health check: can we reach the system with these credentials?
+    async fn check(&self) -> Result<()>;
+
+    /// The streams the source offers, with their Arrow schemas, keys and cursor candidates.
+    async fn discover(&self) -> Result<Catalog>;
+
+    /// Reads one stream, starting after `state` when the stream is incremental and a state
+    /// exists. Sends batches in the stream's schema and a checkpoint after rows it can
+    /// resume from; returns when the stream is exhausted. Incremental reads go in keyset
+    /// order `(cursor, primary key)` so a resumed read neither skips nor repeats a row.
+    async fn read(
+        &self,
+        stream: &ConfiguredStream,
+        state: Option<StreamState>,
+        out: &mut Emitter,
+    ) -> Result<()>;
+}
+
+/// A connector config: parsed strictly from the config file and validated without I/O.
+pub trait ConnectorConfig: DeserializeOwned + JsonSchema {
+    /// Checks what serde cannot (ranges, combinations); messages name the option.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses and validates a connector config; errors name the key path, such as
+/// "`batch_rows`: invalid type: string \"x\", expected u64".
+pub fn parse_config<C: ConnectorConfig>(config: &serde_json::Value) -> Result<C> {
+    let parsed: C = serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            Error::config(inner.to_string())
+        } else {
+            Error::config(format!("`{path}`: {inner}"))
+        }
+    })?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// The JSON Schema of a connector config.
+pub fn config_schema<C: ConnectorConfig>() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(C)).expect("a JSON schema always serializes")
+}
+
+type BuildSource = Box<dyn Fn(&serde_json::Value) -> Result<Box<dyn Source>> + Send + Sync>;
+
+/// A registered source type: its name, its config schema, and how to build it.
+pub struct SourceFactory {
+    /// The `type` in the config, such as `sample` or `postgres`.
+    pub kind: &'static str,
+    /// One line for `elt connectors`.
+    pub description: &'static str,
+    spec: fn() -> serde_json::Value,
+    build: BuildSource,
+}
+
+impl SourceFactory {
+    /// Registers a source type whose config is `C`; `build` must do no I/O.
+    pub fn new<C: ConnectorConfig + 'static>(
+        kind: &'static str,
+        description: &'static str,
+        build: fn(C) -> Result<Box<dyn Source>>,
+    ) -> Self {
+        Self {
+            kind,
+            description,
+            spec: config_schema::<C>,
+            build: Box::new(move |value| build(parse_config::<C>(value)?)),
+        }
+    }
+
+    /// The JSON Schema of the config.
+    pub fn spec(&self) -> serde_json::Value {
+        (self.spec)()
+    }
+
+    /// Parses, validates and builds, without I/O.
+    pub fn build(&self, config: &serde_json::Value) -> Result<Box<dyn Source>> {
+        (self.build)(config)
+    }
+}

@@ -1,0 +1,42 @@
+//! Configuration of the `duckdb` destination.
+
+use elt_core::{ConnectorConfig, Error, Result};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A DuckDB database file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuckDbConfig {
+    /// The database file; created when missing. A relative path is relative to the
+    /// directory of `elt.toml`.
+    pub path: String,
+    /// DuckDB's memory limit, such as `"1GB"`; DuckDB's default (80% of RAM) when unset.
+    #[serde(default)]
+    pub memory_limit: Option<String>,
+    /// Worker threads DuckDB may use; DuckDB's default (all cores) when unset.
+    #[serde(default)]
+    pub threads: Option<u32>,
+}
+
+impl ConnectorConfig for DuckDbConfig {
+    fn validate(&self) -> Result<()> {
+        if self.path.trim().is_empty() || self.path == ":memory:" {
+            return Err(Error::config(
+                "`path` must name a database file (an in-memory database would lose the data and the state)",
+            ));
+        }
+        if let Some(limit) = &self.memory_limit {
+            let ok = limit.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == ' ');
+            if ok.is_empty() || ok.parse::<f64>().is_err() {
+                return Err(Error::config(format!(
+                    "`memory_limit` is {limit:?}; expected a size such as \"512MB\" or \"2GB\""
+                )));
+            }
+        }
+        if self.threads == Some(0) {
+            return Err(Error::config("`threads` must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,363 @@
+//! Loading one stream: Arrow batches into a temporary staging table through the appender,
+//! and at each checkpoint the staged rows into the raw table together with the state, in
+//! one transaction.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use duckdb::{Connection, params};
+use elt_core::arrow::datatypes::SchemaRef;
+use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::{
+    ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
+    quote_ident,
+};
+use tokio::sync::mpsc;
+
+use super::session::{db_error, write_state};
+use super::types::{Use, column_type};
+
+/// Metadata columns every raw table carries, with their DuckDB types.
+const META_COLUMNS: [(&str, &str); 2] = [
+    ("_elt_extracted_at", "TIMESTAMPTZ"),
+    ("_elt_run_id", "VARCHAR"),
+];
+
+/// Loads `messages` of `stream` until `Complete` or the channel closes.
+pub fn load_stream(
+    conn: &Connection,
+    dataset: &str,
+    run: &RunInfo,
+    stream: &ConfiguredStream,
+    mut messages: mpsc::Receiver<Message>,
+) -> Result<WriteSummary> {
+    let mut loader =
+        Loader::prepare(conn, dataset, run, stream).map_err(|e| e.in_stream(stream.name()))?;
+    let result = loader.consume(&mut messages);
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let _ = conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS temp.main.{}",
+        quote_ident(&loader.stage_name)
+    ));
+    result.map_err(|e| e.in_stream(stream.name()))?;
+    Ok(loader.summary)
+}
+
+struct Loader<'a> {
+    conn: &'a Connection,
+    dataset: &'a str,
+    run: &'a RunInfo,
+    stream: &'a ConfiguredStream,
+    /// The table rows move into at checkpoints: the raw table, or the overwrite's new one.
+    into: String,
+    stage_name: String,
+    stage: String,
+    summary: WriteSummary,
+    staged_rows: usize,
+    pending_state: Option<StreamState>,
+}
+
+impl<'a> Loader<'a> {
+    fn prepare(
+        conn: &'a Connection,
+        dataset: &'a str,
+        run: &'a RunInfo,
+        stream: &'a ConfiguredStream,
+    ) -> Result<Self> {
+        let ds = quote_ident(dataset);
+        let target = format!("{ds}.{}", quote_ident(&stream.table));
+        let stage_name = format!("_elt_stage__{}", stream.table);
+        let stage = format!("temp.main.{}", quote_ident(&stage_name));
+        let schema = stream.schema();
+        let exec = |sql: &str, doing: &str| conn.execute_batch(sql).map_err(|e| db_error(doing, e));
+        exec(
+            &format!(
+                "CREATE OR REPLACE TEMP TABLE {} ({})",
+                quote_ident(&stage_name),
+                columns(schema, Use::Staging, false)?
+            ),
+            "creating the staging table",
+        )?;
+        let into = if stream.write_mode == WriteMode::Overwrite {
+            format!(
+                "{ds}.{}",
+                quote_ident(&format!("_elt_new__{}", stream.table))
+            )
+        } else {
+            exec(
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS {target} ({})",
+                    columns(schema, Use::Raw, true)?
+                ),
+                "creating the raw table",
+            )?;
+            evolve(conn, dataset, &stream.table, &stage_name, schema)?;
+            target
+        };
+        exec("BEGIN TRANSACTION", "starting a transaction")?;
+        if stream.write_mode == WriteMode::Overwrite {
+            exec(
+                &format!(
+                    "CREATE OR REPLACE TABLE {into} ({})",
+                    columns(schema, Use::Raw, true)?
+                ),
+                "creating the new table",
+            )?;
+        }
+        Ok(Self {
+            conn,
+            dataset,
+            run,
+            stream,
+            into,
+            stage_name,
+            stage,
+            summary: WriteSummary::default(),
+            staged_rows: 0,
+            pending_state: None,
+        })
+    }
+
+    fn consume(&mut self, messages: &mut mpsc::Receiver<Message>) -> Result<()> {
+        let mut busy = Duration::ZERO;
+        let result = loop {
+            let Some(message) = messages.blocking_recv() else {
+                // The source stopped without finishing: keep only what was committed.
+                self.exec("ROLLBACK", "rolling back")?;
+                break Ok(());
+            };
+            let started = Instant::now();
+            let step = match message {
+                Message::Batch(batch) => self.stage(batch),
+                Message::Checkpoint(state) if self.stream.write_mode == WriteMode::Overwrite => {
+                    self.pending_state = Some(state);
+                    self.move_staged()
+                }
+                Message::Checkpoint(state) => self
+                    .commit(Some(state))
+                    .and_then(|()| self.exec("BEGIN TRANSACTION", "starting a transaction")),
+                Message::Complete => {
+                    let state = self.pending_state.take();
+                    let done = self.commit(state);
+                    busy += started.elapsed();
+                    break done;
+                }
+            };
+            busy += started.elapsed();
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        self.summary.load_secs = busy.as_secs_f64();
+        result
+    }
+
+    fn exec(&self, sql: &str, doing: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(|e| db_error(doing, e))
+    }
+
+    fn stage(&mut self, batch: RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        let mut appender = self
+            .conn
+            .appender_to_catalog_and_db(&self.stage_name, "temp", "main")
+            .map_err(|e| db_error("opening the appender", e))?;
+        appender
+            .append_record_batch(batch)
+            .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))?;
+        appender
+            .flush()
+            .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))?;
+        self.staged_rows += rows;
+        Ok(())
+    }
+
+    /// Moves the staged rows into the table, then commits them with `state`; overwrite
+    /// swaps its new table in first.
+    fn commit(&mut self, state: Option<StreamState>) -> Result<()> {
+        self.move_staged()?;
+        if self.stream.write_mode == WriteMode::Overwrite {
+            let target = format!(
+                "{}.{}",
+                quote_ident(self.dataset),
+                quote_ident(&self.stream.table)
+            );
+            self.exec(
+                &format!(
+                    "DROP TABLE IF EXISTS {target}; ALTER TABLE {} RENAME TO {}",
+                    self.into,
+                    quote_ident(&self.stream.table)
+                ),
+                "swapping in the new table",
+            )?;
+        }
+        if let Some(state) = &state {
+            write_state(self.conn, self.dataset, self.run, self.stream.name(), state)?;
+        }
+        self.exec("COMMIT", "committing")?;
+        if state.is_some() {
+            self.summary.state = state;
+        }
+        Ok(())
+    }
+
+    /// Moves staged rows into `into` (inside the open transaction) and empties the stage.
+    fn move_staged(&mut self) -> Result<()> {
+        if self.staged_rows == 0 {
+            return Ok(());
+        }
+        let (into, stage) = (&self.into, &self.stage);
+        let meta = "make_timestamp(?::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, ?::VARCHAR AS _elt_run_id";
+        let moved = if self.stream.write_mode == WriteMode::Merge {
+            self.merge(meta)?
+        } else {
+            self.conn
+                .execute(
+                    &format!("INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s"),
+                    params![self.run.started_at_us, self.run.run_id],
+                )
+                .map_err(|e| db_error("moving staged rows", e))?
+        };
+        self.exec(&format!("DELETE FROM {stage}"), "emptying the stage")?;
+        self.summary.rows_loaded += moved as u64;
+        self.staged_rows = 0;
+        Ok(())
+    }
+
+    /// Upserts the staged rows by primary key: a row replaces the stored one unless the
+    /// stored cursor is higher; among staged duplicates the highest cursor (then the last
+    /// staged) wins.
+    fn merge(&self, meta: &str) -> Result<usize> {
+        let (into, stage) = (&self.into, &self.stage);
+        let key = &self.stream.primary_key;
+        if key.is_empty() {
+            return Err(Error::config(
+                "write mode `merge` needs a primary key; set `primary_key` on the stream or use `append`",
+            ));
+        }
+        let nulls: Vec<_> = key
+            .iter()
+            .map(|k| format!("{} IS NULL", quote_ident(k)))
+            .collect();
+        let null_keys: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM {stage} WHERE {}", nulls.join(" OR ")),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| db_error("checking primary keys", e))?;
+        if null_keys > 0 {
+            return Err(Error::data(format!(
+                "{null_keys} rows have a NULL in the primary key ({}); merge cannot place them. Use `append`, or fix the key",
+                key.join(", ")
+            )));
+        }
+        let same_key: Vec<_> = key
+            .iter()
+            .map(|k| format!("t.{0} = s.{0}", quote_ident(k)))
+            .collect();
+        let same_key = same_key.join(" AND ");
+        let partition: Vec<_> = key
+            .iter()
+            .map(|k| format!("s.{}", quote_ident(k)))
+            .collect();
+        let (newer, order) = match &self.stream.cursor {
+            Some(c) => {
+                let c = quote_ident(c);
+                (
+                    format!(" AND (s.{c} >= t.{c} OR t.{c} IS NULL)"),
+                    format!("s.{c} DESC NULLS LAST, s.rowid DESC"),
+                )
+            }
+            None => (String::new(), "s.rowid DESC".to_owned()),
+        };
+        self.exec(
+            &format!("DELETE FROM {into} AS t USING {stage} AS s WHERE {same_key}{newer}"),
+            "replacing merged rows",
+        )?;
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s
+                     WHERE NOT EXISTS (SELECT 1 FROM {into} t WHERE {same_key})
+                     QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
+                    partition.join(", ")
+                ),
+                params![self.run.started_at_us, self.run.run_id],
+            )
+            .map_err(|e| db_error("merging rows", e))
+    }
+}
+
+/// The column list of a `CREATE TABLE` for `schema`.
+fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String> {
+    let mut out = Vec::new();
+    for field in schema.fields() {
+        let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
+        out.push(format!(
+            "{} {}{not_null}",
+            quote_ident(field.name()),
+            column_type(field, usage)?
+        ));
+    }
+    if with_meta {
+        out.extend(
+            META_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("{name} {ty} NOT NULL")),
+        );
+    }
+    Ok(out.join(", "))
+}
+
+/// Adds the columns the source now sends to an existing raw table; refuses a column whose
+/// type changed. Types are compared as DuckDB names them, through the staging table.
+fn evolve(
+    conn: &Connection,
+    dataset: &str,
+    table: &str,
+    stage_name: &str,
+    schema: &SchemaRef,
+) -> Result<()> {
+    let types_of = |schema_name: &str, table_name: &str| -> Result<HashMap<String, String>> {
+        let mut stmt = conn
+            .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?")
+            .map_err(|e| db_error("reading columns", e))?;
+        let rows = stmt
+            .query_map(params![schema_name, table_name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| db_error("reading columns", e))?;
+        rows.collect::<duckdb::Result<_>>()
+            .map_err(|e| db_error("reading columns", e))
+    };
+    let existing = types_of(dataset, table)?;
+    let incoming = types_of("main", stage_name)?;
+    let target = format!("{}.{}", quote_ident(dataset), quote_ident(table));
+    for field in schema.fields() {
+        let incoming_type = &incoming[field.name()];
+        match existing.get(field.name()) {
+            None => {
+                let ty = column_type(field, Use::Raw)?;
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {target} ADD COLUMN {} {ty}",
+                    quote_ident(field.name())
+                ))
+                .map_err(|e| db_error("adding a column", e))?;
+            }
+            Some(stored)
+                if stored == incoming_type || (stored == "JSON" && incoming_type == "VARCHAR") => {}
+            Some(stored) => {
+                return Err(Error::data(format!(
+                    "column {} is {stored} in {dataset}.{table} but the source now sends {incoming_type}; \
+                     rebuild the table with `elt sync --full-refresh`",
+                    field.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

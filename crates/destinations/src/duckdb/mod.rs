@@ -1,0 +1,69 @@
+//! The `duckdb` destination: raw typed tables in one DuckDB database file.
+//!
+//! What it writes: one table per stream in the connection's dataset (a DuckDB schema),
+//! with the stream's columns (JSON columns as DuckDB `JSON`) plus `_elt_extracted_at`
+//! (the run's start, UTC) and `_elt_run_id`; `_elt_state` (one row per connection and
+//! stream) and `_elt_runs` (one row per run and stream) beside them.
+//!
+//! How it loads: batches go through DuckDB's Arrow appender into a temporary staging
+//! table, never row by row. At each checkpoint, in one transaction, the staged rows move
+//! into the raw table (append, or merge by primary key where the highest cursor wins and
+//! duplicates within a load collapse to one) and the stream's state is written. Overwrite
+//! builds a new table over the whole read and swaps it in with the state in one
+//! transaction, so readers never see a half table. A table gains columns the source adds;
+//! a column whose type changed is an error until the stream is rebuilt with
+//! `--full-refresh`.
+//!
+//! Locking: DuckDB lets one process write a file at a time, and a session keeps the file
+//! open for the whole run, so two runs can never interleave commits; the second one gets an
+//! error of kind `Locked` naming the holder's PID. The operating system drops the lock when
+//! a process dies, so a killed run leaves no stale lock.
+//!
+//! Limits: one writer per file (run streams of one file one process at a time); Arrow
+//! types without a DuckDB mapping (Decimal256, Float16, unions) are refused by name.
+
+mod config;
+mod load;
+mod session;
+mod types;
+
+use async_trait::async_trait;
+use elt_core::{Destination, DestinationFactory, DestinationSession, Result};
+
+pub use config::DuckDbConfig;
+pub use session::DuckDbSession;
+
+/// Registers the `duckdb` destination type.
+pub fn factory() -> DestinationFactory {
+    DestinationFactory::new(
+        "duckdb",
+        "Raw typed tables in a DuckDB database file, loaded through the Arrow appender",
+        |config: DuckDbConfig| Ok(Box::new(DuckDbDestination { config })),
+    )
+}
+
+/// The `duckdb` destination.
+#[derive(Debug)]
+pub struct DuckDbDestination {
+    config: DuckDbConfig,
+}
+
+impl DuckDbDestination {
+    /// A destination for `config` (already validated).
+    pub fn new(config: DuckDbConfig) -> Self {
+        Self { config }
+    }
+}
+
+#[async_trait]
+impl Destination for DuckDbDestination {
+    async fn check(&self) -> Result<()> {
+        let config = self.config.clone();
+        session::run_blocking(move || session::connect(&config).map(drop)).await
+    }
+
+    async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>> {
+        let session = DuckDbSession::open(self.config.clone(), connection, dataset).await?;
+        Ok(Box::new(session))
+    }
+}

@@ -1,0 +1,268 @@
+//! Opening the database file, and the session's bookkeeping tables `_elt_state` and
+//! `_elt_runs`. The loading itself is in `load.rs`.
+//!
+//! DuckDB calls block, so every call runs on Tokio's blocking pool with the connection
+//! moved in and back out.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use duckdb::{Connection, params};
+use elt_core::{
+    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, StateMap,
+    StreamState, WriteSummary, quote_ident,
+};
+use tokio::sync::mpsc;
+
+use super::config::DuckDbConfig;
+use super::load;
+
+/// Runs blocking DuckDB work off the async threads.
+pub(super) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::bug("a DuckDB task panicked").caused_by(e))?
+}
+
+/// Opens (creating when missing) the database file with the configured limits, in UTC.
+pub(super) fn connect(config: &DuckDbConfig) -> Result<Connection> {
+    let path = Path::new(&config.path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::config(format!(
+                "cannot create the directory of `path` {}",
+                dir.display()
+            ))
+            .caused_by(e)
+        })?;
+    }
+    let mut settings = duckdb::Config::default();
+    if let Some(threads) = config.threads {
+        settings = settings
+            .threads(i64::from(threads))
+            .map_err(|e| db_error("setting threads", e))?;
+    }
+    if let Some(limit) = &config.memory_limit {
+        settings = settings
+            .max_memory(limit)
+            .map_err(|e| db_error("setting memory_limit", e))?;
+    }
+    let conn =
+        Connection::open_with_flags(path, settings).map_err(|e| open_error(&config.path, e))?;
+    conn.execute_batch("SET TimeZone = 'UTC'")
+        .map_err(|e| db_error("setting the time zone", e))?;
+    Ok(conn)
+}
+
+fn open_error(path: &str, err: duckdb::Error) -> Error {
+    let text = err.to_string();
+    if text.contains("Could not set lock") || text.contains("Conflicting lock") {
+        let holder = text
+            .split_once("(PID ")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(pid, _)| format!(" (PID {pid})"))
+            .unwrap_or_default();
+        return Error::locked(format!(
+            "the DuckDB file {path} is in use by another process{holder}; DuckDB allows one writer \
+             per file, so wait for that run to finish"
+        ));
+    }
+    Error::permanent(format!("cannot open the DuckDB file {path}")).caused_by(err)
+}
+
+/// Wraps a DuckDB error with what was being done.
+pub(super) fn db_error(doing: &str, err: duckdb::Error) -> Error {
+    Error::permanent(format!("DuckDB failed {doing}")).caused_by(err)
+}
+
+/// One run's hold on the database file.
+pub struct DuckDbSession {
+    conn: Option<Connection>,
+    connection: String,
+    dataset: String,
+}
+
+impl DuckDbSession {
+    /// Opens the file (taking DuckDB's writer lock) and creates the dataset schema and the
+    /// bookkeeping tables when missing.
+    pub async fn open(config: DuckDbConfig, connection: &str, dataset: &str) -> Result<Self> {
+        let ds = quote_ident(dataset);
+        let conn = run_blocking(move || {
+            let conn = connect(&config)?;
+            conn.execute_batch(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {ds};
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_state (
+                     connection VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL,
+                     run_id VARCHAR, committed_at TIMESTAMPTZ NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_runs (
+                     run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+                     started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL,
+                     rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
+                     watermark_before VARCHAR, watermark_after VARCHAR,
+                     extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);"
+            ))
+            .map_err(|e| db_error("creating the bookkeeping tables", e))?;
+            Ok(conn)
+        })
+        .await?;
+        Ok(Self {
+            conn: Some(conn),
+            connection: connection.to_owned(),
+            dataset: dataset.to_owned(),
+        })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn with_conn<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| Error::bug("the DuckDB connection was lost"))?;
+        let (conn, result) = run_blocking(move || {
+            let result = work(&conn);
+            Ok((conn, result))
+        })
+        .await?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+/// Runs `work` in a transaction: committed when it succeeds, rolled back when it fails.
+pub(super) fn in_transaction<T>(
+    conn: &Connection,
+    doing: &str,
+    work: impl FnOnce() -> duckdb::Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN TRANSACTION")
+        .map_err(|e| db_error(doing, e))?;
+    match work().and_then(|value| conn.execute_batch("COMMIT").map(|()| value)) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(db_error(doing, e))
+        }
+    }
+}
+
+/// Replaces the state of one stream; part of the caller's transaction.
+pub(super) fn write_state(
+    conn: &Connection,
+    dataset: &str,
+    run: &RunInfo,
+    stream: &str,
+    state: &StreamState,
+) -> Result<()> {
+    let table = format!("{}._elt_state", quote_ident(dataset));
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
+        params![run.connection, stream],
+    )
+    .and_then(|_| {
+        conn.execute(
+            &format!("INSERT INTO {table} VALUES (?, ?, ?, ?, now())"),
+            params![run.connection, stream, state.to_json(), run.run_id],
+        )
+    })
+    .map(drop)
+    .map_err(|e| db_error("writing the state", e))
+}
+
+#[async_trait]
+impl DestinationSession for DuckDbSession {
+    async fn state(&mut self) -> Result<StateMap> {
+        let sql = format!(
+            "SELECT stream, state FROM {}._elt_state WHERE connection = ?",
+            quote_ident(&self.dataset)
+        );
+        let connection = self.connection.clone();
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare(&sql)
+                .map_err(|e| db_error("reading the state", e))?;
+            let rows = stmt
+                .query_map(params![connection], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(|e| db_error("reading the state", e))?;
+            let mut states = StateMap::new();
+            for row in rows {
+                let (stream, text) = row.map_err(|e| db_error("reading the state", e))?;
+                let state = StreamState::from_json(&text).map_err(|e| e.in_stream(&stream))?;
+                states.insert(stream, state);
+            }
+            Ok(states)
+        })
+        .await
+    }
+
+    async fn write(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        messages: mpsc::Receiver<Message>,
+    ) -> Result<WriteSummary> {
+        let (run, stream, dataset) = (run.clone(), stream.clone(), self.dataset.clone());
+        self.with_conn(move |conn| load::load_stream(conn, &dataset, &run, &stream, messages))
+            .await
+    }
+
+    async fn record_run(&mut self, record: &RunRecord) -> Result<()> {
+        let table = format!("{}._elt_runs", quote_ident(&self.dataset));
+        let r = record.clone();
+        self.with_conn(move |conn| {
+            in_transaction(conn, "recording the run", || {
+                conn.execute(&format!("DELETE FROM {table} WHERE run_id = ? AND stream = ?"), params![r.run_id, r.stream])
+                .and_then(|_| {
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {table} VALUES (?, ?, ?, make_timestamp(?::BIGINT)::TIMESTAMPTZ,
+                             make_timestamp(?::BIGINT)::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        ),
+                        params![
+                            r.run_id,
+                            r.connection,
+                            r.stream,
+                            r.started_at_us,
+                            r.ended_at_us,
+                            r.status.as_str(),
+                            r.rows_read as i64,
+                            r.rows_loaded as i64,
+                            r.watermark_before,
+                            r.watermark_after,
+                            r.extract_secs,
+                            r.load_secs,
+                            r.error
+                        ],
+                    )
+                })
+                .map(drop)
+            })
+        })
+        .await
+    }
+
+    async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize> {
+        let table = format!("{}._elt_state", quote_ident(&self.dataset));
+        let (connection, stream) = (self.connection.clone(), stream.map(str::to_owned));
+        self.with_conn(move |conn| {
+            let removed = match stream {
+                Some(s) => conn.execute(
+                    &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
+                    params![connection, s],
+                ),
+                None => conn.execute(
+                    &format!("DELETE FROM {table} WHERE connection = ?"),
+                    params![connection],
+                ),
+            };
+            removed.map_err(|e| db_error("resetting the state", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,11 @@
+//! elt-destinations: every destination loader, one directory each, and [`destinations`],
+//! the one list that registers them.
+
+pub mod duckdb;
+
+use elt_core::DestinationFactory;
+
+/// Every destination type this build knows, in the order `elt connectors` lists them.
+pub fn destinations() -> Vec<DestinationFactory> {
+    vec![duckdb::factory()]
+}

@@ -1,0 +1,241 @@
+//! One function per command. Results go to stdout; progress, logs and errors to stderr.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use elt_core::catalog::describe_schema;
+use elt_core::{Error, ErrorKind};
+use elt_runner::{Project, RunOutcome, SyncOptions, registry};
+
+use super::args::{Cli, Command, StateAction, SyncArgs};
+use super::exit;
+use super::progress::Progress;
+
+/// The starter project `elt init` writes.
+const INIT_TEMPLATE: &str = include_str!("../../../../specs/examples/demo.toml");
+
+/// Runs the command; returns the exit code, or an error that decides it.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Init { force } => init(&cli.config, force),
+        Command::Connectors => connectors(),
+        Command::Spec { kind } => spec(&kind),
+        Command::Validate => {
+            let project = Project::load(&cli.config)?;
+            project.check_environment()?;
+            let (s, d, c) = project.counts();
+            println!(
+                "{}: valid ({s} sources, {d} destinations, {c} connections)",
+                cli.config.display()
+            );
+            Ok(exit::SUCCESS)
+        }
+        Command::Check(args) => check(&Project::load(&cli.config)?, &args.connection).await,
+        Command::Discover { connection, json } => {
+            discover(&Project::load(&cli.config)?, &connection.connection, json).await
+        }
+        Command::Sync(args) => sync(&Project::load(&cli.config)?, args).await,
+        Command::State { action } => state(&Project::load(&cli.config)?, action).await,
+    }
+}
+
+fn init(path: &std::path::Path, force: bool) -> anyhow::Result<i32> {
+    if path.exists() && !force {
+        return Err(Error::config(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ))
+        .into());
+    }
+    std::fs::write(path, INIT_TEMPLATE).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}; try: elt sync --connection demo", path.display());
+    Ok(exit::SUCCESS)
+}
+
+fn connectors() -> anyhow::Result<i32> {
+    println!("sources:");
+    for (kind, description) in registry::sources() {
+        println!("  {kind:<12} {description}");
+    }
+    println!("destinations:");
+    for (kind, description) in registry::destinations() {
+        println!("  {kind:<12} {description}");
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn spec(kind: &str) -> anyhow::Result<i32> {
+    let mut found = serde_json::Map::new();
+    if let Some(f) = registry::source(kind) {
+        found.insert("source".into(), f.spec());
+    }
+    if let Some(f) = registry::destination(kind) {
+        found.insert("destination".into(), f.spec());
+    }
+    if found.is_empty() {
+        let known: Vec<_> = registry::source_kinds()
+            .into_iter()
+            .chain(registry::destination_kinds())
+            .collect();
+        return Err(Error::config(format!(
+            "unknown connector type {kind:?}; known types: {}",
+            known.join(", ")
+        ))
+        .into());
+    }
+    println!("{}", serde_json::to_string_pretty(&found)?);
+    Ok(exit::SUCCESS)
+}
+
+async fn check(project: &Project, connection: &str) -> anyhow::Result<i32> {
+    let (config, source, destination) = project.connection(connection)?;
+    project.check_environment()?;
+    let mut failed = false;
+    for (role, name, result) in [
+        ("source", &config.source, source.check().await),
+        (
+            "destination",
+            &config.destination,
+            destination.check().await,
+        ),
+    ] {
+        match result {
+            Ok(()) => println!("{role} {name}: ok"),
+            Err(e) => {
+                failed = true;
+                println!("{role} {name}: FAILED: {e:#}");
+            }
+        }
+    }
+    Ok(if failed { exit::FAILED } else { exit::SUCCESS })
+}
+
+async fn discover(project: &Project, connection: &str, json: bool) -> anyhow::Result<i32> {
+    let (_, source, _) = project.connection(connection)?;
+    project.check_environment()?;
+    let catalog = source
+        .discover()
+        .await
+        .with_context(|| format!("connection {connection}: discovery failed"))?;
+    if json {
+        let streams: Vec<_> = catalog
+            .streams
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "primary_key": s.primary_key,
+                    "cursor_candidates": s.cursor_candidates,
+                    "sync_modes": s.supported_sync_modes(),
+                    "columns": describe_schema(&s.schema),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "streams": streams }))?
+        );
+    } else {
+        for s in &catalog.streams {
+            println!(
+                "{}  (primary key: {}; cursor candidates: {})",
+                s.name,
+                if s.primary_key.is_empty() {
+                    "none".into()
+                } else {
+                    s.primary_key.join(", ")
+                },
+                if s.cursor_candidates.is_empty() {
+                    "none".into()
+                } else {
+                    s.cursor_candidates.join(", ")
+                }
+            );
+            for column in describe_schema(&s.schema) {
+                let null = if column["nullable"] == true {
+                    ""
+                } else {
+                    " not null"
+                };
+                println!(
+                    "  {:<24} {}{null}",
+                    column["name"].as_str().unwrap_or(""),
+                    column["type"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn sync(project: &Project, args: SyncArgs) -> anyhow::Result<i32> {
+    let connection = args.connection.connection;
+    project.check_environment()?;
+    let progress = (!args.quiet).then(|| Arc::new(Progress::new(std::io::stderr().is_terminal())));
+    let options = SyncOptions {
+        streams: args.streams,
+        full_refresh: args.full_refresh,
+        observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
+    };
+    let report = elt_runner::sync(project, &connection, &options)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("connection {connection}")))?;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    let locked = report
+        .streams
+        .iter()
+        .any(|s| s.error_kind == Some(ErrorKind::Locked));
+    Ok(match report.status {
+        _ if locked => exit::LOCKED,
+        RunOutcome::Succeeded => exit::SUCCESS,
+        RunOutcome::Partial => exit::PARTIAL,
+        RunOutcome::Failed => exit::FAILED,
+    })
+}
+
+async fn state(project: &Project, action: StateAction) -> anyhow::Result<i32> {
+    match action {
+        StateAction::Show {
+            connection,
+            stream,
+            json,
+        } => {
+            let (config, _, destination) = project.connection(&connection.connection)?;
+            let mut session = destination
+                .open(&connection.connection, &config.dataset)
+                .await?;
+            let mut states = session.state().await?;
+            if let Some(stream) = &stream {
+                states.retain(|name, _| name == stream);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&states)?);
+            } else if states.is_empty() {
+                println!("no saved state");
+            } else {
+                for (name, state) in &states {
+                    println!("{name}: {}", state.to_json());
+                }
+            }
+        }
+        StateAction::Reset { connection, stream } => {
+            let (config, _, destination) = project.connection(&connection.connection)?;
+            let mut session = destination
+                .open(&connection.connection, &config.dataset)
+                .await?;
+            let removed = session.reset_state(stream.as_deref()).await?;
+            println!(
+                "removed the state of {removed} stream(s); their next sync reads from the start"
+            );
+        }
+    }
+    Ok(exit::SUCCESS)
+}

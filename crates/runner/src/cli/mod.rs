@@ -1,0 +1,50 @@
+//! The command-line interface: arguments, commands, progress display and exit codes.
+
+pub mod args;
+pub mod commands;
+pub mod progress;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    use elt_core::ErrorKind;
+
+    /// Everything succeeded.
+    pub const SUCCESS: i32 = 0;
+    /// The sync (or command) failed; streams that committed before the failure keep it.
+    pub const FAILED: i32 = 1;
+    /// Usage or configuration error: nothing was done.
+    pub const CONFIG: i32 = 2;
+    /// Another run holds the lock: nothing was done.
+    pub const LOCKED: i32 = 3;
+    /// Some streams failed and the others committed.
+    pub const PARTIAL: i32 = 4;
+
+    /// The code for an error that stopped a command.
+    pub fn for_error(err: &anyhow::Error) -> i32 {
+        match err
+            .downcast_ref::<elt_core::Error>()
+            .map(elt_core::Error::kind)
+        {
+            Some(ErrorKind::Config) => CONFIG,
+            Some(ErrorKind::Locked) => LOCKED,
+            _ => FAILED,
+        }
+    }
+}
+
+/// Logs go to stderr: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG`
+/// overrides.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+}

@@ -1,0 +1,351 @@
+//! `elt.toml`: loading and validating a project without any I/O beyond reading the file.
+//!
+//! Unknown keys are rejected everywhere; messages name the key path (such as
+//! `connections.demo.streams[0].write`) and what was expected. Each source and destination
+//! table is handed to its connector's factory, which parses its own options strictly and
+//! builds the connector without connecting. A relative `path` option of a source or
+//! destination is taken relative to the directory of `elt.toml`, so cron and orchestrators
+//! can run elt from anywhere.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use elt_core::{Destination, Error, Result, Source, SyncMode, WriteMode};
+use serde::Deserialize;
+
+/// The default project file name.
+pub const DEFAULT_CONFIG: &str = "elt.toml";
+
+/// A loaded and validated project.
+pub struct Project {
+    /// Where the project file is.
+    pub path: PathBuf,
+    /// The connections, by name.
+    pub connections: BTreeMap<String, Connection>,
+    sources: BTreeMap<String, Box<dyn Source>>,
+    destinations: BTreeMap<String, Box<dyn Destination>>,
+    secrets: Vec<(String, elt_core::Secret)>,
+}
+
+/// A connection as configured: which source feeds which destination, and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// The name of a `[sources.NAME]` table.
+    pub source: String,
+    /// The name of a `[destinations.NAME]` table.
+    pub destination: String,
+    /// The schema (DuckDB, PostgreSQL) the raw tables go into.
+    #[serde(default = "default_dataset")]
+    pub dataset: String,
+    /// The streams to sync and how; every stream the source offers, with defaults, when
+    /// omitted.
+    #[serde(default)]
+    pub streams: Option<Vec<StreamConfig>>,
+    /// Batches buffered between source and destination (backpressure: memory stays
+    /// bounded by this many batches).
+    #[serde(default = "default_channel_batches")]
+    pub channel_batches: usize,
+    /// Retries of a stream after a transient error, with exponential backoff, resuming from
+    /// the last committed checkpoint.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+}
+
+/// How one stream of a connection is synced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The stream's name in the source.
+    pub name: String,
+    /// `incremental` or `full_refresh`; incremental when the stream has a cursor.
+    #[serde(default)]
+    pub sync: Option<SyncMode>,
+    /// `merge`, `append` or `overwrite`; merge for incremental streams with a primary key.
+    #[serde(default)]
+    pub write: Option<WriteMode>,
+    /// The cursor column; the source's first candidate (such as `updated_at`) by default.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// The primary key, overriding the discovered one.
+    #[serde(default)]
+    pub primary_key: Option<Vec<String>>,
+    /// The raw table's name; the normalized stream name by default.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+fn default_dataset() -> String {
+    "raw".to_owned()
+}
+fn default_channel_batches() -> usize {
+    4
+}
+fn default_max_retries() -> u32 {
+    3
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    #[serde(default)]
+    sources: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    destinations: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    connections: BTreeMap<String, Connection>,
+}
+
+impl Project {
+    /// Reads and validates the project file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (create one with `elt init`, or pass --config PATH)"
+            } else {
+                ""
+            };
+            Error::config(format!("cannot read {}{hint}: {e}", path.display()))
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        Self::parse(&text, path, &dir)
+    }
+
+    /// Validates project text; `dir` anchors relative `path` options.
+    pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Self> {
+        let shown = path.display();
+        let file: ProjectFile = serde_path_to_error::deserialize(
+            toml::Deserializer::parse(text)
+                .map_err(|e| Error::config(format!("{shown}: {}", one_line(&e.to_string()))))?,
+        )
+        .map_err(|e| {
+            let at = e.path().to_string();
+            Error::config(format!(
+                "{shown}: `{at}`: {}",
+                one_line(&e.into_inner().to_string())
+            ))
+        })?;
+        let mut secrets = Vec::new();
+        let mut sources = BTreeMap::new();
+        for (name, table) in file.sources {
+            let (kind, options) = split_type(&shown, "sources", &name, table, dir)?;
+            let factory = crate::registry::source(&kind).ok_or_else(|| {
+                unknown_type(
+                    &shown,
+                    "sources",
+                    &name,
+                    &kind,
+                    crate::registry::source_kinds(),
+                )
+            })?;
+            collect_secrets(
+                &factory.spec(),
+                &options,
+                &format!("sources.{name}"),
+                &mut secrets,
+            );
+            let source = factory
+                .build(&options)
+                .map_err(|e| within(&shown, "sources", &name, e))?;
+            sources.insert(name, source);
+        }
+        let mut destinations = BTreeMap::new();
+        for (name, table) in file.destinations {
+            let (kind, options) = split_type(&shown, "destinations", &name, table, dir)?;
+            let factory = crate::registry::destination(&kind).ok_or_else(|| {
+                unknown_type(
+                    &shown,
+                    "destinations",
+                    &name,
+                    &kind,
+                    crate::registry::destination_kinds(),
+                )
+            })?;
+            collect_secrets(
+                &factory.spec(),
+                &options,
+                &format!("destinations.{name}"),
+                &mut secrets,
+            );
+            let destination = factory
+                .build(&options)
+                .map_err(|e| within(&shown, "destinations", &name, e))?;
+            destinations.insert(name, destination);
+        }
+        for (name, c) in &file.connections {
+            let at = format!("{shown}: `connections.{name}");
+            if !sources.contains_key(&c.source) {
+                return Err(Error::config(format!(
+                    "{at}.source`: no source named {:?}; defined: {}",
+                    c.source,
+                    names(&sources)
+                )));
+            }
+            if !destinations.contains_key(&c.destination) {
+                return Err(Error::config(format!(
+                    "{at}.destination`: no destination named {:?}; defined: {}",
+                    c.destination,
+                    names(&destinations)
+                )));
+            }
+            if c.dataset.is_empty() {
+                return Err(Error::config(format!("{at}.dataset`: must not be empty")));
+            }
+            if c.channel_batches == 0 {
+                return Err(Error::config(format!(
+                    "{at}.channel_batches`: must be at least 1"
+                )));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            connections: file.connections,
+            sources,
+            destinations,
+            secrets,
+        })
+    }
+
+    /// The connection called `name`, with its source and destination.
+    pub fn connection(&self, name: &str) -> Result<(&Connection, &dyn Source, &dyn Destination)> {
+        let connection = self.connections.get(name).ok_or_else(|| {
+            Error::config(format!(
+                "no connection named {name:?} in {}; defined: {}",
+                self.path.display(),
+                names(&self.connections)
+            ))
+        })?;
+        Ok((
+            connection,
+            self.sources[&connection.source].as_ref(),
+            self.destinations[&connection.destination].as_ref(),
+        ))
+    }
+
+    /// Checks that every environment variable a secret references is set (without
+    /// resolving or printing any value).
+    pub fn check_environment(&self) -> Result<()> {
+        for (at, secret) in &self.secrets {
+            if let Some(missing) = secret.missing_vars()?.first() {
+                return Err(Error::config(format!(
+                    "{}: `{at}` references environment variable {missing}, which is not set",
+                    self.path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers of sources, destinations and connections.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.sources.len(),
+            self.destinations.len(),
+            self.connections.len(),
+        )
+    }
+}
+
+fn names<V>(map: &BTreeMap<String, V>) -> String {
+    if map.is_empty() {
+        "none".to_owned()
+    } else {
+        map.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn within(shown: &impl std::fmt::Display, section: &str, name: &str, err: Error) -> Error {
+    let message = err.message().trim_start_matches('`');
+    let joined = if err.message().starts_with('`') {
+        format!("`{section}.{name}.{message}")
+    } else {
+        format!("`{section}.{name}`: {message}")
+    };
+    Error::new(err.kind(), format!("{shown}: {joined}"))
+}
+
+fn unknown_type(
+    shown: &impl std::fmt::Display,
+    section: &str,
+    name: &str,
+    kind: &str,
+    known: Vec<&str>,
+) -> Error {
+    Error::config(format!(
+        "{shown}: `{section}.{name}.type`: unknown type {kind:?}; known types: {}",
+        known.join(", ")
+    ))
+}
+
+/// Takes `type` out of a connector table, converts the rest to JSON and anchors a relative
+/// `path` at the project directory.
+fn split_type(
+    shown: &impl std::fmt::Display,
+    section: &str,
+    name: &str,
+    mut table: toml::Table,
+    dir: &Path,
+) -> Result<(String, serde_json::Value)> {
+    let kind = match table.remove("type") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(other) => {
+            return Err(Error::config(format!(
+                "{shown}: `{section}.{name}.type`: expected a string, found {}",
+                other.type_str()
+            )));
+        }
+        None => {
+            return Err(Error::config(format!(
+                "{shown}: `{section}.{name}`: missing `type`"
+            )));
+        }
+    };
+    if let Some(toml::Value::String(p)) = table.get_mut("path")
+        && Path::new(p.as_str()).is_relative()
+        && !dir.as_os_str().is_empty()
+    {
+        *p = dir.join(&*p).to_string_lossy().into_owned();
+    }
+    let options = serde_json::to_value(table)
+        .map_err(|e| Error::config(format!("{shown}: `{section}.{name}`: {e}")))?;
+    Ok((kind, options))
+}
+
+/// Finds the options a connector's spec marks as secrets (`writeOnly`) so that
+/// `elt validate` can check their environment variables.
+fn collect_secrets(
+    spec: &serde_json::Value,
+    options: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<(String, elt_core::Secret)>,
+) {
+    let Some(properties) = spec.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    for (key, value) in options.as_object().into_iter().flatten() {
+        let Some(text) = value.as_str() else { continue };
+        let is_secret = properties.get(key).is_some_and(|p| {
+            p.get("writeOnly")
+                .and_then(|w| w.as_bool())
+                .unwrap_or(false)
+                || p.get("$ref")
+                    .and_then(|r| r.as_str())
+                    .is_some_and(|r| r.ends_with("/Secret"))
+                || p.get("anyOf").and_then(|a| a.as_array()).is_some_and(|a| {
+                    a.iter().any(|v| {
+                        v.get("$ref")
+                            .and_then(|r| r.as_str())
+                            .is_some_and(|r| r.ends_with("/Secret"))
+                    })
+                })
+        });
+        if is_secret {
+            out.push((format!("{at}.{key}"), elt_core::Secret::new(text)));
+        }
+    }
+}

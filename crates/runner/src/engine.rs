@@ -1,0 +1,414 @@
+//! The sync engine: for each stream, a source task and a destination task joined by a
+//! bounded channel, with retries of transient errors from the last committed checkpoint.
+//!
+//! Streams run one after another in one destination session (which holds the lock). A
+//! stream that fails does not stop the others unless the failure is about the whole run
+//! (configuration, lock); the report says which streams committed. Memory is bounded by the
+//! channel's capacity in batches plus what the source and destination hold for one batch.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use backoff::backoff::Backoff;
+use elt_core::message::ReadStats;
+use elt_core::{
+    Catalog, ConfiguredStream, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
+    RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode, WriteMode,
+};
+use tokio::sync::mpsc;
+
+use crate::config::{Connection, Project};
+use crate::report::{StreamReport, SyncReport};
+
+/// What a caller may choose for one sync.
+#[derive(Clone, Default)]
+pub struct SyncOptions {
+    /// Only these streams (of those the connection syncs).
+    pub streams: Option<Vec<String>>,
+    /// Ignore saved state and rebuild each stream's table.
+    pub full_refresh: bool,
+    /// Told about progress; the CLI draws bars or prints lines.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// Hooks for progress display. Every method has an empty default.
+pub trait Observer: Send + Sync {
+    /// A stream began; `stats` counts its rows as they are read.
+    fn stream_started(&self, _stream: &str, _stats: Arc<ReadStats>) {}
+    /// A stream ended.
+    fn stream_finished(&self, _report: &StreamReport) {}
+    /// A transient error will be retried after `wait`.
+    fn retrying(&self, _stream: &str, _error: &Error, _wait: Duration) {}
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Syncs `connection` of `project`. Returns `Err` only when the run could not start or
+/// could not go on at all (configuration, lock, discovery); a stream's failure is in the
+/// report.
+pub async fn sync(
+    project: &Project,
+    connection: &str,
+    options: &SyncOptions,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let (config, source, destination) = project.connection(connection)?;
+    let run = RunInfo {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        connection: connection.to_owned(),
+        started_at_us: now_us(),
+    };
+    tracing::info!(connection, run_id = %run.run_id, "sync starting");
+    let catalog = with_retries(config.max_retries, || source.discover()).await?;
+    let streams = plan_streams(&catalog, config, options)?;
+    let mut session = destination.open(connection, &config.dataset).await?;
+    let mut states = session.state().await?;
+    let mut reports = Vec::new();
+    for (stream, notes) in streams {
+        let before = states.remove(stream.name());
+        let report = run_stream(
+            session.as_mut(),
+            source,
+            &run,
+            config,
+            &stream,
+            before,
+            notes,
+            options,
+        )
+        .await;
+        if let Some(observer) = &options.observer {
+            observer.stream_finished(&report);
+        }
+        let fatal = matches!(report.error_kind, Some(ErrorKind::Locked | ErrorKind::Bug));
+        reports.push(report);
+        if fatal {
+            break;
+        }
+    }
+    let report = SyncReport {
+        version: crate::report::REPORT_VERSION,
+        run_id: run.run_id,
+        connection: connection.to_owned(),
+        status: SyncReport::outcome(&reports),
+        duration_secs: started.elapsed().as_secs_f64(),
+        streams: reports,
+    };
+    tracing::info!(connection, status = ?report.status, "sync finished");
+    Ok(report)
+}
+
+/// Retries `work` on transient errors with exponential backoff.
+async fn with_retries<T, F, Fut>(max_retries: u32, mut work: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut backoff = retry_backoff();
+    let mut attempt = 0;
+    loop {
+        match work().await {
+            Err(e) if e.is_retryable() && attempt < max_retries => {
+                attempt += 1;
+                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %e, ?wait, "retrying after a transient error");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn retry_backoff() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoff {
+        initial_interval: Duration::from_millis(500),
+        max_interval: Duration::from_secs(30),
+        max_elapsed_time: None,
+        ..Default::default()
+    }
+}
+
+/// Chooses the streams and their modes; every problem is a config error naming the
+/// stream and the option.
+pub fn plan_streams(
+    catalog: &Catalog,
+    config: &Connection,
+    options: &SyncOptions,
+) -> Result<Vec<(ConfiguredStream, Vec<String>)>> {
+    let available = || {
+        catalog
+            .streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let configured: Vec<crate::config::StreamConfig> = match &config.streams {
+        Some(list) => list.clone(),
+        None => catalog
+            .streams
+            .iter()
+            .map(|s| crate::config::StreamConfig {
+                name: s.name.clone(),
+                sync: None,
+                write: None,
+                cursor: None,
+                primary_key: None,
+                table: None,
+            })
+            .collect(),
+    };
+    if let Some(wanted) = &options.streams {
+        for name in wanted {
+            if !configured.iter().any(|c| &c.name == name) {
+                return Err(Error::config(format!(
+                    "--streams: the connection has no stream {name:?}; it syncs: {}",
+                    configured
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    let mut planned: Vec<(ConfiguredStream, Vec<String>)> = Vec::new();
+    for c in configured {
+        if options
+            .streams
+            .as_ref()
+            .is_some_and(|w| !w.contains(&c.name))
+        {
+            continue;
+        }
+        let descriptor = catalog.stream(&c.name).ok_or_else(|| {
+            Error::config(format!(
+                "stream {:?} is not offered by the source; it offers: {}",
+                c.name,
+                available()
+            ))
+        })?;
+        let at = |option: &str| format!("stream {}: `{option}`", c.name);
+        let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
+        let mut notes = Vec::new();
+        let has_column = |name: &str| descriptor.schema.field_with_name(name).is_ok();
+        if let Some(cursor) = &c.cursor {
+            if !has_column(cursor) {
+                return Err(Error::config(format!(
+                    "{} names column {cursor:?}, which the stream does not have",
+                    at("cursor")
+                )));
+            }
+            stream.cursor = Some(cursor.clone());
+        }
+        if let Some(key) = &c.primary_key {
+            if let Some(missing) = key.iter().find(|k| !has_column(k)) {
+                return Err(Error::config(format!(
+                    "{} names column {missing:?}, which the stream does not have",
+                    at("primary_key")
+                )));
+            }
+            stream.primary_key = key.clone();
+        }
+        if let Some(table) = &c.table {
+            stream.table = elt_core::normalize_name(table);
+        }
+        match c.sync {
+            Some(SyncMode::Incremental) if stream.cursor.is_none() => {
+                return Err(Error::config(format!(
+                    "{} is incremental but the stream has no cursor; set `cursor`",
+                    at("sync")
+                )));
+            }
+            Some(mode) => stream.sync_mode = mode,
+            None if stream.sync_mode == SyncMode::FullRefresh => {
+                notes.push("no primary key or cursor: full refresh with overwrite".to_owned());
+            }
+            None => {}
+        }
+        match c.write {
+            Some(WriteMode::Merge) if stream.primary_key.is_empty() => {
+                return Err(Error::config(format!(
+                    "{} is merge but the stream has no primary key; set `primary_key`",
+                    at("write")
+                )));
+            }
+            Some(mode) => stream.write_mode = mode,
+            None if c.sync == Some(SyncMode::FullRefresh) => {
+                stream.write_mode = WriteMode::Overwrite
+            }
+            None if c.sync == Some(SyncMode::Incremental) && stream.primary_key.is_empty() => {
+                stream.write_mode = WriteMode::Append;
+            }
+            None => {}
+        }
+        if options.full_refresh {
+            stream.sync_mode = SyncMode::FullRefresh;
+            stream.write_mode = WriteMode::Overwrite;
+            notes.push("--full-refresh: read from the start and rebuilt the table".to_owned());
+        }
+        if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {
+            return Err(Error::config(format!(
+                "streams {} and {} would both load table {}; set `table` on one of them",
+                other.name(),
+                stream.name(),
+                stream.table
+            )));
+        }
+        planned.push((stream, notes));
+    }
+    Ok(planned)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_stream(
+    session: &mut dyn DestinationSession,
+    source: &dyn Source,
+    run: &RunInfo,
+    config: &Connection,
+    stream: &ConfiguredStream,
+    before: Option<StreamState>,
+    mut notes: Vec<String>,
+    options: &SyncOptions,
+) -> StreamReport {
+    let started = Instant::now();
+    let name = stream.name().to_owned();
+    let mut record = RunRecord {
+        run_id: run.run_id.clone(),
+        connection: run.connection.clone(),
+        stream: name.clone(),
+        started_at_us: now_us(),
+        ended_at_us: None,
+        status: RunStatus::Running,
+        rows_read: 0,
+        rows_loaded: 0,
+        watermark_before: before.as_ref().and_then(StreamState::watermark),
+        watermark_after: None,
+        extract_secs: 0.0,
+        load_secs: 0.0,
+        error: None,
+    };
+    let mut error = session.record_run(&record).await.err();
+    let mut state = before.clone();
+    let mut attempts = 0;
+    let mut backoff = retry_backoff();
+    while error.is_none() {
+        attempts += 1;
+        let stats = Arc::new(ReadStats::default());
+        if let Some(observer) = &options.observer {
+            observer.stream_started(&name, stats.clone());
+        }
+        let read_from = if stream.sync_mode == SyncMode::Incremental {
+            state.clone()
+        } else {
+            None
+        };
+        let attempt = run_attempt(
+            session,
+            source,
+            run,
+            config,
+            stream,
+            read_from,
+            stats.clone(),
+        )
+        .await;
+        record.rows_read += stats.rows();
+        notes.extend(stats.notes());
+        record.extract_secs += attempt.extract_secs;
+        record.rows_loaded += attempt.summary.rows_loaded;
+        record.load_secs += attempt.summary.load_secs;
+        if attempt.summary.state.is_some() {
+            state = attempt.summary.state;
+        }
+        match attempt.result {
+            Ok(()) => break,
+            Err(e) if e.is_retryable() && attempts <= config.max_retries => {
+                let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
+                if let Some(observer) = &options.observer {
+                    observer.retrying(&name, &e, wait);
+                }
+                tracing::warn!(stream = %name, error = %e, ?wait, "retrying from the last checkpoint");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => error = Some(e),
+        }
+    }
+    record.ended_at_us = Some(now_us());
+    record.status = if error.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    record.watermark_after = state.as_ref().and_then(StreamState::watermark);
+    record.error = error.as_ref().map(|e| format!("{e:#}"));
+    if let Err(e) = session.record_run(&record).await {
+        tracing::warn!(stream = %name, error = %e, "could not record the run in _elt_runs");
+    }
+    StreamReport {
+        stream: name,
+        table: stream.table.clone(),
+        sync_mode: stream.sync_mode,
+        write_mode: stream.write_mode,
+        status: record.status.as_str(),
+        rows_read: record.rows_read,
+        rows_loaded: record.rows_loaded,
+        watermark_before: record.watermark_before,
+        watermark_after: record.watermark_after,
+        duration_secs: started.elapsed().as_secs_f64(),
+        attempts,
+        notes,
+        error_kind: error.as_ref().map(Error::kind),
+        error: record.error,
+    }
+}
+
+struct Attempt {
+    result: Result<()>,
+    summary: elt_core::WriteSummary,
+    extract_secs: f64,
+}
+
+/// One try at a stream: the source and destination run concurrently over a bounded channel.
+async fn run_attempt(
+    session: &mut dyn DestinationSession,
+    source: &dyn Source,
+    run: &RunInfo,
+    config: &Connection,
+    stream: &ConfiguredStream,
+    state: Option<StreamState>,
+    stats: Arc<ReadStats>,
+) -> Attempt {
+    let (tx, rx) = mpsc::channel(config.channel_batches);
+    let read = async move {
+        let started = Instant::now();
+        let mut emitter = Emitter::new(tx.clone(), stream.schema().clone(), stats);
+        let mut result = source.read(stream, state, &mut emitter).await;
+        drop(emitter);
+        if result.is_ok() && tx.send(Message::Complete).await.is_err() {
+            result = Err(Error::permanent(
+                "the destination stopped before the source finished",
+            ));
+        }
+        (
+            result.map_err(|e| e.in_stream(stream.name())),
+            started.elapsed().as_secs_f64(),
+        )
+    };
+    let (read, write) = tokio::join!(read, session.write(run, stream, rx));
+    let (read_result, extract_secs) = read;
+    // A destination failure makes the source fail too ("destination stopped"): report the cause.
+    let (result, summary) = match write {
+        Ok(summary) => (read_result, summary),
+        Err(e) => (Err(e), Default::default()),
+    };
+    Attempt {
+        result,
+        summary,
+        extract_secs,
+    }
+}

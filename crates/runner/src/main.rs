@@ -1,0 +1,31 @@
+//! The `elt` binary: parses the command line, runs one command, prints the error chain once
+//! and exits with a documented code (see [`cli::exit`]).
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::args::Cli::parse();
+    cli::init_logging(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(cli::exit::FAILED);
+        }
+    };
+    let code = match runtime.block_on(cli::commands::run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            cli::exit::for_error(&e)
+        }
+    };
+    // Do not wait for blocking tasks (a DuckDB load torn down by an error) at shutdown.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

@@ -1,0 +1,165 @@
+//! What a sync reports: per stream and overall, for people (a table) and machines (JSON).
+
+use serde::Serialize;
+
+use elt_core::{ErrorKind, SyncMode, WriteMode};
+
+/// The version of the `--json` summary's shape; raised on any incompatible change.
+pub const REPORT_VERSION: u32 = 1;
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every stream succeeded.
+    Succeeded,
+    /// Some streams failed; the others committed.
+    Partial,
+    /// Every stream failed, or the run failed before any stream.
+    Failed,
+}
+
+/// One stream's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// The stream's name.
+    pub stream: String,
+    /// The raw table.
+    pub table: String,
+    /// How it was read.
+    pub sync_mode: SyncMode,
+    /// How it was written.
+    pub write_mode: WriteMode,
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
+    /// Rows the source sent.
+    pub rows_read: u64,
+    /// Rows committed into the raw table (merges count inserted and replaced rows).
+    pub rows_loaded: u64,
+    /// The watermark before the run.
+    pub watermark_before: Option<String>,
+    /// The watermark after the run.
+    pub watermark_after: Option<String>,
+    /// Wall seconds for the stream.
+    pub duration_secs: f64,
+    /// Attempts made (1 unless transient errors were retried).
+    pub attempts: u32,
+    /// Notes from the source and the runner (fallbacks, skipped rows).
+    pub notes: Vec<String>,
+    /// The error, when failed.
+    pub error: Option<String>,
+    /// The error's classification, when failed.
+    pub error_kind: Option<ErrorKind>,
+}
+
+/// A whole run's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// [`REPORT_VERSION`].
+    pub version: u32,
+    /// The run id, as in `_elt_runs` and `_elt_run_id`.
+    pub run_id: String,
+    /// The connection's name.
+    pub connection: String,
+    /// The overall outcome.
+    pub status: RunOutcome,
+    /// Wall seconds for the run.
+    pub duration_secs: f64,
+    /// Per stream, in sync order.
+    pub streams: Vec<StreamReport>,
+}
+
+impl SyncReport {
+    /// The overall outcome from the streams'.
+    pub fn outcome(streams: &[StreamReport]) -> RunOutcome {
+        let failed = streams.iter().filter(|s| s.error.is_some()).count();
+        match failed {
+            0 => RunOutcome::Succeeded,
+            n if n == streams.len() => RunOutcome::Failed,
+            _ => RunOutcome::Partial,
+        }
+    }
+
+    /// A plain-text table for people.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "stream",
+            "mode",
+            "status",
+            "read",
+            "loaded",
+            "watermark",
+            "secs",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .streams
+            .iter()
+            .map(|s| {
+                [
+                    s.stream.clone(),
+                    format!("{}/{}", s.sync_mode, s.write_mode),
+                    s.status.to_owned(),
+                    s.rows_read.to_string(),
+                    s.rows_loaded.to_string(),
+                    s.watermark_after.clone().unwrap_or_else(|| "-".into()),
+                    format!("{:.2}", s.duration_secs),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    if (3..5).contains(&i) || i == 6 {
+                        format!("{c:>w$}")
+                    } else {
+                        format!("{c:<w$}")
+                    }
+                })
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        let mut out = String::new();
+        out.push_str(&line(&header.map(String::from)));
+        out.push('\n');
+        for row in &rows {
+            out.push_str(&line(row));
+            out.push('\n');
+        }
+        let (read, loaded): (u64, u64) = self
+            .streams
+            .iter()
+            .fold((0, 0), |(r, l), s| (r + s.rows_read, l + s.rows_loaded));
+        let status = match self.status {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Partial => "partially failed",
+            RunOutcome::Failed => "failed",
+        };
+        let nothing_new = if read == 0 && self.status == RunOutcome::Succeeded {
+            " (no new rows)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{}: {status}{nothing_new}: {read} rows read, {loaded} loaded in {:.2}s (run {})\n",
+            self.connection, self.duration_secs, self.run_id
+        ));
+        for s in &self.streams {
+            for note in &s.notes {
+                out.push_str(&format!("note: {}: {note}\n", s.stream));
+            }
+            if let Some(error) = &s.error {
+                out.push_str(&format!("error: {}: {error}\n", s.stream));
+            }
+        }
+        out
+    }
+}
