@@ -12,6 +12,7 @@ pub mod batch;
 pub mod catalog;
 pub mod destination;
 pub mod error;
+pub mod failpoint;
 pub mod ident;
 pub mod message;
 pub mod secret;

@@ -115,16 +115,15 @@ impl Project {
     /// Validates project text; `dir` anchors relative `path` options.
     pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Self> {
         let shown = path.display();
-        let file: ProjectFile = serde_path_to_error::deserialize(
-            toml::Deserializer::parse(text)
-                .map_err(|e| Error::config(format!("{shown}: {}", one_line(&e.to_string()))))?,
-        )
-        .map_err(|e| {
+        let line_of = |e: &toml::de::Error| {
+            e.span().map(|span| format!(":{}", text[..span.start].matches('\n').count() + 1)).unwrap_or_default()
+        };
+        let document = toml::Deserializer::parse(text)
+            .map_err(|e| Error::config(format!("{shown}{}: {}", line_of(&e), one_line(e.message()))))?;
+        let file: ProjectFile = serde_path_to_error::deserialize(document).map_err(|e| {
             let at = e.path().to_string();
-            Error::config(format!(
-                "{shown}: `{at}`: {}",
-                one_line(&e.into_inner().to_string())
-            ))
+            let inner = e.into_inner();
+            Error::config(format!("{shown}{}: `{at}`: {}", line_of(&inner), one_line(inner.message())))
         })?;
         let mut secrets = Vec::new();
         let mut sources = BTreeMap::new();

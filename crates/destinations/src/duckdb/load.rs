@@ -196,7 +196,9 @@ impl<'a> Loader<'a> {
         if let Some(state) = &state {
             write_state(self.conn, self.dataset, self.run, self.stream.name(), state)?;
         }
+        elt_core::failpoint::hit("duckdb.before_commit");
         self.exec("COMMIT", "committing")?;
+        elt_core::failpoint::hit("duckdb.after_commit");
         if state.is_some() {
             self.summary.state = state;
         }

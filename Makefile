@@ -1,0 +1,20 @@
+# The two commands of the README, and the pieces they need.
+# DuckDB comes prebuilt (scripts/fetch-duckdb.sh); `cargo build --features elt-runner/bundled`
+# compiles it from source instead.
+
+.PHONY: demo test duckdb specs
+
+duckdb:
+	@./scripts/fetch-duckdb.sh
+
+## Sync the demo connection of ./elt.toml (sample data into data/demo.duckdb).
+demo: duckdb
+	cargo run --quiet --bin elt -- sync --connection demo
+
+## Run every test (PostgreSQL and MariaDB must be running; .ci/run starts them).
+test: duckdb
+	cargo test --workspace
+
+## Regenerate the connector specs under specs/ after changing a config struct.
+specs: duckdb
+	ELT_BLESS=1 cargo test --quiet -p elt-runner --test specs

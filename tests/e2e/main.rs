@@ -1,0 +1,10 @@
+//! End-to-end tests of the real `elt` binary: each test gets its own temporary project
+//! directory (and, for database sources, its own database) and inspects the DuckDB file
+//! it produced.
+
+mod common;
+
+mod config_errors;
+mod crash;
+mod demo;
+mod lock;
