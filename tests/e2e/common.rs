@@ -44,7 +44,10 @@ impl Project {
     /// `elt ARGS` in the project directory, with no inherited fail point.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(elt_bin());
-        cmd.args(args).current_dir(self.dir.path()).env_remove("ELT_FAILPOINT").env_remove("ELT_CONFIG");
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("ELT_FAILPOINT")
+            .env_remove("ELT_CONFIG");
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -71,10 +74,15 @@ impl Project {
 
 /// Runs a query against a DuckDB file; one string per row.
 pub fn query(db: &Path, sql: &str) -> Vec<String> {
-    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).expect("config");
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .expect("config");
     let conn = duckdb::Connection::open_with_flags(db, config).expect("open DuckDB file");
     let mut stmt = conn.prepare(sql).expect("prepare");
-    stmt.query_map([], |r| r.get::<_, String>(0)).expect("query").map(|r| r.expect("row")).collect()
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 /// The config of [`Project::sample`].
@@ -119,16 +127,26 @@ impl Run {
     }
     /// Panics with both streams unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), code, "stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
     /// The `--json` summary.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
     }
 }
 
 /// A stream's entry in a `--json` summary.
 pub fn stream<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    summary["streams"].as_array().and_then(|s| s.iter().find(|s| s["stream"] == name)).expect("stream in summary")
+    summary["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stream"] == name))
+        .expect("stream in summary")
 }

@@ -16,7 +16,10 @@ pub fn kill_at(project: &Project, failpoint: &str) {
         .spawn()
         .expect("start elt");
     let stderr = child.stderr.take().expect("stderr");
-    let reached = BufReader::new(stderr).lines().map_while(Result::ok).any(|line| line.contains("failpoint"));
+    let reached = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("failpoint"));
     assert!(reached, "the sync ended before reaching {failpoint}");
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
@@ -26,7 +29,11 @@ fn assert_equal_to_clean_run(project: &Project) {
     let clean = Project::sample(60_000, 2_000, 0);
     clean.elt(&["sync", "--connection", "demo"]).expect_code(0);
     for table in ["customers", "products", "orders"] {
-        assert_eq!(project.table_digest(table), clean.table_digest(table), "table {table}");
+        assert_eq!(
+            project.table_digest(table),
+            clean.table_digest(table),
+            "table {table}"
+        );
     }
 }
 
@@ -35,11 +42,23 @@ fn killed_after_a_commit_then_rerun_equals_a_clean_run() {
     let project = Project::sample(60_000, 2_000, 0);
     // The 10th commit is in the middle of `orders` (30 batches).
     kill_at(&project, "duckdb.after_commit:10:pause");
-    let partial: u64 = project.query("SELECT count(*)::VARCHAR FROM raw.orders")[0].parse().unwrap();
-    assert!(partial > 0 && partial < 60_000, "killed mid-load: {partial} rows");
-    let rerun = project.elt(&["sync", "--connection", "demo", "--json"]).expect_code(0).json();
+    let partial: u64 = project.query("SELECT count(*)::VARCHAR FROM raw.orders")[0]
+        .parse()
+        .unwrap();
+    assert!(
+        partial > 0 && partial < 60_000,
+        "killed mid-load: {partial} rows"
+    );
+    let rerun = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
     let orders = crate::common::stream(&rerun, "orders");
-    assert_eq!(orders["rows_read"].as_u64().unwrap(), 60_000 - partial, "resumed after the last commit");
+    assert_eq!(
+        orders["rows_read"].as_u64().unwrap(),
+        60_000 - partial,
+        "resumed after the last commit"
+    );
     assert_equal_to_clean_run(&project);
 }
 
@@ -47,8 +66,11 @@ fn killed_after_a_commit_then_rerun_equals_a_clean_run() {
 fn killed_before_a_commit_then_rerun_equals_a_clean_run() {
     let project = Project::sample(60_000, 2_000, 0);
     kill_at(&project, "duckdb.before_commit:12:pause");
-    project.elt(&["sync", "--connection", "demo"]).expect_code(0);
+    project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
     assert_equal_to_clean_run(&project);
-    let killed = project.query("SELECT count(*)::VARCHAR FROM raw._elt_runs WHERE status = 'running'");
+    let killed =
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_runs WHERE status = 'running'");
     assert_eq!(killed, ["1"], "the killed run stays visible as `running`");
 }

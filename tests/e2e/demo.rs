@@ -9,45 +9,79 @@ const GENERATION_1: &str = "2024-01-31 00:00:00+00";
 #[test]
 fn sync_rerun_and_next_generation() {
     let project = Project::sample(20_000, 5_000, 0);
-    let first = project.elt(&["sync", "--connection", "demo", "--json"]).expect_code(0);
+    let first = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0);
     let first = first.json();
     assert_eq!(first["status"], "succeeded");
     assert_eq!(stream(&first, "orders")["rows_loaded"], 20_000);
-    assert_eq!(project.query("SELECT count(*)::VARCHAR FROM raw.orders"), ["20000"]);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        ["20000"]
+    );
 
-    let again = project.elt(&["sync", "--connection", "demo"]).expect_code(0);
-    assert!(again.stdout().contains("succeeded (no new rows): 0 rows read, 0 loaded"), "{}", again.stdout());
-    assert_eq!(project.query("SELECT count(*)::VARCHAR FROM raw.orders"), ["20000"]);
+    let again = project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
+    assert!(
+        again
+            .stdout()
+            .contains("succeeded (no new rows): 0 rows read, 0 loaded"),
+        "{}",
+        again.stdout()
+    );
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        ["20000"]
+    );
 
     project.write_config(&sample_toml(20_000, 5_000, 1));
-    let next = project.elt(&["sync", "--connection", "demo", "--json"]).expect_code(0).json();
+    let next = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
     let orders = stream(&next, "orders");
     // Exactly the rows of generation 1 (updated or new) were read and merged, no others.
-    let changed: u64 = project
-        .query(&format!("SELECT count(*)::VARCHAR FROM raw.orders WHERE updated_at >= '{GENERATION_1}'"))[0]
+    let changed: u64 = project.query(&format!(
+        "SELECT count(*)::VARCHAR FROM raw.orders WHERE updated_at >= '{GENERATION_1}'"
+    ))[0]
         .parse()
         .unwrap();
-    assert!(changed > 200 && changed < 500, "about 1% updated and 1% new: {changed}");
+    assert!(
+        changed > 200 && changed < 500,
+        "about 1% updated and 1% new: {changed}"
+    );
     assert_eq!(orders["rows_read"], changed);
     assert_eq!(orders["rows_loaded"], changed);
     let run_id = next["run_id"].as_str().unwrap();
-    let stamped = project.query(&format!("SELECT count(*)::VARCHAR FROM raw.orders WHERE _elt_run_id = '{run_id}'"));
+    let stamped = project.query(&format!(
+        "SELECT count(*)::VARCHAR FROM raw.orders WHERE _elt_run_id = '{run_id}'"
+    ));
     assert_eq!(stamped, [changed.to_string()]);
-    assert_eq!(project.query("SELECT count(*)::VARCHAR FROM raw.orders"), ["20200"]);
-    assert_eq!(project.query("SELECT (count(*) - count(DISTINCT id))::VARCHAR FROM raw.orders"), ["0"]);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        ["20200"]
+    );
+    assert_eq!(
+        project.query("SELECT (count(*) - count(DISTINCT id))::VARCHAR FROM raw.orders"),
+        ["0"]
+    );
     assert_eq!(orders["watermark_before"], "2024-01-01T00:01:40.000000Z");
 
     // Every run and stream is in _elt_runs, and the state matches the summary.
     let runs = project.query("SELECT status || ':' || count(*) FROM raw._elt_runs GROUP BY status");
     assert_eq!(runs, ["succeeded:9"]);
-    let state = project.query("SELECT state->>'cursor' FROM raw._elt_state WHERE stream = 'orders'");
+    let state =
+        project.query("SELECT state->>'cursor' FROM raw._elt_state WHERE stream = 'orders'");
     assert_eq!(state, [orders["watermark_after"].as_str().unwrap()]);
 }
 
 #[test]
 fn values_round_trip_with_types_nulls_and_unicode() {
     let project = Project::sample(2_000, 1_000, 0);
-    project.elt(&["sync", "--connection", "demo"]).expect_code(0);
+    project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
     let types = project.query(
         "SELECT column_name || ' ' || data_type FROM duckdb_columns()
          WHERE schema_name = 'raw' AND table_name = 'orders' ORDER BY column_index",

@@ -20,14 +20,25 @@ fn a_second_sync_gets_the_lock_error_and_the_first_completes() {
     let mut line = String::new();
     while !line.contains("failpoint") {
         line.clear();
-        assert!(stderr.read_line(&mut line).expect("read") > 0, "first sync ended early");
+        assert!(
+            stderr.read_line(&mut line).expect("read") > 0,
+            "first sync ended early"
+        );
     }
-    let second = project.elt(&["sync", "--connection", "demo"]).expect_code(3);
+    let second = project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(3);
     let message = second.stderr();
     assert!(message.contains("in use by another process"), "{message}");
-    assert!(message.contains(&format!("PID {}", first.id())), "names the holder: {message}");
+    assert!(
+        message.contains(&format!("PID {}", first.id())),
+        "names the holder: {message}"
+    );
     assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
     let status = first.wait().expect("first sync");
     assert_eq!(status.code(), Some(0));
-    assert_eq!(project.query("SELECT count(*)::VARCHAR FROM raw.orders"), ["20000"]);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        ["20000"]
+    );
 }

@@ -25,7 +25,12 @@ fn plan() -> Option<&'static Plan> {
         let name = parts.next()?.to_owned();
         let at = parts.next()?.parse().ok()?;
         let action = parts.next().unwrap_or("pause").to_owned();
-        Some(Plan { name, at, action, hits: AtomicU64::new(0) })
+        Some(Plan {
+            name,
+            at,
+            action,
+            hits: AtomicU64::new(0),
+        })
     })
     .as_ref()
 }
@@ -40,7 +45,10 @@ pub fn hit(name: &str) {
     match plan.action.as_str() {
         "exit" => std::process::exit(101),
         action => {
-            let pause = action.strip_prefix("sleep=").and_then(|ms| ms.parse().ok()).map(Duration::from_millis);
+            let pause = action
+                .strip_prefix("sleep=")
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis);
             std::thread::sleep(pause.unwrap_or(Duration::MAX));
         }
     }

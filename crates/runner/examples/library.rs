@@ -7,7 +7,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = args.next().unwrap_or_else(|| "elt.toml".into());
     let connection = args.next().unwrap_or_else(|| "demo".into());
     let project = elt_runner::Project::load(&config)?;
-    let report = elt_runner::sync(&project, &connection, &elt_runner::SyncOptions::default()).await?;
+    let report =
+        elt_runner::sync(&project, &connection, &elt_runner::SyncOptions::default()).await?;
     print!("{}", report.to_table());
     if report.status != elt_runner::RunOutcome::Succeeded {
         std::process::exit(1);

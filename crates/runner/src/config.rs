@@ -116,14 +116,21 @@ impl Project {
     pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Self> {
         let shown = path.display();
         let line_of = |e: &toml::de::Error| {
-            e.span().map(|span| format!(":{}", text[..span.start].matches('\n').count() + 1)).unwrap_or_default()
+            e.span()
+                .map(|span| format!(":{}", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default()
         };
-        let document = toml::Deserializer::parse(text)
-            .map_err(|e| Error::config(format!("{shown}{}: {}", line_of(&e), one_line(e.message()))))?;
+        let document = toml::Deserializer::parse(text).map_err(|e| {
+            Error::config(format!("{shown}{}: {}", line_of(&e), one_line(e.message())))
+        })?;
         let file: ProjectFile = serde_path_to_error::deserialize(document).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
-            Error::config(format!("{shown}{}: `{at}`: {}", line_of(&inner), one_line(inner.message())))
+            Error::config(format!(
+                "{shown}{}: `{at}`: {}",
+                line_of(&inner),
+                one_line(inner.message())
+            ))
         })?;
         let mut secrets = Vec::new();
         let mut sources = BTreeMap::new();

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 fn check(role: &str, kind: &str, spec: serde_json::Value) -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../specs/{role}/{kind}.json"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../specs/{role}/{kind}.json"));
     let generated = serde_json::to_string_pretty(&spec).unwrap() + "\n";
     if std::env::var_os("ELT_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -19,10 +20,18 @@ fn check(role: &str, kind: &str, spec: serde_json::Value) -> Option<String> {
 fn specs_match_the_config_structs() {
     let mut stale = Vec::new();
     for (kind, _) in elt_runner::registry::sources() {
-        stale.extend(check("sources", kind, elt_runner::registry::source(kind).unwrap().spec()));
+        stale.extend(check(
+            "sources",
+            kind,
+            elt_runner::registry::source(kind).unwrap().spec(),
+        ));
     }
     for (kind, _) in elt_runner::registry::destinations() {
-        stale.extend(check("destinations", kind, elt_runner::registry::destination(kind).unwrap().spec()));
+        stale.extend(check(
+            "destinations",
+            kind,
+            elt_runner::registry::destination(kind).unwrap().spec(),
+        ));
     }
     assert!(stale.is_empty(), "{}; run `make specs`", stale.join("; "));
 }
