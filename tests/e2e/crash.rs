@@ -7,9 +7,9 @@ use std::process::Stdio;
 use crate::common::Project;
 
 /// Starts a sync that stops at `failpoint`, waits until it gets there, and kills it.
-pub fn kill_at(project: &Project, failpoint: &str) {
+pub fn kill_at(project: &Project, connection: &str, failpoint: &str) {
     let mut child = project
-        .command(&["sync", "--connection", "demo"])
+        .command(&["sync", "--connection", connection])
         .env("ELT_FAILPOINT", failpoint)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -41,7 +41,7 @@ fn assert_equal_to_clean_run(project: &Project) {
 fn killed_after_a_commit_then_rerun_equals_a_clean_run() {
     let project = Project::sample(60_000, 2_000, 0);
     // The 10th commit is in the middle of `orders` (30 batches).
-    kill_at(&project, "duckdb.after_commit:10:pause");
+    kill_at(&project, "demo", "duckdb.after_commit:10:pause");
     let partial: u64 = project.query("SELECT count(*)::VARCHAR FROM raw.orders")[0]
         .parse()
         .unwrap();
@@ -65,7 +65,7 @@ fn killed_after_a_commit_then_rerun_equals_a_clean_run() {
 #[test]
 fn killed_before_a_commit_then_rerun_equals_a_clean_run() {
     let project = Project::sample(60_000, 2_000, 0);
-    kill_at(&project, "duckdb.before_commit:12:pause");
+    kill_at(&project, "demo", "duckdb.before_commit:12:pause");
     project
         .elt(&["sync", "--connection", "demo"])
         .expect_code(0);

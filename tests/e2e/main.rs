@@ -8,3 +8,6 @@ mod config_errors;
 mod crash;
 mod demo;
 mod lock;
+mod pg;
+mod postgres;
+mod secrets;

@@ -4,11 +4,12 @@
 //! A connector directory holds `mod.rs` (the `Source` impl and its `//!` doc: what it
 //! reads, how it checkpoints, its limits), `config.rs` and files split by role.
 
+pub mod postgres;
 pub mod sample;
 
 use elt_core::SourceFactory;
 
 /// Every source type this build knows, in the order `elt connectors` lists them.
 pub fn sources() -> Vec<SourceFactory> {
-    vec![sample::factory()]
+    vec![sample::factory(), postgres::factory()]
 }

@@ -20,6 +20,21 @@ pub fn json_field(name: &str, nullable: bool) -> Field {
         .with_metadata([("ARROW:extension:name".to_owned(), JSON_EXTENSION.to_owned())].into())
 }
 
+/// The Arrow extension name of UUIDs (stored as `FixedSizeBinary(16)`).
+pub const UUID_EXTENSION: &str = "arrow.uuid";
+
+/// A UUID field: 16 bytes marked with the canonical `arrow.uuid` extension.
+pub fn uuid_field(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::FixedSizeBinary(16), nullable)
+        .with_metadata([("ARROW:extension:name".to_owned(), UUID_EXTENSION.to_owned())].into())
+}
+
+/// Whether a field was marked by [`uuid_field`].
+pub fn is_uuid_field(field: &Field) -> bool {
+    field.extension_type_name() == Some(UUID_EXTENSION)
+        && field.data_type() == &DataType::FixedSizeBinary(16)
+}
+
 /// Whether a field was marked by [`json_field`].
 pub fn is_json_field(field: &Field) -> bool {
     field.extension_type_name() == Some(JSON_EXTENSION)

@@ -6,16 +6,21 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use duckdb::{Connection, params};
-use elt_core::arrow::datatypes::SchemaRef;
+use elt_core::arrow::array::{ArrayRef, AsArray, StringArray};
+use elt_core::arrow::compute::cast;
+use elt_core::arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef,
+};
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::{
     ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
 };
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::session::{db_error, write_state};
-use super::types::{Use, column_type};
+use super::types::{Use, column_type, staged_as_text};
 
 /// Metadata columns every raw table carries, with their DuckDB types.
 const META_COLUMNS: [(&str, &str); 2] = [
@@ -160,6 +165,7 @@ impl<'a> Loader<'a> {
 
     fn stage(&mut self, batch: RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
+        let batch = intervals_as_text(batch)?;
         let mut appender = self
             .conn
             .appender_to_catalog_and_db(&self.stage_name, "temp", "main")
@@ -294,6 +300,53 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// Replaces interval and duration columns by text DuckDB casts back (see
+/// [`staged_as_text`]): `M months D days U microseconds`, NULLs kept.
+fn intervals_as_text(batch: RecordBatch) -> Result<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| staged_as_text(f)) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !staged_as_text(field) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let as_mdn =
+            cast(column, &DataType::Interval(IntervalUnit::MonthDayNano)).map_err(|e| {
+                Error::data(format!(
+                    "column {}: cannot convert to an interval",
+                    field.name()
+                ))
+                .caused_by(e)
+            })?;
+        let text: StringArray = as_mdn
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    format!(
+                        "{} months {} days {} microseconds",
+                        v.months,
+                        v.days,
+                        v.nanoseconds / 1000
+                    )
+                })
+            })
+            .collect();
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(Arc::new(text) as ArrayRef);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::bug("restaging intervals").caused_by(e))
+}
+
 /// The column list of a `CREATE TABLE` for `schema`.
 fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String> {
     let mut out = Vec::new();
@@ -351,7 +404,9 @@ fn evolve(
                 .map_err(|e| db_error("adding a column", e))?;
             }
             Some(stored)
-                if stored == incoming_type || (stored == "JSON" && incoming_type == "VARCHAR") => {}
+                if stored == incoming_type
+                    || (matches!(stored.as_str(), "JSON" | "INTERVAL")
+                        && incoming_type == "VARCHAR") => {}
             Some(stored) => {
                 return Err(Error::data(format!(
                     "column {} is {stored} in {dataset}.{table} but the source now sends {incoming_type}; \

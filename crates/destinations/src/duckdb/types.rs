@@ -5,7 +5,7 @@
 //! gaps have ended in panics in the past).
 
 use elt_core::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
-use elt_core::catalog::is_json_field;
+use elt_core::catalog::{is_json_field, is_uuid_field};
 use elt_core::{Error, Result, quote_ident};
 
 /// Where a column type is used: staging tables keep JSON as text (what the appender
@@ -18,10 +18,25 @@ pub enum Use {
     Raw,
 }
 
+/// Whether the appender gets this column as text (and DuckDB casts it on the way into the
+/// raw table): intervals, whose NULLs DuckDB's Arrow appender (duckdb 1.10506) drops.
+pub fn staged_as_text(field: &Field) -> bool {
+    matches!(
+        field.data_type(),
+        DataType::Interval(_) | DataType::Duration(_)
+    )
+}
+
 /// The DuckDB type of `field`.
 pub fn column_type(field: &Field, usage: Use) -> Result<String> {
+    if usage == Use::Staging && staged_as_text(field) {
+        return Ok("VARCHAR".to_owned());
+    }
     if is_json_field(field) && usage == Use::Raw {
         return Ok("JSON".to_owned());
+    }
+    if is_uuid_field(field) {
+        return Ok("UUID".to_owned());
     }
     sql_type(field.data_type()).map_err(|why| {
         Error::data(format!(

@@ -1,0 +1,444 @@
+//! Reading one table: binary COPY of a keyset-ordered query inside one REPEATABLE READ,
+//! read-only transaction, decoded into batches with a checkpoint after each.
+//!
+//! Values from state reach SQL through `set_config` parameters (COPY takes no bind
+//! parameters), never through string interpolation.
+
+use elt_core::arrow::array::{Array, ArrayRef, AsArray};
+use elt_core::arrow::datatypes::{
+    DataType, Date32Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::state::timestamp_cursor;
+use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode, quote_ident};
+use futures_util::StreamExt;
+use sqlx::postgres::PgConnection;
+use sqlx::{Executor, Row};
+
+use super::config::PostgresConfig;
+use super::conn::Target;
+use super::copy::CopyDecoder;
+use super::discover::{self, Table};
+use super::types::{Column, Kind};
+
+/// Reads `stream` into `out`.
+pub async fn read(
+    config: &PostgresConfig,
+    stream: &ConfiguredStream,
+    state: Option<StreamState>,
+    out: &mut Emitter,
+) -> Result<()> {
+    let target = Target::new(config)?;
+    let mut conn = target.connect().await?;
+    let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
+        Error::config(format!(
+            "stream {} is not named schema.table",
+            stream.name()
+        ))
+    })?;
+    let table = discover::tables(&mut conn, &target, config, Some((schema, name)))
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            Error::permanent(format!("table {schema}.{name} does not exist (any more)"))
+        })?;
+    let fields: Vec<_> = table
+        .columns
+        .iter()
+        .map(|c| c.kind.field(&c.name, c.nullable))
+        .collect();
+    if fields
+        .iter()
+        .zip(stream.schema().fields())
+        .any(|(a, b)| a != b.as_ref())
+        || fields.len() != stream.schema().fields().len()
+    {
+        return Err(Error::data(format!(
+            "the columns of {schema}.{name} changed while the sync started; run it again"
+        )));
+    }
+    for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
+        tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
+    }
+    let mut reader = Reader {
+        conn: &mut conn,
+        target: &target,
+        table: &table,
+        stream,
+        config,
+    };
+    reader.begin().await?;
+    let result = reader.copy(state, out).await;
+    // Read-only: ending the transaction either way loses nothing.
+    let _ = reader.conn.execute("COMMIT").await;
+    result
+}
+
+struct Reader<'a> {
+    conn: &'a mut PgConnection,
+    target: &'a Target,
+    table: &'a Table,
+    stream: &'a ConfiguredStream,
+    config: &'a PostgresConfig,
+}
+
+/// The keyset of an ordered read: the cursor column and the key columns (indexes into the
+/// table's columns).
+struct Keyset<'a> {
+    cursor: (usize, &'a Column),
+    key: Vec<(usize, &'a Column)>,
+}
+
+impl<'a> Reader<'a> {
+    async fn begin(&mut self) -> Result<()> {
+        self.conn
+            .execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map(drop)
+            .map_err(|e| self.target.error("starting a snapshot", e))
+    }
+
+    fn keyset(&self) -> Result<Option<Keyset<'a>>> {
+        let Some(cursor) = &self.stream.cursor else {
+            return Ok(None);
+        };
+        let find = |name: &str, role: &str| {
+            let found = self
+                .table
+                .columns
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.name == name);
+            match found {
+                Some((i, c)) if c.kind.is_keyset_type() && c.fallback.is_none() => Ok((i, c)),
+                Some((_, c)) => Err(Error::config(format!(
+                    "stream {}: {role} column {name} has type {}, which cannot order an incremental read",
+                    self.stream.name(),
+                    c.sql_type
+                ))),
+                None => Err(Error::config(format!(
+                    "stream {}: no {role} column {name}",
+                    self.stream.name()
+                ))),
+            }
+        };
+        let cursor = find(cursor, "cursor")?;
+        let key = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| find(k, "primary key"))
+            .collect::<Result<_>>()?;
+        Ok(Some(Keyset { cursor, key }))
+    }
+
+    async fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| self.target.error("setting a read parameter", e))
+    }
+
+    async fn scalar(&mut self, sql: &str) -> Result<Option<String>> {
+        sqlx::query(sql)
+            .fetch_optional(&mut *self.conn)
+            .await
+            .map(|row| row.and_then(|r| r.get::<Option<String>, _>(0)))
+            .map_err(|e| {
+                self.target
+                    .error("reading the bounds", e)
+                    .in_stream(self.stream.name())
+            })
+    }
+
+    async fn copy(&mut self, state: Option<StreamState>, out: &mut Emitter) -> Result<()> {
+        let table = format!(
+            "{}.{}",
+            quote_ident(&self.table.schema),
+            quote_ident(&self.table.name)
+        );
+        let keyset = self.keyset()?;
+        let incremental = self.stream.sync_mode == SyncMode::Incremental;
+        let mut filters = Vec::new();
+        let mut order = String::new();
+        let mut final_state = None;
+        if let Some(ks) = &keyset {
+            let (c, cursor_type) = (quote_ident(&ks.cursor.1.name), &ks.cursor.1.sql_type);
+            let setting = |name: &str, ty: &str| format!("current_setting('elt.{name}')::{ty}");
+            if incremental {
+                let nulls = self
+                    .scalar(&format!(
+                        "SELECT count(*)::text FROM {table} WHERE {c} IS NULL"
+                    ))
+                    .await?;
+                if let Some(n) = nulls.filter(|n| n != "0") {
+                    out.note(format!("{n} rows have a NULL {c} and are not read incrementally; --full-refresh loads them"));
+                }
+                let Some(upper) = self
+                    .scalar(&format!("SELECT max({c})::text FROM {table}"))
+                    .await?
+                else {
+                    return Ok(());
+                };
+                self.set("elt.upper", &upper).await?;
+                filters.push(format!("{c} <= {}", setting("upper", cursor_type)));
+                if let Some(position) = state.as_ref().filter(|s| s.cursor.is_some()) {
+                    filters.push(self.after(ks, position, &setting).await?);
+                }
+                let key: Vec<_> = ks.key.iter().map(|(_, k)| quote_ident(&k.name)).collect();
+                order = format!(
+                    " ORDER BY {}",
+                    std::iter::once(c.clone())
+                        .chain(key)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            } else {
+                final_state = self.last_row(&table, ks).await?;
+            }
+        }
+        let select: Vec<_> = self
+            .table
+            .columns
+            .iter()
+            .map(|c| c.select.as_str())
+            .collect();
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        };
+        let sql = format!(
+            "COPY (SELECT {} FROM {table}{filter}{order}) TO STDOUT (FORMAT binary)",
+            select.join(", ")
+        );
+        tracing::debug!(stream = self.stream.name(), %sql, "reading");
+        let kinds: Vec<Kind> = self.table.columns.iter().map(|c| c.kind.clone()).collect();
+        let mut decoder = CopyDecoder::new(out.schema().clone(), &kinds);
+        let batch_rows = self.config.batch_rows;
+        let stream_name = self.stream.name().to_owned();
+        let target = self.target;
+        let mut chunks = self
+            .conn
+            .copy_out_raw(&sql)
+            .await
+            .map_err(|e| target.error("reading", e).in_stream(&stream_name))?;
+        // Mid-stream checkpoints only where the order makes them resumable: an
+        // incremental keyset read with a primary key. A full refresh's mid-stream
+        // checkpoints carry no position (they only let the destination flush).
+        let resumable = incremental && keyset.as_ref().is_some_and(|k| !k.key.is_empty());
+        let mut last_position = None;
+        loop {
+            let chunk = chunks.next().await;
+            if let Some(chunk) = &chunk {
+                let bytes = chunk
+                    .as_ref()
+                    .map_err(|e| Error::transient(format!("reading {stream_name} failed: {e}")))?;
+                decoder.push(bytes);
+            }
+            loop {
+                decoder.decode(batch_rows)?;
+                let full = decoder.rows() >= batch_rows;
+                if !full && chunk.is_some() {
+                    break;
+                }
+                let Some(batch) = decoder.finish_batch()? else {
+                    break;
+                };
+                if let Some(ks) = keyset.as_ref().filter(|_| incremental) {
+                    last_position = last_row_state(&batch, ks).or(last_position);
+                }
+                out.batch(batch).await?;
+                let checkpoint = match (resumable, full) {
+                    (true, true) => last_position.clone(),
+                    (_, true) => Some(
+                        state
+                            .clone()
+                            .map(|s| StreamState {
+                                cursor: None,
+                                key: None,
+                                ..s
+                            })
+                            .unwrap_or_else(empty_state),
+                    ),
+                    (_, false) => None,
+                };
+                if let Some(state) = checkpoint {
+                    out.checkpoint(state).await?;
+                }
+            }
+            if chunk.is_none() {
+                break;
+            }
+        }
+        if !decoder.is_finished() {
+            return Err(Error::transient(format!(
+                "the COPY of {stream_name} ended early"
+            )));
+        }
+        if let Some(state) = last_position.or(final_state) {
+            out.checkpoint(state).await?;
+        }
+        Ok(())
+    }
+
+    /// The filter that starts after the saved position (or `lookback_secs` before it).
+    async fn after(
+        &mut self,
+        ks: &Keyset<'_>,
+        position: &StreamState,
+        setting: &impl Fn(&str, &str) -> String,
+    ) -> Result<String> {
+        let cursor = position.cursor.as_ref().map(json_text).unwrap_or_default();
+        self.set("elt.cursor", &cursor).await?;
+        let (c, ty) = (
+            quote_ident(&ks.cursor.1.name),
+            ks.cursor.1.sql_type.as_str(),
+        );
+        let lookback = self.config.lookback_secs;
+        if lookback > 0
+            && matches!(
+                ks.cursor.1.kind,
+                Kind::Timestamp | Kind::TimestampTz | Kind::Date
+            )
+        {
+            return Ok(format!(
+                "{c} >= {} - make_interval(secs => {lookback})",
+                setting("cursor", ty)
+            ));
+        }
+        let keys = position.key.clone().unwrap_or_default();
+        if ks.key.is_empty() || keys.len() != ks.key.len() {
+            return Ok(format!("{c} > {}", setting("cursor", ty)));
+        }
+        let mut left = vec![c.clone()];
+        let mut right = vec![setting("cursor", ty)];
+        for (i, ((_, column), value)) in ks.key.iter().zip(&keys).enumerate() {
+            self.set(&format!("elt.key{i}"), &json_text(value)).await?;
+            left.push(quote_ident(&column.name));
+            right.push(setting(&format!("key{i}"), &column.sql_type));
+        }
+        // The first condition lets an index on the cursor alone narrow the scan.
+        Ok(format!(
+            "{c} >= {} AND ({}) > ({})",
+            setting("cursor", ty),
+            left.join(", "),
+            right.join(", ")
+        ))
+    }
+
+    /// The keyset position of the last row in the snapshot: a full refresh ends there.
+    async fn last_row(&mut self, table: &str, ks: &Keyset<'_>) -> Result<Option<StreamState>> {
+        let c = quote_ident(&ks.cursor.1.name);
+        let columns: Vec<_> = std::iter::once(&ks.cursor)
+            .chain(&ks.key)
+            .map(|(_, col)| format!("{}::text", quote_ident(&col.name)))
+            .collect();
+        let order: Vec<_> = std::iter::once(&ks.cursor)
+            .chain(&ks.key)
+            .map(|(_, col)| format!("{} DESC", quote_ident(&col.name)))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE {c} IS NOT NULL ORDER BY {} LIMIT 1",
+            columns.join(", "),
+            order.join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .fetch_optional(&mut *self.conn)
+            .await
+            .map_err(|e| {
+                self.target
+                    .error("reading the last row", e)
+                    .in_stream(self.stream.name())
+            })?;
+        Ok(row.map(|row| {
+            let text = |i: usize| {
+                row.get::<Option<String>, _>(i)
+                    .map(serde_json::Value::String)
+                    .unwrap_or_default()
+            };
+            StreamState::at(text(0), (1..=ks.key.len()).map(text).collect())
+        }))
+    }
+}
+
+fn empty_state() -> StreamState {
+    StreamState {
+        v: elt_core::state::STATE_VERSION,
+        cursor: None,
+        key: None,
+        extra: Default::default(),
+    }
+}
+
+/// A state value as the text `set_config` takes.
+fn json_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The keyset position of a batch's last row.
+fn last_row_state(batch: &RecordBatch, ks: &Keyset<'_>) -> Option<StreamState> {
+    let row = batch.num_rows().checked_sub(1)?;
+    let cursor = json_value(batch.column(ks.cursor.0), row)?;
+    let key = ks
+        .key
+        .iter()
+        .map(|(i, _)| json_value(batch.column(*i), row))
+        .collect::<Option<Vec<_>>>()?;
+    Some(StreamState::at(cursor, key))
+}
+
+/// One value in state form: integers as numbers, timestamps as RFC 3339 with
+/// microseconds, everything else as PostgreSQL-parsable text. None for NULL.
+fn json_value(array: &ArrayRef, row: usize) -> Option<serde_json::Value> {
+    if array.is_null(row) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).into(),
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).into(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).into(),
+        DataType::Utf8 => array.as_string::<i32>().value(row).into(),
+        DataType::Date32 => match array.as_primitive::<Date32Type>().value(row) {
+            i32::MAX => "infinity".into(),
+            d if d == -i32::MAX => "-infinity".into(),
+            d => chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)?
+                .to_string()
+                .into(),
+        },
+        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
+            match array.as_primitive::<TimestampMicrosecondType>().value(row) {
+                i64::MAX => "infinity".into(),
+                t if t == -i64::MAX => "-infinity".into(),
+                t if zone.is_some() => timestamp_cursor(t),
+                t => chrono::DateTime::from_timestamp_micros(t)?
+                    .naive_utc()
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string()
+                    .into(),
+            }
+        }
+        DataType::FixedSizeBinary(16) => {
+            let b = array.as_fixed_size_binary().value(row);
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            )
+            .into()
+        }
+        _ => elt_core::arrow::util::display::array_value_to_string(array, row)
+            .ok()?
+            .into(),
+    })
+}
