@@ -101,6 +101,8 @@ generation = {generation}
 type = "duckdb"
 path = "data/demo.duckdb"
 threads = 1
+# Commit at every checkpoint, so crash tests can stop between commits.
+commit_rows = 1
 
 [connections.demo]
 source = "sample"

@@ -79,6 +79,8 @@ url = "{url}"
 type = "duckdb"
 path = "data/demo.duckdb"
 threads = 1
+# Commit at every checkpoint, so crash tests can stop between commits.
+commit_rows = 1
 
 [connections.pg]
 source = "pg"

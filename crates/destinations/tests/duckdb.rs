@@ -75,6 +75,8 @@ fn db() -> Db {
         path: path.clone(),
         memory_limit: None,
         threads: Some(1),
+        commit_rows: 1,
+        commit_interval_secs: 60,
     });
     Db {
         _dir: dir,
@@ -344,6 +346,8 @@ async fn second_writer_child() {
         path,
         memory_limit: None,
         threads: None,
+        commit_rows: 1,
+        commit_interval_secs: 60,
     });
     match destination.open("c", "raw").await {
         Err(e) if e.kind() == ErrorKind::Locked => println!("LOCKED: {e}"),

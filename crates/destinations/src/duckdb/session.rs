@@ -80,6 +80,7 @@ pub(super) fn db_error(doing: &str, err: duckdb::Error) -> Error {
 /// One run's hold on the database file.
 pub struct DuckDbSession {
     conn: Option<Connection>,
+    policy: load::CommitPolicy,
     connection: String,
     dataset: String,
 }
@@ -88,6 +89,10 @@ impl DuckDbSession {
     /// Opens the file (taking DuckDB's writer lock) and creates the dataset schema and the
     /// bookkeeping tables when missing.
     pub async fn open(config: DuckDbConfig, connection: &str, dataset: &str) -> Result<Self> {
+        let policy = load::CommitPolicy {
+            commit_rows: config.commit_rows,
+            commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
+        };
         let ds = quote_ident(dataset);
         let conn = run_blocking(move || {
             let conn = connect(&config)?;
@@ -108,6 +113,7 @@ impl DuckDbSession {
         })
         .await?;
         Ok(Self {
+            policy,
             conn: Some(conn),
             connection: connection.to_owned(),
             dataset: dataset.to_owned(),
@@ -207,9 +213,16 @@ impl DestinationSession for DuckDbSession {
         stream: &ConfiguredStream,
         messages: mpsc::Receiver<Message>,
     ) -> Result<WriteSummary> {
-        let (run, stream, dataset) = (run.clone(), stream.clone(), self.dataset.clone());
-        self.with_conn(move |conn| load::load_stream(conn, &dataset, &run, &stream, messages))
-            .await
+        let (run, stream, dataset, policy) = (
+            run.clone(),
+            stream.clone(),
+            self.dataset.clone(),
+            self.policy,
+        );
+        self.with_conn(move |conn| {
+            load::load_stream(conn, &dataset, &run, &stream, policy, messages)
+        })
+        .await
     }
 
     async fn record_run(&mut self, record: &RunRecord) -> Result<()> {
