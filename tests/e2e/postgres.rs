@@ -289,3 +289,63 @@ fn failures_are_clear_and_leave_state_and_data_untouched() {
     );
     assert_eq!(before, after, "no failure changed data or state");
 }
+
+#[test]
+fn a_backfill_rereads_a_window_without_moving_the_watermark() {
+    let url = fresh_database("pg_backfill");
+    execute(
+        &url,
+        &format!(
+            "{ORDERS}; {}",
+            insert_orders(1, 1_000, "timestamptz '2024-01-01' + g * interval '1 hour'")
+        ),
+    );
+    let project = Project::new(&project_toml(&url, "", ""));
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    let state = || project.query("SELECT state::VARCHAR FROM raw._elt_state");
+    let before = state();
+    // A fix that did not touch updated_at: invisible to incremental syncs.
+    execute(
+        &url,
+        "UPDATE orders SET note = 'fixed' WHERE id BETWEEN 100 AND 300",
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.public_orders WHERE note = 'fixed'"),
+        ["0"]
+    );
+
+    let args = [
+        "sync",
+        "--connection",
+        "pg",
+        "--streams",
+        "public.orders",
+        "--json",
+        "--backfill-from",
+        "2024-01-05T00:00:00Z",
+        "--backfill-to",
+        "2024-01-09T23:59:59Z",
+    ];
+    let run = project.elt(&args).expect_code(0).json();
+    // Row g is at hour g: the window holds ids 96 to 215.
+    assert_eq!(stream(&run, "public.orders")["rows_read"], 120);
+    assert_eq!(project.query("SELECT min(id) || '-' || max(id) || ':' || count(*) FROM raw.public_orders WHERE note = 'fixed'"), ["100-215:116"]);
+    assert_eq!(state(), before, "the watermark did not move");
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.public_orders"),
+        ["1000"]
+    );
+
+    let clash = project.elt(&[
+        "sync",
+        "--connection",
+        "pg",
+        "--full-refresh",
+        "--backfill-from",
+        "a",
+        "--backfill-to",
+        "b",
+    ]);
+    assert_eq!(clash.code(), 2, "{}", clash.stderr());
+}

@@ -134,6 +134,18 @@ pub struct ConfiguredStream {
     pub primary_key: Vec<String>,
     /// The destination table name (normalized).
     pub table: String,
+    /// A backfill: re-read this cursor window without moving the watermark.
+    pub backfill: Option<Backfill>,
+}
+
+/// A cursor window to re-read, bounds inclusive, in the cursor's text form (such as
+/// `2024-01-01T00:00:00Z`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backfill {
+    /// The first cursor value to read.
+    pub from: String,
+    /// The last cursor value to read.
+    pub to: String,
 }
 
 impl ConfiguredStream {
@@ -164,6 +176,7 @@ impl ConfiguredStream {
             cursor,
             primary_key,
             table,
+            backfill: None,
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod secret;
 pub mod source;
 pub mod state;
 
-pub use catalog::{Catalog, ConfiguredStream, StreamDescriptor, SyncMode, WriteMode};
+pub use catalog::{Backfill, Catalog, ConfiguredStream, StreamDescriptor, SyncMode, WriteMode};
 pub use destination::{
     Destination, DestinationFactory, DestinationSession, RunInfo, RunRecord, RunStatus,
     WriteSummary,

@@ -54,12 +54,26 @@ pub struct Emitter {
     tx: mpsc::Sender<Message>,
     schema: SchemaRef,
     stats: Arc<ReadStats>,
+    frozen: Option<StreamState>,
 }
 
 impl Emitter {
     /// An emitter for a stream with `schema`, sending on `tx`.
     pub fn new(tx: mpsc::Sender<Message>, schema: SchemaRef, stats: Arc<ReadStats>) -> Self {
-        Self { tx, schema, stats }
+        Self {
+            tx,
+            schema,
+            stats,
+            frozen: None,
+        }
+    }
+
+    /// Makes every checkpoint carry `state` instead of the source's position: a backfill
+    /// commits its rows without moving the watermark.
+    #[must_use]
+    pub fn with_frozen_state(mut self, state: StreamState) -> Self {
+        self.frozen = Some(state);
+        self
     }
 
     /// Sends a batch; waits while the destination is behind. A batch whose schema differs
@@ -87,6 +101,7 @@ impl Emitter {
 
     /// Sends a checkpoint: every row sent before it is covered by `state`.
     pub async fn checkpoint(&mut self, state: StreamState) -> Result<()> {
+        let state = self.frozen.clone().unwrap_or(state);
         self.send(Message::Checkpoint(state)).await
     }
 

@@ -47,6 +47,16 @@ impl StreamState {
         }
     }
 
+    /// A state with no position: the next read starts from the beginning.
+    pub fn empty() -> Self {
+        Self {
+            v: STATE_VERSION,
+            cursor: None,
+            key: None,
+            extra: Default::default(),
+        }
+    }
+
     /// The watermark as text for summaries and `_elt_runs`.
     pub fn watermark(&self) -> Option<String> {
         self.cursor.as_ref().map(|c| match c {

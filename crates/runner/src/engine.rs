@@ -27,6 +27,8 @@ pub struct SyncOptions {
     pub streams: Option<Vec<String>>,
     /// Ignore saved state and rebuild each stream's table.
     pub full_refresh: bool,
+    /// Re-read this cursor window of each stream without moving its watermark.
+    pub backfill: Option<elt_core::Backfill>,
     /// Told about progress; the CLI draws bars or prints lines.
     pub observer: Option<Arc<dyn Observer>>,
 }
@@ -246,6 +248,31 @@ pub fn plan_streams(
             }
             None => {}
         }
+        if let Some(window) = &options.backfill {
+            if options.full_refresh {
+                return Err(Error::config(
+                    "--backfill-from/--backfill-to and --full-refresh exclude each other",
+                ));
+            }
+            if stream.cursor.is_none() {
+                return Err(Error::config(format!(
+                    "stream {}: a backfill needs a cursor; set `cursor`",
+                    c.name
+                )));
+            }
+            if stream.write_mode == WriteMode::Overwrite {
+                return Err(Error::config(format!(
+                    "stream {}: a backfill would replace the table in write mode overwrite; use merge or append",
+                    c.name
+                )));
+            }
+            stream.sync_mode = SyncMode::Incremental;
+            stream.backfill = Some(window.clone());
+            notes.push(format!(
+                "backfill of {} to {}: the watermark did not move",
+                window.from, window.to
+            ));
+        }
         if options.full_refresh {
             stream.sync_mode = SyncMode::FullRefresh;
             stream.write_mode = WriteMode::Overwrite;
@@ -387,6 +414,9 @@ async fn run_attempt(
     let read = async move {
         let started = Instant::now();
         let mut emitter = Emitter::new(tx.clone(), stream.schema().clone(), stats);
+        if stream.backfill.is_some() {
+            emitter = emitter.with_frozen_state(state.clone().unwrap_or_else(StreamState::empty));
+        }
         let mut result = source.read(stream, state, &mut emitter).await;
         drop(emitter);
         if result.is_ok() && tx.send(Message::Complete).await.is_err() {

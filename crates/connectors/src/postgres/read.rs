@@ -168,7 +168,12 @@ impl<'a> Reader<'a> {
         if let Some(ks) = &keyset {
             let (c, cursor_type) = (quote_ident(&ks.cursor.1.name), &ks.cursor.1.sql_type);
             let setting = |name: &str, ty: &str| format!("current_setting('elt.{name}')::{ty}");
-            if incremental {
+            if let Some(window) = self.stream.backfill.clone().filter(|_| incremental) {
+                self.set("elt.from", &window.from).await?;
+                self.set("elt.to", &window.to).await?;
+                filters.push(format!("{c} >= {}", setting("from", cursor_type)));
+                filters.push(format!("{c} <= {}", setting("to", cursor_type)));
+            } else if incremental {
                 let nulls = self
                     .scalar(&format!(
                         "SELECT count(*)::text FROM {table} WHERE {c} IS NULL"
@@ -188,6 +193,8 @@ impl<'a> Reader<'a> {
                 if let Some(position) = state.as_ref().filter(|s| s.cursor.is_some()) {
                     filters.push(self.after(ks, position, &setting).await?);
                 }
+            }
+            if incremental {
                 let key: Vec<_> = ks.key.iter().map(|(_, k)| quote_ident(&k.name)).collect();
                 order = format!(
                     " ORDER BY {}",
@@ -262,7 +269,7 @@ impl<'a> Reader<'a> {
                                 key: None,
                                 ..s
                             })
-                            .unwrap_or_else(empty_state),
+                            .unwrap_or_else(StreamState::empty),
                     ),
                     (_, false) => None,
                 };
@@ -362,15 +369,6 @@ impl<'a> Reader<'a> {
             };
             StreamState::at(text(0), (1..=ks.key.len()).map(text).collect())
         }))
-    }
-}
-
-fn empty_state() -> StreamState {
-    StreamState {
-        v: elt_core::state::STATE_VERSION,
-        cursor: None,
-        key: None,
-        extra: Default::default(),
     }
 }
 

@@ -118,10 +118,24 @@ impl Source for SampleSource {
             );
         }
         let after = match stream.sync_mode {
-            SyncMode::Incremental => {
+            SyncMode::Incremental if stream.backfill.is_none() => {
                 resume_position(state).map_err(|e| e.in_stream(stream.name()))?
             }
-            SyncMode::FullRefresh => None,
+            _ => None,
+        };
+        let window = match &stream.backfill {
+            Some(b) => {
+                let at = |text: &str| {
+                    parse_timestamp_cursor(&text.into()).map_err(|_| {
+                        Error::config(format!(
+                            "backfill bound {text:?} is not an RFC 3339 timestamp"
+                        ))
+                        .in_stream(stream.name())
+                    })
+                };
+                Some((at(&b.from)?, at(&b.to)?))
+            }
+            None => None,
         };
         let keys = self.keyset(table);
         let counts = (self.config.customers, self.config.products);
@@ -130,7 +144,10 @@ impl Source for SampleSource {
             FlushPolicy::rows(self.config.batch_rows),
         );
         let mut last = (0, 0);
-        for (id, version) in keys.rows_after(after) {
+        let in_window = |&(id, version): &(u64, u32)| {
+            window.is_none_or(|(from, to)| (from..=to).contains(&Keyset::updated_at(id, version)))
+        };
+        for (id, version) in keys.rows_after(after).filter(in_window) {
             table.append_row(&mut rows, &keys, id, version, counts);
             last = (id, version);
             if let Some(batch) = rows.end_row()? {

@@ -73,8 +73,15 @@ pub struct SyncArgs {
     #[arg(long, value_delimiter = ',')]
     pub streams: Option<Vec<String>>,
     /// Ignore saved state: read everything and rebuild the tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "backfill_from")]
     pub full_refresh: bool,
+    /// Re-read rows whose cursor is at or after this value (such as 2024-01-01T00:00:00Z),
+    /// without moving the watermark; needs --backfill-to.
+    #[arg(long, requires = "backfill_to")]
+    pub backfill_from: Option<String>,
+    /// The last cursor value a backfill reads; needs --backfill-from.
+    #[arg(long, requires = "backfill_from")]
+    pub backfill_to: Option<String>,
     /// Print the summary as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,

@@ -176,6 +176,10 @@ async fn sync(project: &Project, args: SyncArgs) -> anyhow::Result<i32> {
     let options = SyncOptions {
         streams: args.streams,
         full_refresh: args.full_refresh,
+        backfill: args
+            .backfill_from
+            .zip(args.backfill_to)
+            .map(|(from, to)| elt_core::Backfill { from, to }),
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
     };
     let report = elt_runner::sync(project, &connection, &options)
