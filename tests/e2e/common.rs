@@ -85,6 +85,16 @@ pub fn query(db: &Path, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// The DuckDB destination every test project loads into (`data/demo.duckdb`).
+pub const DESTINATION: &str = r#"
+[destinations.local]
+type = "duckdb"
+path = "data/demo.duckdb"
+threads = 1
+# Commit at every checkpoint, so crash tests can stop between commits.
+commit_rows = 1
+"#;
+
 /// The config of [`Project::sample`].
 pub fn sample_toml(orders: u64, batch_rows: u64, generation: u32) -> String {
     format!(
@@ -97,13 +107,7 @@ orders = {orders}
 batch_rows = {batch_rows}
 generation = {generation}
 
-[destinations.local]
-type = "duckdb"
-path = "data/demo.duckdb"
-threads = 1
-# Commit at every checkpoint, so crash tests can stop between commits.
-commit_rows = 1
-
+{DESTINATION}
 [connections.demo]
 source = "sample"
 destination = "local"

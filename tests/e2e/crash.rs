@@ -74,3 +74,26 @@ fn killed_before_a_commit_then_rerun_equals_a_clean_run() {
         project.query("SELECT count(*)::VARCHAR FROM raw._elt_runs WHERE status = 'running'");
     assert_eq!(killed, ["1"], "the killed run stays visible as `running`");
 }
+
+#[test]
+fn a_transient_error_is_retried_from_the_last_commit() {
+    let project = Project::new(&crate::common::sample_toml(20_000, 2_000, 0).replace(
+        "destination = \"local\"\n",
+        "destination = \"local\"\nstreams = [{ name = \"orders\", write = \"append\" }]\n",
+    ));
+    let run = project
+        .command(&["sync", "--connection", "demo", "--json"])
+        .env("ELT_FAILPOINT", "sample.after_checkpoint:5:fail")
+        .output()
+        .expect("run elt");
+    let run = crate::common::Run(run).expect_code(0);
+    let orders = crate::common::stream(&run.json(), "orders").clone();
+    assert_eq!(orders["attempts"], 2);
+    // Append mode would show any row read twice.
+    assert_eq!(
+        project.query("SELECT count(*) || ':' || count(DISTINCT id) FROM raw.orders"),
+        ["20000:20000"]
+    );
+    assert_eq!(orders["rows_loaded"], 20_000);
+    assert!(run.stderr().contains("retrying in"), "{}", run.stderr());
+}

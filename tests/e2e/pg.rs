@@ -3,6 +3,8 @@
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::common::DESTINATION;
+
 /// The admin URL tests create their databases through.
 pub fn admin_url() -> String {
     std::env::var("ELT_TEST_PG_URL")
@@ -75,13 +77,7 @@ type = "postgres"
 url = "{url}"
 {extra_source}
 
-[destinations.local]
-type = "duckdb"
-path = "data/demo.duckdb"
-threads = 1
-# Commit at every checkpoint, so crash tests can stop between commits.
-commit_rows = 1
-
+{DESTINATION}
 [connections.pg]
 source = "pg"
 destination = "local"

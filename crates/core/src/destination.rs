@@ -113,15 +113,15 @@ pub trait DestinationSession: Send {
     async fn state(&mut self) -> Result<StateMap>;
 
     /// Loads one stream from `messages` until [`Message::Complete`] or the channel closes.
-    /// Commits at each checkpoint (overwrite: once, at `Complete`). When the channel closes
-    /// without `Complete` (the source failed), rolls back what is uncommitted and returns
-    /// what was committed.
+    /// Commits at checkpoints (overwrite: once, at `Complete`). When the channel closes
+    /// without `Complete` (the source failed), rolls back what is uncommitted. Returns what
+    /// was committed, also when it fails.
     async fn write(
         &mut self,
         run: &RunInfo,
         stream: &ConfiguredStream,
         messages: mpsc::Receiver<Message>,
-    ) -> Result<WriteSummary>;
+    ) -> (WriteSummary, Result<()>);
 
     /// Inserts or updates the `_elt_runs` row of `record.run_id` and `record.stream`.
     async fn record_run(&mut self, record: &RunRecord) -> Result<()>;

@@ -3,8 +3,9 @@
 //!
 //! `ELT_FAILPOINT=NAME:N:ACTION` triggers on the N-th time the code passes `NAME`.
 //! `ACTION` is `pause` (print `failpoint NAME reached` on stderr, then sleep until killed),
-//! `sleep=MS` (print, sleep, go on) or `exit` (print, then exit with code 101 without
-//! cleanup). Unset, a fail point costs one relaxed atomic load.
+//! `sleep=MS` (print, sleep, go on), `exit` (print, then exit with code 101 without
+//! cleanup) or, at places marked with [`fail`], `fail` (a transient error, which the
+//! runner retries). Unset, a fail point costs one `OnceLock` read.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,13 +36,37 @@ fn plan() -> Option<&'static Plan> {
     .as_ref()
 }
 
+fn triggered(name: &str) -> Option<&'static Plan> {
+    let plan = plan()?;
+    (plan.name == name && plan.hits.fetch_add(1, Ordering::Relaxed) + 1 == plan.at).then(|| {
+        eprintln!("failpoint {name} reached");
+        plan
+    })
+}
+
+/// Marks the fail point `name` where an injected error can surface: `fail` returns a
+/// transient error; other actions behave as in [`hit`].
+pub fn fail(name: &str) -> crate::Result<()> {
+    match triggered(name) {
+        Some(plan) if plan.action == "fail" => {
+            Err(crate::Error::transient(format!("failpoint {name}")))
+        }
+        Some(plan) => {
+            act(plan);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Marks the fail point `name`; see the module doc.
 pub fn hit(name: &str) {
-    let Some(plan) = plan() else { return };
-    if plan.name != name || plan.hits.fetch_add(1, Ordering::Relaxed) + 1 != plan.at {
-        return;
+    if let Some(plan) = triggered(name) {
+        act(plan);
     }
-    eprintln!("failpoint {name} reached");
+}
+
+fn act(plan: &Plan) {
     match plan.action.as_str() {
         "exit" => std::process::exit(101),
         action => {

@@ -102,9 +102,9 @@ async fn load(db: &Db, s: &ConfiguredStream, messages: Vec<Message>) -> elt_core
             tx.send(m).await.unwrap();
         }
     });
-    let summary = session.write(&run("r1"), s, rx).await?;
+    let (summary, result) = session.write(&run("r1"), s, rx).await;
     sender.await.unwrap();
-    Ok(summary.rows_loaded)
+    result.map(|()| summary.rows_loaded)
 }
 
 fn query(db: &Db, sql: &str) -> Vec<String> {

@@ -329,6 +329,16 @@ async fn run_stream(
         if let Some(observer) = &options.observer {
             observer.stream_started(&name, stats.clone());
         }
+        if attempts > 1 {
+            // What the failed attempt committed is the truth: resume from there.
+            match session.state().await {
+                Ok(mut states) => state = states.remove(&name),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
         let read_from = if stream.sync_mode == SyncMode::Incremental {
             state.clone()
         } else {
@@ -429,13 +439,10 @@ async fn run_attempt(
             started.elapsed().as_secs_f64(),
         )
     };
-    let (read, write) = tokio::join!(read, session.write(run, stream, rx));
+    let (read, (summary, write_result)) = tokio::join!(read, session.write(run, stream, rx));
     let (read_result, extract_secs) = read;
     // A destination failure makes the source fail too ("destination stopped"): report the cause.
-    let (result, summary) = match write {
-        Ok(summary) => (read_result, summary),
-        Err(e) => (Err(e), Default::default()),
-    };
+    let result = write_result.and(read_result);
     Attempt {
         result,
         summary,

@@ -338,37 +338,52 @@ impl<'a> Reader<'a> {
     }
 
     /// The keyset position of the last row in the snapshot: a full refresh ends there.
+    /// Read through binary COPY like the rows themselves, so the state has the same form.
     async fn last_row(&mut self, table: &str, ks: &Keyset<'_>) -> Result<Option<StreamState>> {
-        let c = quote_ident(&ks.cursor.1.name);
-        let columns: Vec<_> = std::iter::once(&ks.cursor)
-            .chain(&ks.key)
-            .map(|(_, col)| format!("{}::text", quote_ident(&col.name)))
+        let columns: Vec<&Column> = std::iter::once(ks.cursor.1)
+            .chain(ks.key.iter().map(|(_, c)| *c))
             .collect();
-        let order: Vec<_> = std::iter::once(&ks.cursor)
-            .chain(&ks.key)
-            .map(|(_, col)| format!("{} DESC", quote_ident(&col.name)))
+        let select: Vec<_> = columns.iter().map(|c| c.select.as_str()).collect();
+        let order: Vec<_> = columns
+            .iter()
+            .map(|c| format!("{} DESC", quote_ident(&c.name)))
             .collect();
         let sql = format!(
-            "SELECT {} FROM {table} WHERE {c} IS NOT NULL ORDER BY {} LIMIT 1",
-            columns.join(", "),
+            "COPY (SELECT {} FROM {table} WHERE {} IS NOT NULL ORDER BY {} LIMIT 1) TO STDOUT (FORMAT binary)",
+            select.join(", "),
+            quote_ident(&ks.cursor.1.name),
             order.join(", ")
         );
-        let row = sqlx::query(&sql)
-            .fetch_optional(&mut *self.conn)
+        let schema = elt_core::catalog::schema(
+            columns
+                .iter()
+                .map(|c| c.kind.field(&c.name, true))
+                .collect(),
+        );
+        let kinds: Vec<Kind> = columns.iter().map(|c| c.kind.clone()).collect();
+        let mut decoder = CopyDecoder::new(schema, &kinds);
+        let target = self.target;
+        let mut chunks = self
+            .conn
+            .copy_out_raw(&sql)
             .await
-            .map_err(|e| {
-                self.target
-                    .error("reading the last row", e)
-                    .in_stream(self.stream.name())
-            })?;
-        Ok(row.map(|row| {
-            let text = |i: usize| {
-                row.get::<Option<String>, _>(i)
-                    .map(serde_json::Value::String)
-                    .unwrap_or_default()
-            };
-            StreamState::at(text(0), (1..=ks.key.len()).map(text).collect())
-        }))
+            .map_err(|e| target.error("reading the last row", e))?;
+        while let Some(chunk) = chunks.next().await {
+            decoder.push(&chunk.map_err(|e| target.error("reading the last row", e))?);
+            decoder.decode(usize::MAX)?;
+        }
+        let position = Keyset {
+            cursor: (0, ks.cursor.1),
+            key: ks
+                .key
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| (i + 1, *c))
+                .collect(),
+        };
+        Ok(decoder
+            .finish_batch()?
+            .and_then(|batch| last_row_state(&batch, &position)))
     }
 }
 

@@ -153,6 +153,7 @@ impl Source for SampleSource {
             if let Some(batch) = rows.end_row()? {
                 out.batch(batch).await?;
                 out.checkpoint(checkpoint(id, version)).await?;
+                elt_core::failpoint::fail("sample.after_checkpoint")?;
             }
         }
         if let Some(batch) = rows.flush()? {

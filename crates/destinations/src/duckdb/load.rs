@@ -45,19 +45,25 @@ pub fn load_stream(
     stream: &ConfiguredStream,
     policy: CommitPolicy,
     mut messages: mpsc::Receiver<Message>,
-) -> Result<WriteSummary> {
-    let mut loader = Loader::prepare(conn, dataset, run, stream, policy)
-        .map_err(|e| e.in_stream(stream.name()))?;
-    let result = loader.consume(&mut messages);
+) -> (WriteSummary, Result<()>) {
+    let prepared = Loader::prepare(conn, dataset, run, stream, policy);
+    let (summary, result) = match prepared {
+        Ok(mut loader) => {
+            let result = loader.consume(&mut messages);
+            (loader.summary, result)
+        }
+        Err(e) => (WriteSummary::default(), Err(e)),
+    };
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    let _ = conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS temp.main.{}",
-        quote_ident(&loader.stage_name)
-    ));
-    result.map_err(|e| e.in_stream(stream.name()))?;
-    Ok(loader.summary)
+    let stage = format!("temp.main.{}", quote_ident(&stage_name(stream)));
+    let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {stage}"));
+    (summary, result.map_err(|e| e.in_stream(stream.name())))
+}
+
+fn stage_name(stream: &ConfiguredStream) -> String {
+    format!("_elt_stage__{}", stream.table)
 }
 
 struct Loader<'a> {
@@ -87,7 +93,7 @@ impl<'a> Loader<'a> {
     ) -> Result<Self> {
         let ds = quote_ident(dataset);
         let target = format!("{ds}.{}", quote_ident(&stream.table));
-        let stage_name = format!("_elt_stage__{}", stream.table);
+        let stage_name = stage_name(stream);
         let stage = format!("temp.main.{}", quote_ident(&stage_name));
         let schema = stream.schema();
         let exec = |sql: &str, doing: &str| conn.execute_batch(sql).map_err(|e| db_error(doing, e));

@@ -212,17 +212,21 @@ impl DestinationSession for DuckDbSession {
         run: &RunInfo,
         stream: &ConfiguredStream,
         messages: mpsc::Receiver<Message>,
-    ) -> Result<WriteSummary> {
+    ) -> (WriteSummary, Result<()>) {
         let (run, stream, dataset, policy) = (
             run.clone(),
             stream.clone(),
             self.dataset.clone(),
             self.policy,
         );
-        self.with_conn(move |conn| {
-            load::load_stream(conn, &dataset, &run, &stream, policy, messages)
-        })
-        .await
+        let outcome = self
+            .with_conn(move |conn| {
+                Ok(load::load_stream(
+                    conn, &dataset, &run, &stream, policy, messages,
+                ))
+            })
+            .await;
+        outcome.unwrap_or_else(|e| (WriteSummary::default(), Err(e)))
     }
 
     async fn record_run(&mut self, record: &RunRecord) -> Result<()> {
