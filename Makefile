@@ -2,7 +2,7 @@
 # DuckDB comes prebuilt (scripts/fetch-duckdb.sh); `cargo build --features elt-runner/bundled`
 # compiles it from source instead.
 
-.PHONY: demo test duckdb specs
+.PHONY: demo test duckdb specs bench
 
 duckdb:
 	@./scripts/fetch-duckdb.sh
@@ -18,3 +18,8 @@ test: duckdb
 ## Regenerate the connector specs under specs/ after changing a config struct.
 specs: duckdb
 	ELT_BLESS=1 cargo test --quiet -p elt-runner --test specs
+
+## Benchmark against the binary COPY floor on the local PostgreSQL (ROWS=1000000 by default).
+ROWS ?= 1000000
+bench: duckdb
+	cargo run --release --quiet -p elt-bench -- --rows $(ROWS)

@@ -1,0 +1,277 @@
+//! `elt-bench`: measures elt against the physical floor on the local PostgreSQL and prints a
+//! table. It asserts nothing; it is run by hand (`make bench`) and by `.ci/run` at a small
+//! size so that it cannot rot.
+//!
+//! Workloads, each in a child process so its peak RSS (VmHWM from /proc) is its own:
+//! - floor: `COPY orders TO STDOUT (FORMAT binary)`, bytes discarded;
+//! - W1: `elt sync` full load into a fresh DuckDB file;
+//! - W2: incremental merge after 1% updates and 1% inserts;
+//! - W3: incremental with nothing changed;
+//! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use sqlx::{Connection, Executor, PgConnection};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks elt against the binary COPY floor")]
+struct Args {
+    /// Rows in the orders table (e.g. 100000, 1000000, 10000000).
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// A PostgreSQL URL whose server can host the `elt_bench` database.
+    #[arg(
+        long,
+        env = "ELT_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pg_url: String,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+/// What a child process runs (the parent re-executes itself).
+#[derive(Subcommand)]
+enum Child {
+    /// Read the table with binary COPY and discard the bytes.
+    Floor { url: String },
+    /// Run one sync through the library.
+    Sync { config: String, connection: String },
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.child {
+        Some(Child::Floor { url }) => runtime.block_on(floor(&url)),
+        Some(Child::Sync { config, connection }) => runtime.block_on(sync(&config, &connection)),
+        None => runtime.block_on(run(&args)),
+    }
+}
+
+async fn floor(url: &str) -> Result<()> {
+    let mut conn = PgConnection::connect(url).await?;
+    let mut bytes = 0usize;
+    let mut chunks = conn
+        .copy_out_raw("COPY orders TO STDOUT (FORMAT binary)")
+        .await?;
+    while let Some(chunk) = chunks.next().await {
+        bytes += chunk?.len();
+    }
+    println!("{bytes}");
+    Ok(())
+}
+
+async fn sync(config: &str, connection: &str) -> Result<()> {
+    let project = elt_runner::Project::load(config)?;
+    let report = elt_runner::sync(&project, connection, &Default::default()).await?;
+    if report.status != elt_runner::RunOutcome::Succeeded {
+        bail!("sync failed: {}", report.to_table());
+    }
+    let read: u64 = report.streams.iter().map(|s| s.rows_read).sum();
+    println!("{read}");
+    Ok(())
+}
+
+/// One measured child run: wall time, peak RSS and what it printed (rows or bytes).
+struct Measure {
+    secs: f64,
+    peak_rss_mb: f64,
+    output: u64,
+}
+
+fn measure(args: &[&str]) -> Result<Measure> {
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting a child")?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    while child.try_wait()?.is_none() {
+        if let Some(kb) = std::fs::read_to_string(&status_path)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kb)
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("child {args:?} failed");
+    }
+    let output = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    Ok(Measure {
+        secs,
+        peak_rss_mb: peak_kb as f64 / 1024.0,
+        output,
+    })
+}
+
+fn vm_hwm_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+}
+
+fn database_url(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+async fn seed(admin: &str, url: &str, rows: u64) -> Result<()> {
+    let mut conn = PgConnection::connect(admin)
+        .await
+        .with_context(|| format!("connecting to {admin}"))?;
+    conn.execute("DROP DATABASE IF EXISTS elt_bench WITH (FORCE)")
+        .await?;
+    conn.execute("CREATE DATABASE elt_bench").await?;
+    let mut db = PgConnection::connect(url).await?;
+    db.execute(
+        "CREATE TABLE orders (
+           id bigint PRIMARY KEY, customer_id bigint NOT NULL, status varchar(16) NOT NULL,
+           sku text NOT NULL, amount numeric(12,2) NOT NULL, quantity integer NOT NULL,
+           paid boolean NOT NULL, region text, created_at timestamptz NOT NULL,
+           updated_at timestamptz NOT NULL, attrs jsonb, note text)",
+    )
+    .await?;
+    db.execute(insert_sql(1, rows, "timestamptz '2024-01-01' + g * interval '10 ms'").as_str())
+        .await?;
+    db.execute("CREATE INDEX orders_updated_at ON orders (updated_at)")
+        .await?;
+    db.execute("VACUUM ANALYZE orders").await?;
+    Ok(())
+}
+
+fn insert_sql(from: u64, to: u64, updated_at: &str) -> String {
+    format!(
+        "INSERT INTO orders SELECT g, g % 50000, (ARRAY['placed','paid','shipped','delivered'])[1 + g % 4],
+           'SKU-' || lpad((g % 10000)::text, 6, '0'), (g % 100000) / 100.0, 1 + g % 9, g % 3 = 0,
+           (ARRAY['eu','us','apac'])[1 + g % 3], timestamptz '2023-01-01' + g * interval '1 s', {updated_at},
+           jsonb_build_object('channel', 'web', 'campaign', g % 20, 'gift', g % 7 = 0),
+           CASE WHEN g % 4 = 0 THEN NULL ELSE 'note ' || g END
+         FROM generate_series({from}, {to}) g"
+    )
+}
+
+fn write_config(dir: &Path, url: &str, rows: u64) -> Result<String> {
+    let config = dir.join("elt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[sources.pg]
+type = "postgres"
+url = "{url}"
+
+[sources.sample]
+type = "sample"
+customers = 0
+products = 0
+orders = {rows}
+
+[destinations.pg_duck]
+type = "duckdb"
+path = "pg.duckdb"
+
+[destinations.sample_duck]
+type = "duckdb"
+path = "sample.duckdb"
+
+[connections.bench]
+source = "pg"
+destination = "pg_duck"
+
+[connections.sample]
+source = "sample"
+destination = "sample_duck"
+streams = [{{ name = "orders", write = "append" }}]
+"#
+        ),
+    )?;
+    Ok(config.to_string_lossy().into_owned())
+}
+
+async fn run(args: &Args) -> Result<()> {
+    let url = database_url(&args.pg_url, "elt_bench");
+    let rows = args.rows;
+    eprintln!("seeding {rows} rows into elt_bench.orders ...");
+    let started = Instant::now();
+    seed(&args.pg_url, &url, rows).await?;
+    eprintln!("seeded in {:.1}s", started.elapsed().as_secs_f64());
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path(), &url, rows)?;
+    let sync = |connection: &str| measure(&["sync", &config, connection]);
+
+    let floor = measure(&["floor", &url])?;
+    let w1 = sync("bench")?;
+    let changed = (rows / 100).max(1);
+    let mut db = PgConnection::connect(&url).await?;
+    db.execute("UPDATE orders SET amount = amount + 1, status = 'delivered', updated_at = now() WHERE id % 100 = 0").await?;
+    db.execute(insert_sql(rows + 1, rows + changed, "now()").as_str())
+        .await?;
+    let w2 = sync("bench")?;
+    let w3 = sync("bench")?;
+    let sample = sync("sample")?;
+
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "elt-bench: {rows} rows, {cpus} cores, {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "{:<34} {:>10} {:>9} {:>12} {:>9} {:>10}",
+        "workload", "rows", "seconds", "rows/s", "x floor", "peak MB"
+    );
+    let line = |name: &str, m: &Measure, rows: u64| {
+        let rate = if m.secs > 0.0 {
+            rows as f64 / m.secs
+        } else {
+            0.0
+        };
+        println!(
+            "{name:<34} {rows:>10} {:>9.2} {rate:>12.0} {:>9.2} {:>10.1}",
+            m.secs,
+            m.secs / floor.secs,
+            m.peak_rss_mb
+        );
+    };
+    line(
+        &format!("floor: binary COPY ({} MB)", floor.output / 1_000_000),
+        &floor,
+        rows,
+    );
+    line("W1: full load into DuckDB", &w1, w1.output);
+    line("W2: 1% updated + 1% new, merge", &w2, w2.output);
+    line("W3: incremental, nothing changed", &w3, w3.output);
+    line("sample source into DuckDB", &sample, sample.output);
+    println!(
+        "W1/floor {:.2} (target <= 2.0); W3/W1 {:.1}% (target < 5%); sample {:.0} rows/s (target >= 1000000)",
+        w1.secs / floor.secs,
+        100.0 * w3.secs / w1.secs,
+        sample.output as f64 / sample.secs
+    );
+    if w2.output != 2 * changed {
+        bail!("W2 read {} rows, expected {}", w2.output, 2 * changed);
+    }
+    Ok(())
+}
