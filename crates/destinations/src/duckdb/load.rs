@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use duckdb::{Connection, params};
-use elt_core::arrow::array::{ArrayRef, AsArray, StringArray};
+use elt_core::arrow::array::{ArrayRef, AsArray, StringArray, TimestampMicrosecondArray};
 use elt_core::arrow::compute::cast;
 use elt_core::arrow::datatypes::{
-    DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef,
+    DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef, TimeUnit,
 };
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::{
@@ -77,6 +77,8 @@ struct Loader<'a> {
     stage: String,
     summary: WriteSummary,
     staged_rows: usize,
+    /// The table (in the dataset) batches are appended to directly, bypassing the stage.
+    direct: Option<String>,
     pending_state: Option<StreamState>,
     policy: CommitPolicy,
     uncommitted_rows: u64,
@@ -121,6 +123,27 @@ impl<'a> Loader<'a> {
             evolve(conn, dataset, &stream.table, &stage_name, schema)?;
             target
         };
+        // Append and overwrite skip the stage when the table has exactly the batch's columns
+        // plus the metadata ones: the appender writes straight into it. Merges need the
+        // stage; intervals go through it as text (see `staged_as_text`).
+        let table_name = match stream.write_mode {
+            WriteMode::Overwrite => format!("_elt_new__{}", stream.table),
+            _ => stream.table.clone(),
+        };
+        let expected: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .chain(META_COLUMNS.iter().map(|(name, _)| (*name).to_owned()))
+            .collect();
+        let direct = match stream.write_mode {
+            _ if schema.fields().iter().any(|f| staged_as_text(f)) => None,
+            WriteMode::Merge => None,
+            WriteMode::Overwrite => Some(table_name),
+            WriteMode::Append => {
+                (column_names(conn, dataset, &stream.table)? == expected).then_some(table_name)
+            }
+        };
         exec("BEGIN TRANSACTION", "starting a transaction")?;
         if stream.write_mode == WriteMode::Overwrite {
             exec(
@@ -141,6 +164,7 @@ impl<'a> Loader<'a> {
             stage,
             summary: WriteSummary::default(),
             staged_rows: 0,
+            direct,
             pending_state: None,
             policy,
             uncommitted_rows: 0,
@@ -184,17 +208,17 @@ impl<'a> Loader<'a> {
 
     fn stage(&mut self, batch: RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
+        if let Some(table) = &self.direct {
+            let batch = with_meta_columns(batch, self.run)?;
+            append(self.conn.appender_to_db(table, self.dataset), batch)?;
+            self.uncommitted_rows += rows as u64;
+            return Ok(());
+        }
         let batch = intervals_as_text(batch)?;
-        let mut appender = self
+        let appender = self
             .conn
-            .appender_to_catalog_and_db(&self.stage_name, "temp", "main")
-            .map_err(|e| db_error("opening the appender", e))?;
-        appender
-            .append_record_batch(batch)
-            .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))?;
-        appender
-            .flush()
-            .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))?;
+            .appender_to_catalog_and_db(&self.stage_name, "temp", "main");
+        append(appender, batch)?;
         self.staged_rows += rows;
         Ok(())
     }
@@ -335,6 +359,49 @@ impl<'a> Loader<'a> {
             )
             .map_err(|e| db_error("merging rows", e))
     }
+}
+
+/// Appends a batch through an appender and flushes it.
+fn append(appender: duckdb::Result<duckdb::Appender<'_>>, batch: RecordBatch) -> Result<()> {
+    let mut appender = appender.map_err(|e| db_error("opening the appender", e))?;
+    appender
+        .append_record_batch(batch)
+        .and_then(|()| appender.flush())
+        .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))
+}
+
+/// The batch with the run's `_elt_extracted_at` and `_elt_run_id` added as columns.
+fn with_meta_columns(batch: RecordBatch, run: &RunInfo) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    fields.push(Field::new(META_COLUMNS[0].0, utc, false));
+    fields.push(Field::new(META_COLUMNS[1].0, DataType::Utf8, false));
+    let mut columns = batch.columns().to_vec();
+    let extracted_at = TimestampMicrosecondArray::from_value(run.started_at_us, rows);
+    columns.push(Arc::new(extracted_at.with_timezone("UTC")));
+    columns.push(Arc::new(StringArray::from_iter_values(
+        std::iter::repeat_n(&run.run_id, rows),
+    )));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::bug("adding the metadata columns").caused_by(e))
+}
+
+/// The column names of a table in order (empty when it does not exist).
+fn column_names(conn: &Connection, dataset: &str, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT column_name FROM duckdb_columns()
+             WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+        )
+        .map_err(|e| db_error("reading columns", e))?;
+    let names = stmt
+        .query_map(params![dataset, table], |r| r.get::<_, String>(0))
+        .map_err(|e| db_error("reading columns", e))?;
+    names
+        .collect::<duckdb::Result<_>>()
+        .map_err(|e| db_error("reading columns", e))
 }
 
 /// Replaces interval and duration columns by text DuckDB casts back (see
