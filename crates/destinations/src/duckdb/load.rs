@@ -296,8 +296,8 @@ impl<'a> Loader<'a> {
     }
 
     /// Upserts the staged rows by primary key: a row replaces the stored one unless the
-    /// stored cursor is higher; among staged duplicates the highest cursor (then the last
-    /// staged) wins.
+    /// stored cursor is higher (a NULL cursor loses to any value); among staged duplicates
+    /// the highest cursor (then the last staged) wins.
     fn merge(&self, meta: &str) -> Result<usize> {
         let (into, stage) = (&self.into, &self.stage);
         let key = &self.stream.primary_key;
@@ -306,16 +306,19 @@ impl<'a> Loader<'a> {
                 "write mode `merge` needs a primary key; set `primary_key` on the stream or use `append`",
             ));
         }
-        let nulls: Vec<_> = key
-            .iter()
-            .map(|k| format!("{} IS NULL", quote_ident(k)))
-            .collect();
-        let null_keys: i64 = self
+        let quoted: Vec<_> = key.iter().map(|k| quote_ident(k)).collect();
+        let nulls: Vec<_> = quoted.iter().map(|k| format!("{k} IS NULL")).collect();
+        // One pass over the stage: NULL keys (refused) and repeated keys (resolved below).
+        let (null_keys, repeated): (i64, i64) = self
             .conn
             .query_row(
-                &format!("SELECT count(*) FROM {stage} WHERE {}", nulls.join(" OR ")),
+                &format!(
+                    "SELECT count(*) FILTER (WHERE {}), count(*) - count(DISTINCT ({})) FROM {stage}",
+                    nulls.join(" OR "),
+                    quoted.join(", ")
+                ),
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| db_error("checking primary keys", e))?;
         if null_keys > 0 {
@@ -324,37 +327,40 @@ impl<'a> Loader<'a> {
                 key.join(", ")
             )));
         }
-        let same_key: Vec<_> = key
-            .iter()
-            .map(|k| format!("t.{0} = s.{0}", quote_ident(k)))
-            .collect();
+        let same_key: Vec<_> = quoted.iter().map(|k| format!("t.{k} = s.{k}")).collect();
         let same_key = same_key.join(" AND ");
-        let partition: Vec<_> = key
-            .iter()
-            .map(|k| format!("s.{}", quote_ident(k)))
-            .collect();
-        let (newer, order) = match &self.stream.cursor {
+        let partition: Vec<_> = quoted.iter().map(|k| format!("s.{k}")).collect();
+        // Every join below is driven by the stage (small) against the table (large): an
+        // anti-join from the stage would hash the whole table at every checkpoint.
+        let order = match &self.stream.cursor {
             Some(c) => {
                 let c = quote_ident(c);
-                (
-                    format!(" AND (s.{c} >= t.{c} OR t.{c} IS NULL)"),
-                    format!("s.{c} DESC NULLS LAST, s.rowid DESC"),
-                )
+                // Staged rows that lose to a stored row with a higher cursor are dropped.
+                let stored_wins = format!("t.{c} > s.{c} OR (s.{c} IS NULL AND t.{c} IS NOT NULL)");
+                self.exec(
+                    &format!("DELETE FROM {stage} AS s USING {into} AS t WHERE {same_key} AND ({stored_wins})"),
+                    "dropping older staged rows",
+                )?;
+                format!("s.{c} DESC NULLS LAST, s.rowid DESC")
             }
-            None => (String::new(), "s.rowid DESC".to_owned()),
+            None => "s.rowid DESC".to_owned(),
         };
         self.exec(
-            &format!("DELETE FROM {into} AS t USING {stage} AS s WHERE {same_key}{newer}"),
+            &format!("DELETE FROM {into} AS t USING {stage} AS s WHERE {same_key}"),
             "replacing merged rows",
         )?;
+        // Materializing every staged row for a window is costly: only when keys repeat.
+        let dedupe = if repeated > 0 {
+            format!(
+                " QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
+                partition.join(", ")
+            )
+        } else {
+            String::new()
+        };
         self.conn
             .execute(
-                &format!(
-                    "INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s
-                     WHERE NOT EXISTS (SELECT 1 FROM {into} t WHERE {same_key})
-                     QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
-                    partition.join(", ")
-                ),
+                &format!("INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s{dedupe}"),
                 params![self.run.started_at_us, self.run.run_id],
             )
             .map_err(|e| db_error("merging rows", e))
