@@ -121,7 +121,7 @@ impl<'a> Loader<'a> {
                 "creating the raw table",
             )?;
             evolve(conn, dataset, &stream.table, &stage_name, schema)?;
-            target
+            target.clone()
         };
         // Append and overwrite skip the stage when the table has exactly the batch's columns
         // plus the metadata ones: the appender writes straight into it. Merges need the
@@ -136,12 +136,17 @@ impl<'a> Loader<'a> {
             .map(|f| f.name().clone())
             .chain(META_COLUMNS.iter().map(|(name, _)| (*name).to_owned()))
             .collect();
+        // A merge into a table that is empty when the load starts appends straight in too,
+        // and resolves keys that repeat within the load at each commit instead.
+        let layout_matches =
+            || -> Result<bool> { Ok(column_names(conn, dataset, &stream.table)? == expected) };
         let direct = match stream.write_mode {
             _ if schema.fields().iter().any(|f| staged_as_text(f)) => None,
-            WriteMode::Merge => None,
             WriteMode::Overwrite => Some(table_name),
-            WriteMode::Append => {
-                (column_names(conn, dataset, &stream.table)? == expected).then_some(table_name)
+            WriteMode::Append => layout_matches()?.then_some(table_name),
+            WriteMode::Merge => {
+                (!stream.primary_key.is_empty() && is_empty(conn, &target)? && layout_matches()?)
+                    .then_some(table_name)
             }
         };
         exec("BEGIN TRANSACTION", "starting a transaction")?;
@@ -241,6 +246,9 @@ impl<'a> Loader<'a> {
     /// state; overwrite swaps its new table in first.
     fn commit(&mut self) -> Result<()> {
         self.move_staged()?;
+        if self.direct.is_some() && self.stream.write_mode == WriteMode::Merge {
+            self.resolve_repeated_keys()?;
+        }
         if self.stream.write_mode == WriteMode::Overwrite {
             let target = format!(
                 "{}.{}",
@@ -295,6 +303,47 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
+    /// For a merge appended straight into a table that was empty at the start: refuses
+    /// NULL keys and keeps one row per key (highest cursor, then the last appended), the
+    /// same outcome as merging through the stage.
+    fn resolve_repeated_keys(&mut self) -> Result<()> {
+        let target = format!(
+            "{}.{}",
+            quote_ident(self.dataset),
+            quote_ident(&self.stream.table)
+        );
+        let key: Vec<_> = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect();
+        let (null_keys, repeated) = key_counts(self.conn, &target, &key)?;
+        if null_keys > 0 {
+            return Err(null_key_error(null_keys, &self.stream.primary_key));
+        }
+        if repeated == 0 {
+            return Ok(());
+        }
+        let order = match &self.stream.cursor {
+            Some(c) => format!("{} DESC NULLS LAST, rowid DESC", quote_ident(c)),
+            None => "rowid DESC".to_owned(),
+        };
+        let removed = self
+            .conn
+            .execute(
+                &format!(
+                    "DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM (SELECT rowid,
+                     row_number() OVER (PARTITION BY {} ORDER BY {order}) AS n FROM {target}) WHERE n > 1)",
+                    key.join(", ")
+                ),
+                [],
+            )
+            .map_err(|e| db_error("resolving repeated keys", e))?;
+        self.uncommitted_rows -= removed as u64;
+        Ok(())
+    }
+
     /// Upserts the staged rows by primary key: a row replaces the stored one unless the
     /// stored cursor is higher (a NULL cursor loses to any value); among staged duplicates
     /// the highest cursor (then the last staged) wins.
@@ -307,25 +356,9 @@ impl<'a> Loader<'a> {
             ));
         }
         let quoted: Vec<_> = key.iter().map(|k| quote_ident(k)).collect();
-        let nulls: Vec<_> = quoted.iter().map(|k| format!("{k} IS NULL")).collect();
-        // One pass over the stage: NULL keys (refused) and repeated keys (resolved below).
-        let (null_keys, repeated): (i64, i64) = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FILTER (WHERE {}), count(*) - count(DISTINCT ({})) FROM {stage}",
-                    nulls.join(" OR "),
-                    quoted.join(", ")
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| db_error("checking primary keys", e))?;
+        let (null_keys, repeated) = key_counts(self.conn, stage, &quoted)?;
         if null_keys > 0 {
-            return Err(Error::data(format!(
-                "{null_keys} rows have a NULL in the primary key ({}); merge cannot place them. Use `append`, or fix the key",
-                key.join(", ")
-            )));
+            return Err(null_key_error(null_keys, key));
         }
         let same_key: Vec<_> = quoted.iter().map(|k| format!("t.{k} = s.{k}")).collect();
         let same_key = same_key.join(" AND ");
@@ -365,6 +398,38 @@ impl<'a> Loader<'a> {
             )
             .map_err(|e| db_error("merging rows", e))
     }
+}
+
+/// Whether a table has no row.
+fn is_empty(conn: &Connection, table: &str) -> Result<bool> {
+    conn.query_row(
+        &format!("SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)"),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| db_error("checking whether the table is empty", e))
+}
+
+/// In one pass over `table`: rows with a NULL in the key, and rows whose key repeats.
+fn key_counts(conn: &Connection, table: &str, key: &[String]) -> Result<(i64, i64)> {
+    let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FILTER (WHERE {}), count(*) - count(DISTINCT ({})) FROM {table}",
+            nulls.join(" OR "),
+            key.join(", ")
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(|e| db_error("checking primary keys", e))
+}
+
+fn null_key_error(rows: i64, key: &[String]) -> Error {
+    Error::data(format!(
+        "{rows} rows have a NULL in the primary key ({}); merge cannot place them. Use `append`, or fix the key",
+        key.join(", ")
+    ))
 }
 
 /// Appends a batch through an appender and flushes it.
