@@ -102,7 +102,7 @@ fn values_round_trip_with_types_nulls_and_unicode() {
             "promised_on DATE",
             "updated_at TIMESTAMP WITH TIME ZONE",
             "_elt_extracted_at TIMESTAMP WITH TIME ZONE",
-            "_elt_run_id VARCHAR",
+            "_elt_run_id UUID",
         ]
     );
     let checks = project.query(

@@ -102,7 +102,9 @@ async fn load(db: &Db, s: &ConfiguredStream, messages: Vec<Message>) -> elt_core
             tx.send(m).await.unwrap();
         }
     });
-    let (summary, result) = session.write(&run("r1"), s, rx).await;
+    let (summary, result) = session
+        .write(&run("01a21392-0000-7000-8000-000000000001"), s, rx)
+        .await;
     sender.await.unwrap();
     result.map(|()| summary.rows_loaded)
 }
@@ -175,7 +177,7 @@ async fn merge_keeps_one_row_per_key_with_the_highest_cursor() {
             "JSON",
             "TIMESTAMP WITH TIME ZONE",
             "TIMESTAMP WITH TIME ZONE",
-            "VARCHAR"
+            "UUID"
         ]
     );
     assert_eq!(

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use duckdb::{Connection, params};
-use elt_core::arrow::array::{ArrayRef, AsArray, StringArray, TimestampMicrosecondArray};
+use elt_core::arrow::array::{
+    ArrayRef, AsArray, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray,
+};
 use elt_core::arrow::compute::cast;
 use elt_core::arrow::datatypes::{
     DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef, TimeUnit,
 };
 use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::catalog::uuid_field;
 use elt_core::{
     ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
@@ -34,7 +37,7 @@ pub struct CommitPolicy {
 /// Metadata columns every raw table carries, with their DuckDB types.
 const META_COLUMNS: [(&str, &str); 2] = [
     ("_elt_extracted_at", "TIMESTAMPTZ"),
-    ("_elt_run_id", "VARCHAR"),
+    ("_elt_run_id", "UUID"),
 ];
 
 /// Loads `messages` of `stream` until `Complete` or the channel closes.
@@ -286,7 +289,8 @@ impl<'a> Loader<'a> {
             return Ok(());
         }
         let (into, stage) = (&self.into, &self.stage);
-        let meta = "make_timestamp(?::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, ?::VARCHAR AS _elt_run_id";
+        let meta =
+            "make_timestamp(?::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, ?::UUID AS _elt_run_id";
         let moved = if self.stream.write_mode == WriteMode::Merge {
             self.merge(meta)?
         } else {
@@ -448,15 +452,30 @@ fn with_meta_columns(batch: RecordBatch, run: &RunInfo) -> Result<RecordBatch> {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     fields.push(Field::new(META_COLUMNS[0].0, utc, false));
-    fields.push(Field::new(META_COLUMNS[1].0, DataType::Utf8, false));
+    fields.push(uuid_field(META_COLUMNS[1].0, false));
     let mut columns = batch.columns().to_vec();
     let extracted_at = TimestampMicrosecondArray::from_value(run.started_at_us, rows);
     columns.push(Arc::new(extracted_at.with_timezone("UTC")));
-    columns.push(Arc::new(StringArray::from_iter_values(
-        std::iter::repeat_n(&run.run_id, rows),
-    )));
+    let run_id = uuid_bytes(&run.run_id)
+        .ok_or_else(|| Error::bug(format!("run id {:?} is not a UUID", run.run_id)))?;
+    let run_ids = FixedSizeBinaryArray::try_from_iter(std::iter::repeat_n(run_id, rows))
+        .map_err(|e| Error::bug("building the run id column").caused_by(e))?;
+    columns.push(Arc::new(run_ids));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::bug("adding the metadata columns").caused_by(e))
+}
+
+/// The 16 bytes of a UUID in its hyphenated text form.
+fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    let mut out = [0u8; 16];
+    if hex.len() != 32 {
+        return None;
+    }
+    for (i, pair) in hex.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The column names of a table in order (empty when it does not exist).
