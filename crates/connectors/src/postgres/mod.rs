@@ -41,14 +41,19 @@ pub fn factory() -> SourceFactory {
     SourceFactory::new(
         "postgres",
         "PostgreSQL tables and views, read with binary COPY in consistent snapshots",
-        |config: PostgresConfig| Ok(Box::new(PostgresSource { config })),
+        |config: PostgresConfig| {
+            Ok(Box::new(PostgresSource {
+                config,
+                idle: Default::default(),
+            }))
+        },
     )
 }
 
 /// The `postgres` source.
-#[derive(Debug)]
 pub struct PostgresSource {
     config: PostgresConfig,
+    idle: conn::IdleConnection,
 }
 
 #[async_trait]
@@ -65,8 +70,9 @@ impl Source for PostgresSource {
 
     async fn discover(&self) -> Result<Catalog> {
         let target = conn::Target::new(&self.config)?;
-        let mut conn = target.connect().await?;
+        let mut conn = self.idle.take(&target).await?;
         let tables = discover::tables(&mut conn, &target, &self.config, None).await?;
+        self.idle.put(conn).await;
         let streams = tables
             .iter()
             .map(|t| StreamDescriptor {
@@ -90,7 +96,7 @@ impl Source for PostgresSource {
         state: Option<StreamState>,
         out: &mut Emitter,
     ) -> Result<()> {
-        read::read(&self.config, stream, state, out)
+        read::read(&self.config, &self.idle, stream, state, out)
             .await
             .map_err(|e| e.in_stream(stream.name()))
     }

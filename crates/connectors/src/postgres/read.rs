@@ -16,7 +16,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
 
 use super::config::PostgresConfig;
-use super::conn::Target;
+use super::conn::{IdleConnection, Target};
 use super::copy::CopyDecoder;
 use super::discover::{self, Table};
 use super::types::{Column, Kind};
@@ -24,12 +24,13 @@ use super::types::{Column, Kind};
 /// Reads `stream` into `out`.
 pub async fn read(
     config: &PostgresConfig,
+    idle: &IdleConnection,
     stream: &ConfiguredStream,
     state: Option<StreamState>,
     out: &mut Emitter,
 ) -> Result<()> {
     let target = Target::new(config)?;
-    let mut conn = target.connect().await?;
+    let mut conn = idle.take(&target).await?;
     let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
         Error::config(format!(
             "stream {} is not named schema.table",
@@ -70,7 +71,10 @@ pub async fn read(
     reader.begin().await?;
     let result = reader.copy(state, out).await;
     // Read-only: ending the transaction either way loses nothing.
-    let _ = reader.conn.execute("COMMIT").await;
+    let ended = reader.conn.execute("COMMIT").await;
+    if result.is_ok() && ended.is_ok() {
+        idle.put(conn).await;
+    }
     result
 }
 
