@@ -1,29 +1,23 @@
-//! Loading one stream: Arrow batches into a temporary staging table through the appender,
-//! and at each checkpoint the staged rows into the raw table together with the state, in
-//! one transaction.
+//! Loading one stream: the transaction flow. Batches go through the Arrow appender straight
+//! into the table (append, overwrite, a merge into an empty table) or into a temporary
+//! stage that each checkpoint merges from; a commit carries the latest checkpoint's state.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use duckdb::{Connection, params};
-use elt_core::arrow::array::{
-    ArrayRef, AsArray, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray,
-};
-use elt_core::arrow::compute::cast;
-use elt_core::arrow::datatypes::{
-    DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef, TimeUnit,
-};
 use elt_core::arrow::record_batch::RecordBatch;
-use elt_core::catalog::uuid_field;
 use elt_core::{
     ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
 };
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
+use super::batches::{append, intervals_as_text, with_meta_columns};
 use super::session::{db_error, write_state};
-use super::types::{Use, column_type, staged_as_text};
+use super::tables::{
+    META_COLUMNS, column_names, columns, evolve, is_empty, key_counts, null_key_error,
+};
+use super::types::{Use, staged_as_text};
 
 /// When a load commits.
 #[derive(Debug, Clone, Copy)]
@@ -33,12 +27,6 @@ pub struct CommitPolicy {
     /// Commit at a checkpoint once the last commit is this old.
     pub commit_interval: Duration,
 }
-
-/// Metadata columns every raw table carries, with their DuckDB types.
-const META_COLUMNS: [(&str, &str); 2] = [
-    ("_elt_extracted_at", "TIMESTAMPTZ"),
-    ("_elt_run_id", "UUID"),
-];
 
 /// Loads `messages` of `stream` until `Complete` or the channel closes.
 pub fn load_stream(
@@ -402,213 +390,4 @@ impl<'a> Loader<'a> {
             )
             .map_err(|e| db_error("merging rows", e))
     }
-}
-
-/// Whether a table has no row.
-fn is_empty(conn: &Connection, table: &str) -> Result<bool> {
-    conn.query_row(
-        &format!("SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)"),
-        [],
-        |r| r.get(0),
-    )
-    .map_err(|e| db_error("checking whether the table is empty", e))
-}
-
-/// In one pass over `table`: rows with a NULL in the key, and rows whose key repeats.
-fn key_counts(conn: &Connection, table: &str, key: &[String]) -> Result<(i64, i64)> {
-    let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
-    conn.query_row(
-        &format!(
-            "SELECT count(*) FILTER (WHERE {}), count(*) - count(DISTINCT ({})) FROM {table}",
-            nulls.join(" OR "),
-            key.join(", ")
-        ),
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .map_err(|e| db_error("checking primary keys", e))
-}
-
-fn null_key_error(rows: i64, key: &[String]) -> Error {
-    Error::data(format!(
-        "{rows} rows have a NULL in the primary key ({}); merge cannot place them. Use `append`, or fix the key",
-        key.join(", ")
-    ))
-}
-
-/// Appends a batch through an appender and flushes it.
-fn append(appender: duckdb::Result<duckdb::Appender<'_>>, batch: RecordBatch) -> Result<()> {
-    let mut appender = appender.map_err(|e| db_error("opening the appender", e))?;
-    appender
-        .append_record_batch(batch)
-        .and_then(|()| appender.flush())
-        .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))
-}
-
-/// The batch with the run's `_elt_extracted_at` and `_elt_run_id` added as columns.
-fn with_meta_columns(batch: RecordBatch, run: &RunInfo) -> Result<RecordBatch> {
-    let rows = batch.num_rows();
-    let schema = batch.schema();
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    fields.push(Field::new(META_COLUMNS[0].0, utc, false));
-    fields.push(uuid_field(META_COLUMNS[1].0, false));
-    let mut columns = batch.columns().to_vec();
-    let extracted_at = TimestampMicrosecondArray::from_value(run.started_at_us, rows);
-    columns.push(Arc::new(extracted_at.with_timezone("UTC")));
-    let run_id = uuid_bytes(&run.run_id)
-        .ok_or_else(|| Error::bug(format!("run id {:?} is not a UUID", run.run_id)))?;
-    let run_ids = FixedSizeBinaryArray::try_from_iter(std::iter::repeat_n(run_id, rows))
-        .map_err(|e| Error::bug("building the run id column").caused_by(e))?;
-    columns.push(Arc::new(run_ids));
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| Error::bug("adding the metadata columns").caused_by(e))
-}
-
-/// The 16 bytes of a UUID in its hyphenated text form.
-fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
-    let mut out = [0u8; 16];
-    if hex.len() != 32 {
-        return None;
-    }
-    for (i, pair) in hex.chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// The column names of a table in order (empty when it does not exist).
-fn column_names(conn: &Connection, dataset: &str, table: &str) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT column_name FROM duckdb_columns()
-             WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-        )
-        .map_err(|e| db_error("reading columns", e))?;
-    let names = stmt
-        .query_map(params![dataset, table], |r| r.get::<_, String>(0))
-        .map_err(|e| db_error("reading columns", e))?;
-    names
-        .collect::<duckdb::Result<_>>()
-        .map_err(|e| db_error("reading columns", e))
-}
-
-/// Replaces interval and duration columns by text DuckDB casts back (see
-/// [`staged_as_text`]): `M months D days U microseconds`, NULLs kept.
-fn intervals_as_text(batch: RecordBatch) -> Result<RecordBatch> {
-    if !batch.schema().fields().iter().any(|f| staged_as_text(f)) {
-        return Ok(batch);
-    }
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if !staged_as_text(field) {
-            fields.push(field.as_ref().clone());
-            columns.push(column.clone());
-            continue;
-        }
-        let as_mdn =
-            cast(column, &DataType::Interval(IntervalUnit::MonthDayNano)).map_err(|e| {
-                Error::data(format!(
-                    "column {}: cannot convert to an interval",
-                    field.name()
-                ))
-                .caused_by(e)
-            })?;
-        let text: StringArray = as_mdn
-            .as_primitive::<IntervalMonthDayNanoType>()
-            .iter()
-            .map(|v| {
-                v.map(|v| {
-                    format!(
-                        "{} months {} days {} microseconds",
-                        v.months,
-                        v.days,
-                        v.nanoseconds / 1000
-                    )
-                })
-            })
-            .collect();
-        fields.push(Field::new(
-            field.name(),
-            DataType::Utf8,
-            field.is_nullable(),
-        ));
-        columns.push(Arc::new(text) as ArrayRef);
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| Error::bug("restaging intervals").caused_by(e))
-}
-
-/// The column list of a `CREATE TABLE` for `schema`.
-fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String> {
-    let mut out = Vec::new();
-    for field in schema.fields() {
-        let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
-        out.push(format!(
-            "{} {}{not_null}",
-            quote_ident(field.name()),
-            column_type(field, usage)?
-        ));
-    }
-    if with_meta {
-        out.extend(
-            META_COLUMNS
-                .iter()
-                .map(|(name, ty)| format!("{name} {ty} NOT NULL")),
-        );
-    }
-    Ok(out.join(", "))
-}
-
-/// Adds the columns the source now sends to an existing raw table; refuses a column whose
-/// type changed. Types are compared as DuckDB names them, through the staging table.
-fn evolve(
-    conn: &Connection,
-    dataset: &str,
-    table: &str,
-    stage_name: &str,
-    schema: &SchemaRef,
-) -> Result<()> {
-    let types_of = |schema_name: &str, table_name: &str| -> Result<HashMap<String, String>> {
-        let mut stmt = conn
-            .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?")
-            .map_err(|e| db_error("reading columns", e))?;
-        let rows = stmt
-            .query_map(params![schema_name, table_name], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| db_error("reading columns", e))?;
-        rows.collect::<duckdb::Result<_>>()
-            .map_err(|e| db_error("reading columns", e))
-    };
-    let existing = types_of(dataset, table)?;
-    let incoming = types_of("main", stage_name)?;
-    let target = format!("{}.{}", quote_ident(dataset), quote_ident(table));
-    for field in schema.fields() {
-        let incoming_type = &incoming[field.name()];
-        match existing.get(field.name()) {
-            None => {
-                let ty = column_type(field, Use::Raw)?;
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {target} ADD COLUMN {} {ty}",
-                    quote_ident(field.name())
-                ))
-                .map_err(|e| db_error("adding a column", e))?;
-            }
-            Some(stored)
-                if stored == incoming_type
-                    || (matches!(stored.as_str(), "JSON" | "INTERVAL")
-                        && incoming_type == "VARCHAR") => {}
-            Some(stored) => {
-                return Err(Error::data(format!(
-                    "column {} is {stored} in {dataset}.{table} but the source now sends {incoming_type}; \
-                     rebuild the table with `elt sync --full-refresh`",
-                    field.name()
-                )));
-            }
-        }
-    }
-    Ok(())
 }

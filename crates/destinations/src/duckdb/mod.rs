@@ -22,9 +22,11 @@
 //! Limits: one writer per file (run streams of one file one process at a time); Arrow
 //! types without a DuckDB mapping (Decimal256, Float16, unions) are refused by name.
 
+mod batches;
 mod config;
 mod load;
 mod session;
+mod tables;
 mod types;
 
 use async_trait::async_trait;

@@ -1,0 +1,137 @@
+//! DDL and catalog questions about raw tables: column lists, schema evolution, emptiness
+//! and primary-key checks. No loading happens here.
+
+use std::collections::HashMap;
+
+use duckdb::{Connection, params};
+use elt_core::arrow::datatypes::SchemaRef;
+use elt_core::{Error, Result, quote_ident};
+
+use super::session::db_error;
+use super::types::{Use, column_type};
+
+/// Metadata columns every raw table carries, with their DuckDB types.
+pub const META_COLUMNS: [(&str, &str); 2] = [
+    ("_elt_extracted_at", "TIMESTAMPTZ"),
+    ("_elt_run_id", "UUID"),
+];
+
+/// Whether a table has no row.
+pub fn is_empty(conn: &Connection, table: &str) -> Result<bool> {
+    conn.query_row(
+        &format!("SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)"),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| db_error("checking whether the table is empty", e))
+}
+
+/// In one pass over `table`: rows with a NULL in the key, and rows whose key repeats.
+pub fn key_counts(conn: &Connection, table: &str, key: &[String]) -> Result<(i64, i64)> {
+    let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FILTER (WHERE {}), count(*) - count(DISTINCT ({})) FROM {table}",
+            nulls.join(" OR "),
+            key.join(", ")
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(|e| db_error("checking primary keys", e))
+}
+
+pub fn null_key_error(rows: i64, key: &[String]) -> Error {
+    Error::data(format!(
+        "{rows} rows have a NULL in the primary key ({}); merge cannot place them. Use `append`, or fix the key",
+        key.join(", ")
+    ))
+}
+
+/// The column names of a table in order (empty when it does not exist).
+pub fn column_names(conn: &Connection, dataset: &str, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT column_name FROM duckdb_columns()
+             WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+        )
+        .map_err(|e| db_error("reading columns", e))?;
+    let names = stmt
+        .query_map(params![dataset, table], |r| r.get::<_, String>(0))
+        .map_err(|e| db_error("reading columns", e))?;
+    names
+        .collect::<duckdb::Result<_>>()
+        .map_err(|e| db_error("reading columns", e))
+}
+
+/// The column list of a `CREATE TABLE` for `schema`.
+pub fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String> {
+    let mut out = Vec::new();
+    for field in schema.fields() {
+        let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
+        out.push(format!(
+            "{} {}{not_null}",
+            quote_ident(field.name()),
+            column_type(field, usage)?
+        ));
+    }
+    if with_meta {
+        out.extend(
+            META_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("{name} {ty} NOT NULL")),
+        );
+    }
+    Ok(out.join(", "))
+}
+
+/// Adds the columns the source now sends to an existing raw table; refuses a column whose
+/// type changed. Types are compared as DuckDB names them, through the staging table.
+pub fn evolve(
+    conn: &Connection,
+    dataset: &str,
+    table: &str,
+    stage_name: &str,
+    schema: &SchemaRef,
+) -> Result<()> {
+    let types_of = |schema_name: &str, table_name: &str| -> Result<HashMap<String, String>> {
+        let mut stmt = conn
+            .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?")
+            .map_err(|e| db_error("reading columns", e))?;
+        let rows = stmt
+            .query_map(params![schema_name, table_name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| db_error("reading columns", e))?;
+        rows.collect::<duckdb::Result<_>>()
+            .map_err(|e| db_error("reading columns", e))
+    };
+    let existing = types_of(dataset, table)?;
+    let incoming = types_of("main", stage_name)?;
+    let target = format!("{}.{}", quote_ident(dataset), quote_ident(table));
+    for field in schema.fields() {
+        let incoming_type = &incoming[field.name()];
+        match existing.get(field.name()) {
+            None => {
+                let ty = column_type(field, Use::Raw)?;
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {target} ADD COLUMN {} {ty}",
+                    quote_ident(field.name())
+                ))
+                .map_err(|e| db_error("adding a column", e))?;
+            }
+            Some(stored)
+                if stored == incoming_type
+                    || (matches!(stored.as_str(), "JSON" | "INTERVAL")
+                        && incoming_type == "VARCHAR") => {}
+            Some(stored) => {
+                return Err(Error::data(format!(
+                    "column {} is {stored} in {dataset}.{table} but the source now sends {incoming_type}; \
+                     rebuild the table with `elt sync --full-refresh`",
+                    field.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
