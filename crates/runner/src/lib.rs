@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod plan;
 pub mod registry;
 pub mod report;
 

@@ -25,6 +25,7 @@ mod config;
 mod conn;
 mod copy;
 mod discover;
+mod position;
 mod read;
 mod types;
 

@@ -1,0 +1,165 @@
+//! Which streams a sync runs and how: the connection's stream list (or every discovered
+//! stream), `--streams`, `--full-refresh` and backfill windows, checked against the
+//! catalog. Every problem is a config error naming the stream and the option.
+
+use elt_core::{Catalog, ConfiguredStream, Error, Result, SyncMode, WriteMode};
+
+use crate::config::Connection;
+use crate::engine::SyncOptions;
+
+/// Chooses the streams and their modes; every problem is a config error naming the
+/// stream and the option.
+pub fn plan_streams(
+    catalog: &Catalog,
+    config: &Connection,
+    options: &SyncOptions,
+) -> Result<Vec<(ConfiguredStream, Vec<String>)>> {
+    let available = || {
+        catalog
+            .streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let configured: Vec<crate::config::StreamConfig> = match &config.streams {
+        Some(list) => list.clone(),
+        None => catalog
+            .streams
+            .iter()
+            .map(|s| crate::config::StreamConfig {
+                name: s.name.clone(),
+                sync: None,
+                write: None,
+                cursor: None,
+                primary_key: None,
+                table: None,
+            })
+            .collect(),
+    };
+    if let Some(wanted) = &options.streams {
+        for name in wanted {
+            if !configured.iter().any(|c| &c.name == name) {
+                return Err(Error::config(format!(
+                    "--streams: the connection has no stream {name:?}; it syncs: {}",
+                    configured
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    let mut planned: Vec<(ConfiguredStream, Vec<String>)> = Vec::new();
+    for c in configured {
+        if options
+            .streams
+            .as_ref()
+            .is_some_and(|w| !w.contains(&c.name))
+        {
+            continue;
+        }
+        let descriptor = catalog.stream(&c.name).ok_or_else(|| {
+            Error::config(format!(
+                "stream {:?} is not offered by the source; it offers: {}",
+                c.name,
+                available()
+            ))
+        })?;
+        let at = |option: &str| format!("stream {}: `{option}`", c.name);
+        let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
+        let mut notes = Vec::new();
+        let has_column = |name: &str| descriptor.schema.field_with_name(name).is_ok();
+        if let Some(cursor) = &c.cursor {
+            if !has_column(cursor) {
+                return Err(Error::config(format!(
+                    "{} names column {cursor:?}, which the stream does not have",
+                    at("cursor")
+                )));
+            }
+            stream.cursor = Some(cursor.clone());
+        }
+        if let Some(key) = &c.primary_key {
+            if let Some(missing) = key.iter().find(|k| !has_column(k)) {
+                return Err(Error::config(format!(
+                    "{} names column {missing:?}, which the stream does not have",
+                    at("primary_key")
+                )));
+            }
+            stream.primary_key = key.clone();
+        }
+        if let Some(table) = &c.table {
+            stream.table = elt_core::normalize_name(table);
+        }
+        match c.sync {
+            Some(SyncMode::Incremental) if stream.cursor.is_none() => {
+                return Err(Error::config(format!(
+                    "{} is incremental but the stream has no cursor; set `cursor`",
+                    at("sync")
+                )));
+            }
+            Some(mode) => stream.sync_mode = mode,
+            None if stream.sync_mode == SyncMode::FullRefresh => {
+                notes.push("no primary key or cursor: full refresh with overwrite".to_owned());
+            }
+            None => {}
+        }
+        match c.write {
+            Some(WriteMode::Merge) if stream.primary_key.is_empty() => {
+                return Err(Error::config(format!(
+                    "{} is merge but the stream has no primary key; set `primary_key`",
+                    at("write")
+                )));
+            }
+            Some(mode) => stream.write_mode = mode,
+            None if c.sync == Some(SyncMode::FullRefresh) => {
+                stream.write_mode = WriteMode::Overwrite
+            }
+            None if c.sync == Some(SyncMode::Incremental) && stream.primary_key.is_empty() => {
+                stream.write_mode = WriteMode::Append;
+            }
+            None => {}
+        }
+        if let Some(window) = &options.backfill {
+            if options.full_refresh {
+                return Err(Error::config(
+                    "--backfill-from/--backfill-to and --full-refresh exclude each other",
+                ));
+            }
+            if stream.cursor.is_none() {
+                return Err(Error::config(format!(
+                    "stream {}: a backfill needs a cursor; set `cursor`",
+                    c.name
+                )));
+            }
+            if stream.write_mode == WriteMode::Overwrite {
+                return Err(Error::config(format!(
+                    "stream {}: a backfill would replace the table in write mode overwrite; use merge or append",
+                    c.name
+                )));
+            }
+            stream.sync_mode = SyncMode::Incremental;
+            stream.backfill = Some(window.clone());
+            notes.push(format!(
+                "backfill of {} to {}: the watermark did not move",
+                window.from, window.to
+            ));
+        }
+        if options.full_refresh {
+            stream.sync_mode = SyncMode::FullRefresh;
+            stream.write_mode = WriteMode::Overwrite;
+            notes.push("--full-refresh: read from the start and rebuilt the table".to_owned());
+        }
+        if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {
+            return Err(Error::config(format!(
+                "streams {} and {} would both load table {}; set `table` on one of them",
+                other.name(),
+                stream.name(),
+                stream.table
+            )));
+        }
+        planned.push((stream, notes));
+    }
+    Ok(planned)
+}
