@@ -309,6 +309,22 @@ mod tests {
     }
 
     #[test]
+    fn json_batcher_reads_utc_timestamps() {
+        let utc = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+        let schema = crate::catalog::schema(vec![Field::new("at", utc, true)]);
+        let mut batcher = JsonBatcher::new(schema, FlushPolicy::rows(10)).unwrap();
+        batcher
+            .push_bytes(br#"{"at":"2024-01-01T00:00:00.000001+02:00"} {"at":null}"#)
+            .unwrap();
+        let batch = batcher.flush().unwrap().unwrap();
+        let at = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        assert_eq!(at.value(0), 1_704_060_000_000_001);
+        assert!(batch.column(0).is_null(1));
+    }
+
+    #[test]
     fn json_batcher_serializes_values() {
         let rows: Vec<_> = (0..5)
             .map(|i| serde_json::json!({"id": i, "name": "n"}))

@@ -23,11 +23,11 @@
 
 mod config;
 mod conn;
-mod copy;
+pub mod copy;
 mod discover;
 mod position;
 mod read;
-mod types;
+pub mod types;
 
 use async_trait::async_trait;
 use elt_core::{
