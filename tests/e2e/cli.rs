@@ -1,0 +1,100 @@
+//! The commands around `sync`, as a new user meets them: init, connectors, spec, validate,
+//! check, discover, state show and state reset.
+
+use crate::common::{Project, sample_toml};
+
+#[test]
+fn init_writes_a_project_that_syncs_and_refuses_to_overwrite() {
+    let project = Project::new("");
+    std::fs::remove_file(project.dir().join("elt.toml")).unwrap();
+    let init = project.elt(&["init"]).expect_code(0);
+    assert!(
+        init.stdout().contains("wrote elt.toml"),
+        "{}",
+        init.stdout()
+    );
+    project.elt(&["init"]).expect_code(2);
+    project.elt(&["validate"]).expect_code(0);
+    let sync = project
+        .elt(&["sync", "--connection", "demo", "--quiet"])
+        .expect_code(0);
+    assert!(
+        sync.stdout().contains("demo: succeeded: 21200 rows read"),
+        "{}",
+        sync.stdout()
+    );
+    assert!(sync.stderr().is_empty(), "--quiet: {}", sync.stderr());
+}
+
+#[test]
+fn connectors_spec_check_and_discover() {
+    let project = Project::new(&sample_toml(100, 100, 0));
+    let connectors = project.elt(&["connectors"]).expect_code(0).stdout();
+    for kind in ["sample", "postgres", "duckdb"] {
+        assert!(connectors.contains(kind), "{connectors}");
+    }
+    let spec: serde_json::Value =
+        serde_json::from_str(&project.elt(&["spec", "duckdb"]).expect_code(0).stdout()).unwrap();
+    assert_eq!(spec["destination"]["required"], serde_json::json!(["path"]));
+    project.elt(&["spec", "nope"]).expect_code(2);
+    let check = project
+        .elt(&["check", "--connection", "demo"])
+        .expect_code(0)
+        .stdout();
+    assert_eq!(check, "source sample: ok\ndestination local: ok\n");
+    let discover = project
+        .elt(&["discover", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    let orders = &discover["streams"][2];
+    assert_eq!(orders["name"], "orders");
+    assert_eq!(orders["primary_key"], serde_json::json!(["id"]));
+    assert_eq!(
+        orders["cursor_candidates"],
+        serde_json::json!(["updated_at"])
+    );
+    assert_eq!(
+        orders["columns"][8],
+        serde_json::json!({"name": "shipping", "type": "json", "nullable": true})
+    );
+}
+
+#[test]
+fn state_show_and_reset() {
+    let project = Project::new(&sample_toml(1_000, 500, 0));
+    project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
+    let shown = project
+        .elt(&["state", "show", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(shown["orders"]["cursor"], "2024-01-01T00:00:05.000000Z");
+    assert_eq!(shown["orders"]["key"], serde_json::json!([1000]));
+    let reset = project
+        .elt(&[
+            "state",
+            "reset",
+            "--connection",
+            "demo",
+            "--stream",
+            "orders",
+        ])
+        .expect_code(0);
+    assert!(
+        reset.stdout().contains("removed the state of 1 stream(s)"),
+        "{}",
+        reset.stdout()
+    );
+    // The next sync reads orders from the start and merges them onto the same rows.
+    let again = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(crate::common::stream(&again, "orders")["rows_read"], 1_000);
+    assert_eq!(crate::common::stream(&again, "customers")["rows_read"], 0);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        ["1000"]
+    );
+}
