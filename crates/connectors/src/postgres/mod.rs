@@ -28,6 +28,7 @@ mod discover;
 mod position;
 mod read;
 pub mod types;
+mod values;
 
 use async_trait::async_trait;
 use elt_core::{
