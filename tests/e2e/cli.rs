@@ -98,3 +98,41 @@ fn state_show_and_reset() {
         ["1000"]
     );
 }
+
+#[test]
+fn the_json_summary_matches_its_published_schema() {
+    let schema_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../specs/sync-summary.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let project = Project::new(&sample_toml(1_000, 500, 0));
+    let ok = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    // A failed stream: the stored table's column type no longer matches.
+    let conn = duckdb::Connection::open(project.db()).unwrap();
+    conn.execute_batch("ALTER TABLE raw.orders ALTER quantity TYPE VARCHAR")
+        .unwrap();
+    drop(conn);
+    project.write_config(&sample_toml(1_000, 500, 1));
+    let partial = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(4)
+        .json();
+    assert_eq!(partial["status"], "partial");
+    assert_eq!(
+        crate::common::stream(&partial, "orders")["error_kind"],
+        "data"
+    );
+    for summary in [ok, partial] {
+        let errors: Vec<String> = validator
+            .iter_errors(&summary)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{summary:#}");
+    }
+}

@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// What went wrong, as far as retrying and exit codes are concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The configuration or environment is wrong; the fix is in `elt.toml` or a variable.

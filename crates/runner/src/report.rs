@@ -1,5 +1,6 @@
 //! What a sync reports: per stream and overall, for people (a table) and machines (JSON).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use elt_core::{ErrorKind, SyncMode, WriteMode};
@@ -7,8 +8,14 @@ use elt_core::{ErrorKind, SyncMode, WriteMode};
 /// The version of the `--json` summary's shape; raised on any incompatible change.
 pub const REPORT_VERSION: u32 = 1;
 
+/// The JSON Schema of the `--json` summary.
+pub fn summary_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(SyncReport))
+        .expect("a JSON schema always serializes")
+}
+
 /// The outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
     /// Every stream succeeded.
@@ -20,7 +27,8 @@ pub enum RunOutcome {
 }
 
 /// One stream's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct StreamReport {
     /// The stream's name.
     pub stream: String,
@@ -53,7 +61,9 @@ pub struct StreamReport {
 }
 
 /// A whole run's outcome.
-#[derive(Debug, Clone, Serialize)]
+/// The `--json` summary of `elt sync`; its JSON Schema is `specs/sync-summary.schema.json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SyncReport {
     /// [`REPORT_VERSION`].
     pub version: u32,
