@@ -237,7 +237,7 @@ fn failures_are_clear_and_leave_state_and_data_untouched() {
     let run = project.elt(&["sync", "--connection", "pg"]).expect_code(1);
     assert!(
         run.stderr()
-            .contains("connection pg: cannot connect to PostgreSQL at 127.0.0.1:1/"),
+            .contains("connection pg (all streams): cannot connect to PostgreSQL at 127.0.0.1:1/"),
         "{}",
         run.stderr()
     );

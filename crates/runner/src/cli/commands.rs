@@ -182,9 +182,18 @@ async fn sync(project: &Project, args: SyncArgs) -> anyhow::Result<i32> {
             .map(|(from, to)| elt_core::Backfill { from, to }),
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
     };
+    // A failure before any stream started still names the streams it was to sync.
+    let planned = options.streams.clone().or_else(|| {
+        let configured = project.connections.get(&connection)?.streams.as_ref()?;
+        Some(configured.iter().map(|s| s.name.clone()).collect())
+    });
+    let context = match planned {
+        Some(streams) => format!("connection {connection} (streams {})", streams.join(", ")),
+        None => format!("connection {connection} (all streams)"),
+    };
     let report = elt_runner::sync(project, &connection, &options)
         .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("connection {connection}")))?;
+        .map_err(|e| anyhow::Error::new(e).context(context))?;
     if let Some(progress) = progress {
         progress.finish();
     }
