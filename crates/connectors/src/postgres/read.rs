@@ -251,19 +251,15 @@ impl<'a> Reader<'a> {
                     last_position = last_row_state(&batch, ks).or(last_position);
                 }
                 out.batch(batch).await?;
-                let checkpoint = match (resumable, full) {
-                    (true, true) => last_position.clone(),
-                    (_, true) => Some(
-                        state
-                            .clone()
-                            .map(|s| StreamState {
-                                cursor: None,
-                                key: None,
-                                ..s
-                            })
-                            .unwrap_or_else(StreamState::empty),
-                    ),
-                    (_, false) => None,
+                let checkpoint = match (full, resumable, incremental) {
+                    (false, ..) => None,
+                    (true, true, _) => last_position.clone(),
+                    // A full refresh's mid-stream checkpoints carry no position; they only
+                    // let the destination flush (overwrite commits at the end anyway).
+                    (true, false, false) => Some(StreamState::empty()),
+                    // An incremental read without a key cannot resume mid-stream: a commit
+                    // here would move the watermark past rows a rerun must not read twice.
+                    (true, false, true) => None,
                 };
                 if let Some(state) = checkpoint {
                     out.checkpoint(state).await?;
