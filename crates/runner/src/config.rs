@@ -133,52 +133,34 @@ impl Project {
             ))
         })?;
         let mut secrets = Vec::new();
-        let mut sources = BTreeMap::new();
-        for (name, table) in file.sources {
-            let (kind, options) = split_type(&shown, "sources", &name, table, dir)?;
-            let factory = crate::registry::source(&kind).ok_or_else(|| {
-                unknown_type(
-                    &shown,
-                    "sources",
-                    &name,
-                    &kind,
-                    crate::registry::source_kinds(),
-                )
-            })?;
-            collect_secrets(
-                &factory.spec(),
-                &options,
-                &format!("sources.{name}"),
-                &mut secrets,
-            );
-            let source = factory
-                .build(&options)
-                .map_err(|e| within(&shown, "sources", &name, e))?;
-            sources.insert(name, source);
-        }
-        let mut destinations = BTreeMap::new();
-        for (name, table) in file.destinations {
-            let (kind, options) = split_type(&shown, "destinations", &name, table, dir)?;
-            let factory = crate::registry::destination(&kind).ok_or_else(|| {
-                unknown_type(
-                    &shown,
-                    "destinations",
-                    &name,
-                    &kind,
-                    crate::registry::destination_kinds(),
-                )
-            })?;
-            collect_secrets(
-                &factory.spec(),
-                &options,
-                &format!("destinations.{name}"),
-                &mut secrets,
-            );
-            let destination = factory
-                .build(&options)
-                .map_err(|e| within(&shown, "destinations", &name, e))?;
-            destinations.insert(name, destination);
-        }
+        let sources = build_section(
+            &shown,
+            "sources",
+            file.sources,
+            dir,
+            &mut secrets,
+            crate::registry::source_kinds(),
+            |kind| {
+                let factory = crate::registry::source(kind)?;
+                Some((factory.spec(), |options: &serde_json::Value| {
+                    factory.build(options)
+                }))
+            },
+        )?;
+        let destinations = build_section(
+            &shown,
+            "destinations",
+            file.destinations,
+            dir,
+            &mut secrets,
+            crate::registry::destination_kinds(),
+            |kind| {
+                let factory = crate::registry::destination(kind)?;
+                Some((factory.spec(), |options: &serde_json::Value| {
+                    factory.build(options)
+                }))
+            },
+        )?;
         for (name, c) in &file.connections {
             let at = format!("{shown}: `connections.{name}");
             if !sources.contains_key(&c.source) {
@@ -251,6 +233,32 @@ impl Project {
             self.connections.len(),
         )
     }
+}
+
+/// Builds every connector of one section (`sources` or `destinations`): its `type`, its
+/// options checked by the factory that `find` returns for that type, its secrets noted.
+fn build_section<T, B>(
+    shown: &impl std::fmt::Display,
+    section: &str,
+    tables: BTreeMap<String, toml::Table>,
+    dir: &Path,
+    secrets: &mut Vec<(String, elt_core::Secret)>,
+    known: Vec<&str>,
+    find: impl Fn(&str) -> Option<(serde_json::Value, B)>,
+) -> Result<BTreeMap<String, T>>
+where
+    B: Fn(&serde_json::Value) -> Result<T>,
+{
+    let mut built = BTreeMap::new();
+    for (name, table) in tables {
+        let (kind, options) = split_type(shown, section, &name, table, dir)?;
+        let (spec, build) =
+            find(&kind).ok_or_else(|| unknown_type(shown, section, &name, &kind, known.clone()))?;
+        collect_secrets(&spec, &options, &format!("{section}.{name}"), secrets);
+        let connector = build(&options).map_err(|e| within(shown, section, &name, e))?;
+        built.insert(name, connector);
+    }
+    Ok(built)
 }
 
 fn names<V>(map: &BTreeMap<String, V>) -> String {

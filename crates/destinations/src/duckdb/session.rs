@@ -234,32 +234,32 @@ impl DestinationSession for DuckDbSession {
     async fn record_run(&mut self, record: &RunRecord) -> Result<()> {
         let table = format!("{}._elt_runs", quote_ident(&self.dataset));
         let r = record.clone();
+        let delete = format!("DELETE FROM {table} WHERE run_id = ? AND stream = ?");
+        let insert = format!(
+            "INSERT INTO {table} VALUES (?, ?, ?, make_timestamp(?::BIGINT)::TIMESTAMPTZ,
+             make_timestamp(?::BIGINT)::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         self.with_conn(move |conn| {
             in_transaction(conn, "recording the run", || {
-                conn.execute(&format!("DELETE FROM {table} WHERE run_id = ? AND stream = ?"), params![r.run_id, r.stream])
-                .and_then(|_| {
-                    conn.execute(
-                        &format!(
-                            "INSERT INTO {table} VALUES (?, ?, ?, make_timestamp(?::BIGINT)::TIMESTAMPTZ,
-                             make_timestamp(?::BIGINT)::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        ),
-                        params![
-                            r.run_id,
-                            r.connection,
-                            r.stream,
-                            r.started_at_us,
-                            r.ended_at_us,
-                            r.status.as_str(),
-                            r.rows_read as i64,
-                            r.rows_loaded as i64,
-                            r.watermark_before,
-                            r.watermark_after,
-                            r.extract_secs,
-                            r.load_secs,
-                            r.error
-                        ],
-                    )
-                })
+                conn.execute(&delete, params![r.run_id, r.stream])?;
+                conn.execute(
+                    &insert,
+                    params![
+                        r.run_id,
+                        r.connection,
+                        r.stream,
+                        r.started_at_us,
+                        r.ended_at_us,
+                        r.status.as_str(),
+                        r.rows_read as i64,
+                        r.rows_loaded as i64,
+                        r.watermark_before,
+                        r.watermark_after,
+                        r.extract_secs,
+                        r.load_secs,
+                        r.error
+                    ],
+                )
                 .map(drop)
             })
         })
