@@ -1,7 +1,8 @@
 //! A temporary elt project and helpers to run the binary and query its DuckDB file.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The `elt` binary under test.
 pub fn elt_bin() -> &'static str {
@@ -50,6 +51,27 @@ impl Project {
             .env_remove("ELT_CONFIG");
         cmd.stdin(Stdio::null());
         cmd
+    }
+
+    /// Starts `elt sync --connection CONNECTION` with a pausing or sleeping fail point and
+    /// returns once the process reports reaching it (its stderr is then discarded).
+    pub fn sync_until(&self, connection: &str, failpoint: &str) -> Child {
+        let mut child = self
+            .command(&["sync", "--connection", connection])
+            .env("ELT_FAILPOINT", failpoint)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start elt");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let reached = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("failpoint"));
+        assert!(reached, "the sync ended before reaching {failpoint}");
+        // Keep draining, so a chatty child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        child
     }
 
     /// Runs `elt ARGS` to completion.

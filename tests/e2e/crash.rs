@@ -1,26 +1,11 @@
 //! Kill `elt sync` with SIGKILL in the middle of a multi-batch load and rerun it: the
 //! tables equal those of one clean run (no row lost, none duplicated).
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use crate::common::Project;
 
 /// Starts a sync that stops at `failpoint`, waits until it gets there, and kills it.
 pub fn kill_at(project: &Project, connection: &str, failpoint: &str) {
-    let mut child = project
-        .command(&["sync", "--connection", connection])
-        .env("ELT_FAILPOINT", failpoint)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start elt");
-    let stderr = child.stderr.take().expect("stderr");
-    let reached = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .any(|line| line.contains("failpoint"));
-    assert!(reached, "the sync ended before reaching {failpoint}");
+    let mut child = project.sync_until(connection, failpoint);
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
 }
@@ -70,9 +55,54 @@ fn killed_before_a_commit_then_rerun_equals_a_clean_run() {
         .elt(&["sync", "--connection", "demo"])
         .expect_code(0);
     assert_equal_to_clean_run(&project);
-    let killed =
-        project.query("SELECT count(*)::VARCHAR FROM raw._elt_runs WHERE status = 'running'");
-    assert_eq!(killed, ["1"], "the killed run stays visible as `running`");
+    // The rerun found the killed run's `running` row and closed it.
+    let runs = project
+        .elt(&["runs", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    let rows = runs["runs"].as_array().expect("runs");
+    let statuses = |run: &serde_json::Value| -> Vec<String> {
+        let mut s: Vec<String> = rows
+            .iter()
+            .filter(|r| r["run_id"] == *run)
+            .map(|r| {
+                format!(
+                    "{}={}",
+                    r["stream"].as_str().unwrap(),
+                    r["status"].as_str().unwrap()
+                )
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    let (newest, killed) = (&rows[0]["run_id"], &rows[rows.len() - 1]["run_id"]);
+    assert_ne!(newest, killed, "two runs: {runs}");
+    assert_eq!(
+        statuses(killed),
+        [
+            "customers=succeeded",
+            "orders=abandoned",
+            "products=succeeded"
+        ]
+    );
+    assert_eq!(
+        statuses(newest),
+        [
+            "customers=succeeded",
+            "orders=succeeded",
+            "products=succeeded"
+        ]
+    );
+    let abandoned = rows.iter().find(|r| r["status"] == "abandoned").unwrap();
+    assert!(abandoned["ended_at"].is_string(), "{abandoned}");
+    assert!(
+        abandoned["error"]
+            .as_str()
+            .unwrap()
+            .contains("killed or crashed"),
+        "{abandoned}"
+    );
 }
 
 #[test]

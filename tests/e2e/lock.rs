@@ -1,30 +1,12 @@
 //! Two syncs of one connection at once: the second exits with the lock error and its exit
-//! code, naming the holder; the first completes.
-
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+//! code, naming the holder, unless it waits for the lock with `--wait-for-lock`.
 
 use crate::common::Project;
 
 #[test]
 fn a_second_sync_gets_the_lock_error_and_the_first_completes() {
     let project = Project::sample(20_000, 2_000, 0);
-    let mut first = project
-        .command(&["sync", "--connection", "demo"])
-        .env("ELT_FAILPOINT", "duckdb.after_commit:3:sleep=3000")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the first sync");
-    let mut stderr = BufReader::new(first.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("failpoint") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).expect("read") > 0,
-            "first sync ended early"
-        );
-    }
+    let mut first = project.sync_until("demo", "duckdb.after_commit:3:sleep=3000");
     let second = project
         .elt(&["sync", "--connection", "demo"])
         .expect_code(3);
@@ -40,5 +22,41 @@ fn a_second_sync_gets_the_lock_error_and_the_first_completes() {
     assert_eq!(
         project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
         ["20000"]
+    );
+}
+
+#[test]
+fn wait_for_lock_waits_for_the_holder_then_syncs_or_gives_up() {
+    let project = Project::sample(20_000, 2_000, 0);
+    let mut first = project.sync_until("demo", "duckdb.after_commit:3:sleep=4000");
+    let gave_up = project
+        .elt(&["sync", "--connection", "demo", "--wait-for-lock", "1"])
+        .expect_code(3);
+    assert!(
+        gave_up.stderr().contains("still locked after waiting 1s"),
+        "{}",
+        gave_up.stderr()
+    );
+    let started = std::time::Instant::now();
+    let waited = project
+        .elt(&[
+            "sync",
+            "--connection",
+            "demo",
+            "--wait-for-lock",
+            "60",
+            "--json",
+        ])
+        .expect_code(0);
+    assert!(started.elapsed().as_secs_f64() > 1.0, "it had to wait");
+    assert_eq!(first.wait().expect("first sync").code(), Some(0));
+    let summary = waited.json();
+    // The waiting run started after the first had committed everything: nothing new.
+    assert_eq!(crate::common::stream(&summary, "orders")["rows_read"], 0);
+    assert_eq!(
+        project.query(
+            "SELECT count(DISTINCT run_id)::VARCHAR FROM raw._elt_runs WHERE status = 'succeeded'"
+        ),
+        ["2"]
     );
 }

@@ -2,10 +2,12 @@
 //!
 //! A destination opens a [`DestinationSession`] per sync run. Opening takes the
 //! destination's lock for the connection (an error of kind `Locked` names the holder), and
-//! the session fences every commit with it: a run that lost its lock commits nothing. The
-//! session loads each stream's batches into raw tables and commits each checkpoint's state
-//! in the same transaction as the rows it covers, so a crash at any instant leaves the old
-//! data with the old state or the new data with the new state.
+//! the session fences every commit with it: a run that lost its lock commits nothing.
+//! Holding the lock also proves that the `running` rows of `_elt_runs` left by an earlier
+//! run belong to a dead process, so opening marks them `abandoned`. The session loads each
+//! stream's batches into raw tables and commits each checkpoint's state in the same
+//! transaction as the rows it covers, so a crash at any instant leaves the old data with
+//! the old state or the new data with the new state.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -44,12 +46,15 @@ pub struct WriteSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Under way (or killed: a `running` row with no live run).
+    /// Under way.
     Running,
     /// Completed and committed.
     Succeeded,
     /// Failed; what was committed before the failure stays.
     Failed,
+    /// Its process stopped (was killed or crashed) before it ended; the next run of the
+    /// connection found the `running` row and closed it. What it committed stays.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -59,7 +64,20 @@ impl RunStatus {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
         }
+    }
+
+    /// The status stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Abandoned,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -128,6 +146,10 @@ pub trait DestinationSession: Send {
 
     /// Forgets the state of one stream, or of all of them; returns how many were removed.
     async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize>;
+
+    /// The connection's most recent `_elt_runs` rows, newest first: the streams of the
+    /// last `limit` runs.
+    async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>>;
 }
 
 type BuildDestination =

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use backoff::backoff::Backoff;
 use elt_core::message::ReadStats;
 use elt_core::{
-    ConfiguredStream, DestinationSession, Emitter, Error, ErrorKind, Message, Result, RunInfo,
-    RunRecord, RunStatus, Source, StreamState, SyncMode,
+    ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
+    RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::config::{Connection, Project};
 use crate::plan::plan_streams;
@@ -32,6 +33,8 @@ pub struct SyncOptions {
     pub backfill: Option<elt_core::Backfill>,
     /// Told about progress; the CLI draws bars or prints lines.
     pub observer: Option<Arc<dyn Observer>>,
+    /// How long to wait for a destination lock another run holds (none: fail at once).
+    pub wait_for_lock: Option<Duration>,
 }
 
 /// Hooks for progress display. Every method has an empty default.
@@ -65,34 +68,47 @@ pub async fn sync(
         connection: connection.to_owned(),
         started_at_us: now_us(),
     };
-    tracing::info!(connection, run_id = %run.run_id, "sync starting");
-    let catalog = with_retries(config.max_retries, || source.discover()).await?;
-    let streams = plan_streams(&catalog, config, options)?;
-    let mut session = destination.open(connection, &config.dataset).await?;
-    let mut states = session.state().await?;
-    let mut reports = Vec::new();
-    for (stream, notes) in streams {
-        let before = states.remove(stream.name());
-        let report = run_stream(
-            session.as_mut(),
-            source,
-            &run,
-            config,
-            &stream,
-            before,
-            notes,
-            options,
+    let span = tracing::info_span!("sync", connection, run_id = %run.run_id);
+    let reports = async {
+        tracing::info!("sync starting");
+        let catalog = with_retries(config.max_retries, || source.discover()).await?;
+        let streams = plan_streams(&catalog, config, options)?;
+        let mut session = open_waiting(
+            destination,
+            connection,
+            &config.dataset,
+            options.wait_for_lock,
         )
-        .await;
-        if let Some(observer) = &options.observer {
-            observer.stream_finished(&report);
+        .await?;
+        let mut states = session.state().await?;
+        let mut reports = Vec::new();
+        for (stream, notes) in streams {
+            let before = states.remove(stream.name());
+            let report = run_stream(
+                session.as_mut(),
+                source,
+                &run,
+                config,
+                &stream,
+                before,
+                notes,
+                options,
+            )
+            .instrument(tracing::info_span!("stream", stream = stream.name()))
+            .await;
+            if let Some(observer) = &options.observer {
+                observer.stream_finished(&report);
+            }
+            let fatal = matches!(report.error_kind, Some(ErrorKind::Locked | ErrorKind::Bug));
+            reports.push(report);
+            if fatal {
+                break;
+            }
         }
-        let fatal = matches!(report.error_kind, Some(ErrorKind::Locked | ErrorKind::Bug));
-        reports.push(report);
-        if fatal {
-            break;
-        }
+        Ok::<_, Error>(reports)
     }
+    .instrument(span.clone())
+    .await?;
     let report = SyncReport {
         version: crate::report::REPORT_VERSION,
         run_id: run.run_id,
@@ -101,8 +117,42 @@ pub async fn sync(
         duration_secs: started.elapsed().as_secs_f64(),
         streams: reports,
     };
-    tracing::info!(connection, status = ?report.status, "sync finished");
+    span.in_scope(|| tracing::info!(status = ?report.status, "sync finished"));
     Ok(report)
+}
+
+/// Opens a destination session; while another run holds the lock, tries again every
+/// second until `wait` has passed.
+async fn open_waiting(
+    destination: &dyn Destination,
+    connection: &str,
+    dataset: &str,
+    wait: Option<Duration>,
+) -> Result<Box<dyn DestinationSession>> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    let mut told = false;
+    loop {
+        match destination.open(connection, dataset).await {
+            Err(e) if e.kind() == ErrorKind::Locked => {
+                let left = deadline
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+                if left.is_zero() {
+                    let hint = match wait {
+                        Some(w) => format!("still locked after waiting {}s", w.as_secs()),
+                        None => "pass --wait-for-lock SECS to wait for it".to_owned(),
+                    };
+                    return Err(Error::locked(format!("{}; {hint}", e.message())));
+                }
+                if !told {
+                    told = true;
+                    tracing::warn!(error = %e, "waiting up to {}s for the lock", left.as_secs());
+                }
+                tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Retries `work` on transient errors with exponential backoff.
@@ -163,6 +213,12 @@ async fn run_stream(
         load_secs: 0.0,
         error: None,
     };
+    tracing::info!(
+        sync_mode = %stream.sync_mode,
+        write_mode = %stream.write_mode,
+        watermark_before = record.watermark_before.as_deref(),
+        "stream starting"
+    );
     let mut error = session.record_run(&record).await.err();
     let mut state = before.clone();
     let mut attempts = 0;
@@ -227,6 +283,15 @@ async fn run_stream(
     };
     record.watermark_after = state.as_ref().and_then(StreamState::watermark);
     record.error = error.as_ref().map(|e| format!("{e:#}"));
+    tracing::info!(
+        status = record.status.as_str(),
+        rows_read = record.rows_read,
+        rows_loaded = record.rows_loaded,
+        watermark_after = record.watermark_after.as_deref(),
+        duration_secs = started.elapsed().as_secs_f64(),
+        error = record.error.as_deref(),
+        "stream finished"
+    );
     if let Err(e) = session.record_run(&record).await {
         tracing::warn!(stream = %name, error = %e, "could not record the run in _elt_runs");
     }

@@ -7,7 +7,8 @@ use clap::Parser;
 
 fn main() {
     let args = cli::args::Cli::parse();
-    cli::init_logging(args.verbose);
+    let log_format = args.log_format;
+    cli::logging::init(args.verbose, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,8 +22,14 @@ fn main() {
     let code = match runtime.block_on(cli::commands::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            cli::exit::for_error(&e)
+            let code = cli::exit::for_error(&e);
+            match log_format {
+                cli::args::LogFormat::Human => eprintln!("error: {e:#}"),
+                cli::args::LogFormat::Json => {
+                    tracing::error!(error = format!("{e:#}"), exit_code = code, "command failed");
+                }
+            }
+            code
         }
     };
     // Do not wait for blocking tasks (a DuckDB load torn down by an error) at shutdown.

@@ -101,11 +101,11 @@ impl SyncReport {
             "watermark",
             "secs",
         ];
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<Vec<String>> = self
             .streams
             .iter()
             .map(|s| {
-                [
+                vec![
                     s.stream.clone(),
                     format!("{}/{}", s.sync_mode, s.write_mode),
                     s.status.to_owned(),
@@ -116,34 +116,7 @@ impl SyncReport {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let line = |cells: &[String]| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    if (3..5).contains(&i) || i == 6 {
-                        format!("{c:>w$}")
-                    } else {
-                        format!("{c:<w$}")
-                    }
-                })
-                .collect();
-            padded.join("  ").trim_end().to_owned()
-        };
-        let mut out = String::new();
-        out.push_str(&line(&header.map(String::from)));
-        out.push('\n');
-        for row in &rows {
-            out.push_str(&line(row));
-            out.push('\n');
-        }
+        let mut out = text_table(&header, &rows, &[3, 4, 6]);
         let (read, loaded): (u64, u64) = self
             .streams
             .iter()
@@ -172,4 +145,36 @@ impl SyncReport {
         }
         out
     }
+}
+
+/// A plain-text table: columns padded to their widest cell, those at `right` (numbers)
+/// aligned right; one line per row after the header.
+pub fn text_table(header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, &w))| {
+                if right.contains(&i) {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        let mut text = padded.join("  ").trim_end().to_owned();
+        text.push('\n');
+        text
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
 }

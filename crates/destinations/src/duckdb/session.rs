@@ -9,8 +9,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use duckdb::{Connection, params};
 use elt_core::{
-    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, StateMap,
-    StreamState, WriteSummary, quote_ident,
+    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, RunStatus,
+    StateMap, StreamState, WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
@@ -74,6 +74,36 @@ fn open_error(path: &str, err: duckdb::Error) -> Error {
     Error::permanent(format!("cannot open the DuckDB file {path}")).caused_by(err)
 }
 
+/// Marks the connection's `running` rows of `_elt_runs` `abandoned`. Only a session holding
+/// the file's writer lock calls it, so no live process owns those rows: their run was
+/// killed or crashed before it could record its end.
+fn abandon_dead_runs(conn: &Connection, dataset: &str, connection: &str) -> Result<()> {
+    let abandoned = conn
+        .execute(
+            &format!(
+                "UPDATE {dataset}._elt_runs SET status = ?, ended_at = now(),
+                 error = 'the process stopped before the run ended (killed or crashed); \
+                 what it committed stays'
+                 WHERE connection = ? AND status = ?"
+            ),
+            params![
+                RunStatus::Abandoned.as_str(),
+                connection,
+                RunStatus::Running.as_str()
+            ],
+        )
+        .map_err(|e| db_error("closing the runs of killed processes", e))?;
+    if abandoned > 0 {
+        tracing::warn!(
+            connection,
+            streams = abandoned,
+            "an earlier run of this connection was killed or crashed; marked it abandoned in \
+             _elt_runs and resuming from its last commit"
+        );
+    }
+    Ok(())
+}
+
 /// Wraps a DuckDB error with what was being done.
 pub(super) fn db_error(doing: &str, err: duckdb::Error) -> Error {
     Error::permanent(format!("DuckDB failed {doing}")).caused_by(err)
@@ -95,7 +125,7 @@ impl DuckDbSession {
             commit_rows: config.commit_rows,
             commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
         };
-        let ds = quote_ident(dataset);
+        let (ds, owner) = (quote_ident(dataset), connection.to_owned());
         let conn = run_blocking(move || {
             let conn = connect(&config)?;
             conn.execute_batch(&format!(
@@ -111,6 +141,7 @@ impl DuckDbSession {
                      extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);"
             ))
             .map_err(|e| db_error("creating the bookkeeping tables", e))?;
+            abandon_dead_runs(&conn, &ds, &owner)?;
             Ok(conn)
         })
         .await?;
@@ -281,6 +312,54 @@ impl DestinationSession for DuckDbSession {
                 ),
             };
             removed.map_err(|e| db_error("resetting the state", e))
+        })
+        .await
+    }
+
+    async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>> {
+        let table = format!("{}._elt_runs", quote_ident(&self.dataset));
+        // Run ids are UUID v7: their order is their start order.
+        let sql = format!(
+            "WITH recent AS (
+                 SELECT DISTINCT run_id FROM {table} WHERE connection = ?
+                 ORDER BY run_id DESC LIMIT ?)
+             SELECT run_id, connection, stream, epoch_us(started_at), epoch_us(ended_at), status,
+                    rows_read, rows_loaded, watermark_before, watermark_after, extract_secs,
+                    load_secs, error
+             FROM {table} WHERE connection = ? AND run_id IN (SELECT run_id FROM recent)
+             ORDER BY run_id DESC, started_at"
+        );
+        let connection = self.connection.clone();
+        self.with_conn(move |conn| {
+            let read = |e| db_error("reading _elt_runs", e);
+            let mut stmt = conn.prepare(&sql).map_err(read)?;
+            let rows = stmt
+                .query_map(params![connection, limit as i64, connection], |row| {
+                    let status: String = row.get(5)?;
+                    Ok(RunRecord {
+                        run_id: row.get(0)?,
+                        connection: row.get(1)?,
+                        stream: row.get(2)?,
+                        started_at_us: row.get(3)?,
+                        ended_at_us: row.get(4)?,
+                        status: RunStatus::parse(&status).ok_or_else(|| {
+                            duckdb::Error::FromSqlConversionFailure(
+                                5,
+                                duckdb::types::Type::Text,
+                                format!("unknown run status {status:?}").into(),
+                            )
+                        })?,
+                        rows_read: row.get::<_, i64>(6)? as u64,
+                        rows_loaded: row.get::<_, i64>(7)? as u64,
+                        watermark_before: row.get(8)?,
+                        watermark_after: row.get(9)?,
+                        extract_secs: row.get(10)?,
+                        load_secs: row.get(11)?,
+                        error: row.get(12)?,
+                    })
+                })
+                .map_err(read)?;
+            rows.collect::<duckdb::Result<Vec<_>>>().map_err(read)
         })
         .await
     }

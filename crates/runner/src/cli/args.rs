@@ -14,6 +14,16 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr for people (`human`) or one JSON object per line (`json`, with
+    /// connection, stream and run_id; info level by default).
+    #[arg(
+        long,
+        global = true,
+        env = "ELT_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -54,6 +64,52 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// List a connection's recent runs from `_elt_runs`, newest first.
+    Runs {
+        #[command(flatten)]
+        connection: ConnectionArg,
+        /// How many runs (each with its streams).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a dbt `sources.yml` describing a connection's raw tables.
+    DbtSources(DbtSourcesArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `elt man > elt.1`.
+    Man,
+}
+
+/// How log lines on stderr look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Plain lines for people.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Options of `elt dbt-sources`.
+#[derive(Debug, Args)]
+pub struct DbtSourcesArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArg,
+    /// Write to this file instead of stdout (such as models/staging/sources.yml).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// dbt source freshness: warn when the newest row is older than this many hours.
+    #[arg(long, default_value_t = 24)]
+    pub warn_after_hours: u32,
+    /// dbt source freshness: error when the newest row is older than this many hours.
+    #[arg(long, default_value_t = 48)]
+    pub error_after_hours: u32,
 }
 
 /// `--connection NAME`.
@@ -85,6 +141,10 @@ pub struct SyncArgs {
     /// Print the summary as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
+    /// When another run holds the destination's lock, wait up to this many seconds for it
+    /// (exit 3 if it is still held); fail at once by default.
+    #[arg(long, value_name = "SECS")]
+    pub wait_for_lock: Option<u64>,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -8,15 +8,18 @@ use elt_core::catalog::describe_schema;
 use elt_core::{Error, ErrorKind};
 use elt_runner::{Project, RunOutcome, SyncOptions, registry};
 
-use super::args::{Cli, Command, StateAction, SyncArgs};
+use clap::CommandFactory;
+
+use super::args::{Cli, Command, LogFormat, StateAction, SyncArgs};
 use super::exit;
-use super::progress::Progress;
+use super::progress::{Display, Progress};
 
 /// The starter project `elt init` writes.
 const INIT_TEMPLATE: &str = include_str!("../../../../specs/examples/demo.toml");
 
 /// Runs the command; returns the exit code, or an error that decides it.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let log_format = cli.log_format;
     match cli.command {
         Command::Init { force } => init(&cli.config, force),
         Command::Connectors => connectors(),
@@ -35,8 +38,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Discover { connection, json } => {
             discover(&Project::load(&cli.config)?, &connection.connection, json).await
         }
-        Command::Sync(args) => sync(&Project::load(&cli.config)?, args).await,
+        Command::Sync(args) => sync(&Project::load(&cli.config)?, args, log_format).await,
         Command::State { action } => state(&Project::load(&cli.config)?, action).await,
+        Command::Runs {
+            connection,
+            limit,
+            json,
+        } => {
+            super::runs::runs(
+                &Project::load(&cli.config)?,
+                &connection.connection,
+                limit,
+                json,
+            )
+            .await
+        }
+        Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "elt", &mut std::io::stdout());
+            Ok(exit::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(exit::SUCCESS)
+        }
     }
 }
 
@@ -169,10 +196,15 @@ async fn discover(project: &Project, connection: &str, json: bool) -> anyhow::Re
     Ok(exit::SUCCESS)
 }
 
-async fn sync(project: &Project, args: SyncArgs) -> anyhow::Result<i32> {
+async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyhow::Result<i32> {
     let connection = args.connection.connection;
     project.check_environment()?;
-    let progress = (!args.quiet).then(|| Arc::new(Progress::new(std::io::stderr().is_terminal())));
+    let display = match log_format {
+        LogFormat::Json => Display::Log,
+        LogFormat::Human if std::io::stderr().is_terminal() => Display::Terminal,
+        LogFormat::Human => Display::Lines,
+    };
+    let progress = (!args.quiet).then(|| Arc::new(Progress::new(display)));
     let options = SyncOptions {
         streams: args.streams,
         full_refresh: args.full_refresh,
@@ -181,6 +213,7 @@ async fn sync(project: &Project, args: SyncArgs) -> anyhow::Result<i32> {
             .zip(args.backfill_to)
             .map(|(from, to)| elt_core::Backfill { from, to }),
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
+        wait_for_lock: args.wait_for_lock.map(std::time::Duration::from_secs),
     };
     // A failure before any stream started still names the streams it was to sync.
     let planned = options.streams.clone().or_else(|| {

@@ -1,8 +1,12 @@
-//! The command-line interface: arguments, commands, progress display and exit codes.
+//! The command-line interface: arguments, commands, logging, progress display and exit
+//! codes.
 
 pub mod args;
 pub mod commands;
+pub mod dbt;
+pub mod logging;
 pub mod progress;
+pub mod runs;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -30,21 +34,4 @@ pub mod exit {
             _ => FAILED,
         }
     }
-}
-
-/// Logs go to stderr: warnings by default, `-v` for info, `-vv` for debug; `RUST_LOG`
-/// overrides.
-pub fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
-        .init();
 }

@@ -1,0 +1,123 @@
+//! `elt runs`: a connection's recent runs from the destination's `_elt_runs`, as a table or
+//! as JSON (`{"version": 1, "connection": …, "runs": [one object per stream of a run]}`).
+//!
+//! It opens a destination session, so it waits for nothing: while a sync of the same
+//! DuckDB file runs it fails with exit 3. Opening also marks the runs of killed processes
+//! `abandoned`, as a sync would.
+
+use chrono::{DateTime, SecondsFormat};
+use elt_core::RunRecord;
+use elt_runner::Project;
+use elt_runner::report::text_table;
+use serde::Serialize;
+
+use super::exit;
+
+/// The version of the `elt runs --json` shape.
+const RUNS_VERSION: u32 = 1;
+
+/// One stream of one run, as printed.
+#[derive(Serialize)]
+struct RunRow {
+    run_id: String,
+    stream: String,
+    status: &'static str,
+    started_at: String,
+    ended_at: Option<String>,
+    rows_read: u64,
+    rows_loaded: u64,
+    watermark_before: Option<String>,
+    watermark_after: Option<String>,
+    extract_secs: f64,
+    load_secs: f64,
+    error: Option<String>,
+}
+
+fn rfc3339(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).map_or_else(
+        || us.to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+impl From<RunRecord> for RunRow {
+    fn from(r: RunRecord) -> Self {
+        Self {
+            run_id: r.run_id,
+            stream: r.stream,
+            status: r.status.as_str(),
+            started_at: rfc3339(r.started_at_us),
+            ended_at: r.ended_at_us.map(rfc3339),
+            rows_read: r.rows_read,
+            rows_loaded: r.rows_loaded,
+            watermark_before: r.watermark_before,
+            watermark_after: r.watermark_after,
+            extract_secs: r.extract_secs,
+            load_secs: r.load_secs,
+            error: r.error,
+        }
+    }
+}
+
+/// Prints the streams of the last `limit` runs of `connection`, newest first.
+pub async fn runs(
+    project: &Project,
+    connection: &str,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let (config, _, destination) = project.connection(connection)?;
+    let mut session = destination.open(connection, &config.dataset).await?;
+    let rows: Vec<RunRow> = session
+        .runs(limit)
+        .await?
+        .into_iter()
+        .map(RunRow::from)
+        .collect();
+    if json {
+        let out = serde_json::json!({
+            "version": RUNS_VERSION,
+            "connection": connection,
+            "runs": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(exit::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("{connection}: no runs recorded yet");
+        return Ok(exit::SUCCESS);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.run_id.clone(),
+                r.stream.clone(),
+                r.status.to_owned(),
+                r.started_at.clone(),
+                r.rows_read.to_string(),
+                r.rows_loaded.to_string(),
+                r.watermark_after.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "stream",
+        "status",
+        "started",
+        "read",
+        "loaded",
+        "watermark",
+    ];
+    print!("{}", text_table(&header, &cells, &[4, 5]));
+    for r in rows.iter().filter(|r| r.error.is_some()) {
+        println!(
+            "error: {} {}: {}",
+            r.run_id,
+            r.stream,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(exit::SUCCESS)
+}
