@@ -2,7 +2,7 @@
 # DuckDB comes prebuilt (scripts/fetch-duckdb.sh); `cargo build --features elt-runner/bundled`
 # compiles it from source instead.
 
-.PHONY: demo test duckdb specs bench
+.PHONY: demo test duckdb python-envs specs bench
 
 duckdb:
 	@./scripts/fetch-duckdb.sh
@@ -11,8 +11,12 @@ duckdb:
 demo: duckdb
 	cargo run --quiet --bin elt -- sync --connection demo
 
+## Python environments for the Airflow, Dagster and dbt examples' tests (reused when present).
+python-envs:
+	@./scripts/python-envs.sh
+
 ## Run every test (PostgreSQL and MariaDB must be running; .ci/run starts them).
-test: duckdb
+test: duckdb python-envs
 	cargo test --workspace
 
 ## Regenerate the connector specs under specs/ after changing a config struct.

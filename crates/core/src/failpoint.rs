@@ -39,7 +39,7 @@ fn plan() -> Option<&'static Plan> {
 fn triggered(name: &str) -> Option<&'static Plan> {
     let plan = plan()?;
     (plan.name == name && plan.hits.fetch_add(1, Ordering::Relaxed) + 1 == plan.at).then(|| {
-        eprintln!("failpoint {name} reached");
+        tracing::warn!(failpoint = name, "failpoint reached");
         plan
     })
 }

@@ -117,7 +117,7 @@ pub async fn sync(
         duration_secs: started.elapsed().as_secs_f64(),
         streams: reports,
     };
-    span.in_scope(|| tracing::info!(status = ?report.status, "sync finished"));
+    span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)
 }
 

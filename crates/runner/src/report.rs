@@ -79,6 +79,17 @@ pub struct SyncReport {
     pub streams: Vec<StreamReport>,
 }
 
+impl RunOutcome {
+    /// The name used in `--json` and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 impl SyncReport {
     /// The overall outcome from the streams'.
     pub fn outcome(streams: &[StreamReport]) -> RunOutcome {

@@ -1,0 +1,299 @@
+//! The examples/ directory works as written: the cron wrapper, the Airflow DAG, the Dagster
+//! assets, the dbt project and the Kubernetes project file, each against a demo project
+//! made by `elt init`.
+//!
+//! The Python examples run in the virtual environments of scripts/python-envs.sh
+//! (`ELT_PY_DIR`, default /var/tmp/elt-py). Without one a test checks the files' syntax
+//! and says so on stderr; with `ELT_REQUIRE_PYTHON_EXAMPLES=1` (as in .ci/run) a missing
+//! environment fails the test instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::common::{Project, elt_bin, query};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A project with the `elt init` template: the demo connection into data/demo.duckdb.
+fn demo_project() -> Project {
+    let project = Project::new("");
+    project.elt(&["init", "--force"]).expect_code(0);
+    project
+}
+
+/// The `bin` directory of an example's virtual environment, if it was made.
+fn python_env(example: &str) -> Option<PathBuf> {
+    let root =
+        std::env::var_os("ELT_PY_DIR").map_or_else(|| "/var/tmp/elt-py".into(), PathBuf::from);
+    let env = root.join(example);
+    if env.join(".requirements.sha256").exists() {
+        return Some(env.join("bin"));
+    }
+    assert_ne!(
+        std::env::var("ELT_REQUIRE_PYTHON_EXAMPLES").as_deref(),
+        Ok("1"),
+        "no Python environment for examples/{example} in {}: run scripts/python-envs.sh",
+        root.display()
+    );
+    eprintln!(
+        "examples/{example}: no Python environment (run scripts/python-envs.sh); checking \
+         syntax only"
+    );
+    None
+}
+
+/// Fails unless every file compiles as Python.
+fn check_syntax(files: &[PathBuf]) {
+    let output = Command::new("python3")
+        .args(["-m", "py_compile"])
+        .args(files)
+        .output()
+        .expect("python3");
+    assert_success(&output, "py_compile");
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs an example's Python test script against `project`.
+fn run_python_test(example: &str, script: &str, project: &Project) {
+    let path = examples().join(example).join(script);
+    let Some(bin) = python_env(example) else {
+        let module = script.trim_start_matches("test_");
+        check_syntax(&[path.clone(), examples().join(example).join(module)]);
+        return;
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(bin.join("python"))
+        .arg(&path)
+        .env("ELT_BIN", elt_bin())
+        .env("ELT_PROJECT_DIR", project.dir())
+        .env("AIRFLOW_HOME", home.path())
+        .env("DAGSTER_HOME", home.path())
+        .env_remove("ELT_FAILPOINT")
+        .env_remove("ELT_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the example's test");
+    assert_success(&output, &format!("examples/{example}/{script}"));
+}
+
+fn count(project: &Project, table: &str) -> String {
+    project
+        .query(&format!("SELECT count(*)::VARCHAR FROM raw.{table}"))
+        .remove(0)
+}
+
+fn run_ids(project: &Project) -> Vec<String> {
+    project.query("SELECT DISTINCT run_id FROM raw._elt_runs ORDER BY run_id")
+}
+
+#[test]
+fn cron_wrapper_started_twice_at_once_runs_one_sync() {
+    let project = demo_project();
+    let start = || {
+        Command::new("bash")
+            .arg(examples().join("cron/elt-cron.sh"))
+            .arg("demo")
+            .env("ELT", elt_bin())
+            .env("ELT_PROJECT_DIR", project.dir())
+            .env_remove("ELT_LOG_DIR")
+            .env_remove("ELT_CONFIG")
+            // Whichever wins the lock holds it for a while after its first commit.
+            .env("ELT_FAILPOINT", "duckdb.after_commit:1:sleep=1500")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the wrapper")
+    };
+    let (first, second) = (start(), start());
+    let outputs = [first, second].map(|c| c.wait_with_output().expect("wrapper"));
+    let mut codes: Vec<_> = outputs.iter().map(|o| o.status.code()).collect();
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(3)], "one ran, one was skipped");
+    for output in &outputs {
+        assert!(
+            output.stdout.is_empty() && output.stderr.is_empty(),
+            "silent for cron: {output:?}"
+        );
+    }
+    assert_eq!(run_ids(&project).len(), 1, "exactly one sync ran");
+    assert_eq!(count(&project, "orders"), "20000");
+
+    let logs = project.dir().join("logs");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(logs.join("demo.last.json")).unwrap())
+            .expect("the summary is JSON");
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(run_ids(&project), [summary["run_id"].as_str().unwrap()]);
+    let log = std::fs::read_to_string(logs.join("demo.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().starts_with("skipped"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "sync finished" && l["run_id"] == summary["run_id"])
+    );
+
+    // A failure exits with elt's code and tells cron (stderr) where to look.
+    let failed = Command::new("bash")
+        .arg(examples().join("cron/elt-cron.sh"))
+        .arg("no_such_connection")
+        .env("ELT", elt_bin())
+        .env("ELT_PROJECT_DIR", project.dir())
+        .env_remove("ELT_CONFIG")
+        .output()
+        .expect("wrapper");
+    assert_eq!(failed.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("no_such_connection.log"), "{stderr}");
+}
+
+#[test]
+fn airflow_dag_runs_elt_and_returns_the_summary() {
+    let project = demo_project();
+    run_python_test("airflow", "test_elt_dag.py", &project);
+    if python_env("airflow").is_some() {
+        assert_eq!(count(&project, "orders"), "20000");
+        assert_eq!(
+            run_ids(&project).len(),
+            2,
+            "the connection task, then the orders task"
+        );
+    }
+}
+
+#[test]
+fn dagster_assets_materialize_streams_with_summary_metadata() {
+    let project = demo_project();
+    run_python_test("dagster", "test_elt_assets.py", &project);
+    if python_env("dagster").is_some() {
+        assert_eq!(count(&project, "orders"), "20000");
+        assert_eq!(
+            run_ids(&project).len(),
+            2,
+            "all three assets, then orders alone"
+        );
+    }
+}
+
+/// Copies a directory tree, without dbt's `target` and `logs`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "logs" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn dbt_builds_the_example_project_on_generated_sources() {
+    let project = demo_project();
+    project
+        .elt(&["sync", "--connection", "demo", "--quiet"])
+        .expect_code(0);
+    let dbt_dir = project.dir().join("dbt");
+    copy_tree(&examples().join("dbt"), &dbt_dir);
+    let sources = dbt_dir.join("models/staging/sources.yml");
+    std::fs::remove_file(&sources).unwrap();
+    project
+        .elt(&[
+            "dbt-sources",
+            "--connection",
+            "demo",
+            "--output",
+            sources.to_str().unwrap(),
+        ])
+        .expect_code(0);
+    let generated = std::fs::read_to_string(&sources).unwrap();
+    let committed =
+        std::fs::read_to_string(examples().join("dbt/models/staging/sources.yml")).unwrap();
+    assert_eq!(
+        generated, committed,
+        "examples/dbt/models/staging/sources.yml is stale: regenerate it with \
+         `elt dbt-sources --connection demo -o examples/dbt/models/staging/sources.yml`"
+    );
+    let Some(bin) = python_env("dbt") else {
+        return;
+    };
+    let dbt = |args: &[&str]| {
+        Command::new(bin.join("dbt"))
+            .args(args)
+            .arg("--no-use-colors")
+            .current_dir(&dbt_dir)
+            .env("ELT_DUCKDB_PATH", project.db())
+            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbt")
+    };
+    let build = dbt(&["build"]);
+    assert_success(&build, "dbt build");
+    let out = String::from_utf8_lossy(&build.stdout);
+    assert!(out.contains("ERROR=0"), "{out}");
+    assert!(
+        out.contains("source_unique_demo_orders_id"),
+        "source tests ran: {out}"
+    );
+    assert_eq!(
+        query(
+            &project.db(),
+            "SELECT count(*)::VARCHAR FROM main_staging.stg_orders"
+        ),
+        ["20000"]
+    );
+    // Freshness reads the cursor: the demo's rows are dated 2024, so they are stale.
+    let freshness = dbt(&["source", "freshness"]);
+    let out = String::from_utf8_lossy(&freshness.stdout);
+    assert!(
+        !freshness.status.success() && out.contains("ERROR STALE"),
+        "{out}"
+    );
+}
+
+#[test]
+fn kubernetes_project_file_is_valid() {
+    let manifest = std::fs::read_to_string(examples().join("kubernetes/cronjob.yaml")).unwrap();
+    // The ConfigMap's `elt.toml: |` block, indented four spaces.
+    let toml: String = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("elt.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(toml.contains("[connections.pg_to_duck]"), "{toml}");
+    let project = Project::new(&toml);
+    let valid = project
+        .command(&["validate"])
+        .env("PG_URL", "postgres://elt@db.internal:5432/app")
+        .output()
+        .expect("run elt");
+    assert!(valid.status.success(), "{valid:?}");
+    assert!(manifest.contains("\"--wait-for-lock\"") || manifest.contains("- --wait-for-lock"));
+    assert!(manifest.contains("concurrencyPolicy: Forbid"));
+}
