@@ -64,8 +64,11 @@ fn assert_success(output: &Output, what: &str) {
     );
 }
 
-/// Runs an example's Python test script against `project`.
-fn run_python_test(example: &str, script: &str, project: &Project) {
+/// Runs an example's Python test script against a demo project. The script syncs twice
+/// (everything, then `orders` alone); with its environment present, the DuckDB file must
+/// show both runs.
+fn run_python_example(example: &str, script: &str) {
+    let project = demo_project();
     let path = examples().join(example).join(script);
     let Some(bin) = python_env(example) else {
         let module = script.trim_start_matches("test_");
@@ -85,6 +88,8 @@ fn run_python_test(example: &str, script: &str, project: &Project) {
         .output()
         .expect("run the example's test");
     assert_success(&output, &format!("examples/{example}/{script}"));
+    assert_eq!(count(&project, "orders"), "20000");
+    assert_eq!(run_ids(&project).len(), 2, "all streams, then orders alone");
 }
 
 fn count(project: &Project, table: &str) -> String {
@@ -167,30 +172,12 @@ fn cron_wrapper_started_twice_at_once_runs_one_sync() {
 
 #[test]
 fn airflow_dag_runs_elt_and_returns_the_summary() {
-    let project = demo_project();
-    run_python_test("airflow", "test_elt_dag.py", &project);
-    if python_env("airflow").is_some() {
-        assert_eq!(count(&project, "orders"), "20000");
-        assert_eq!(
-            run_ids(&project).len(),
-            2,
-            "the connection task, then the orders task"
-        );
-    }
+    run_python_example("airflow", "test_elt_dag.py");
 }
 
 #[test]
 fn dagster_assets_materialize_streams_with_summary_metadata() {
-    let project = demo_project();
-    run_python_test("dagster", "test_elt_assets.py", &project);
-    if python_env("dagster").is_some() {
-        assert_eq!(count(&project, "orders"), "20000");
-        assert_eq!(
-            run_ids(&project).len(),
-            2,
-            "all three assets, then orders alone"
-        );
-    }
+    run_python_example("dagster", "test_elt_assets.py");
 }
 
 /// Copies a directory tree, without dbt's `target` and `logs`.

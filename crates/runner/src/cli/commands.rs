@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use elt_core::catalog::describe_schema;
-use elt_core::{Error, ErrorKind};
+use elt_core::{Catalog, Error, ErrorKind};
 use elt_runner::{Project, RunOutcome, SyncOptions, registry};
 
 use clap::CommandFactory;
@@ -138,13 +138,18 @@ async fn check(project: &Project, connection: &str) -> anyhow::Result<i32> {
     Ok(if failed { exit::FAILED } else { exit::SUCCESS })
 }
 
-async fn discover(project: &Project, connection: &str, json: bool) -> anyhow::Result<i32> {
+/// The catalog of a connection's source.
+pub async fn catalog(project: &Project, connection: &str) -> anyhow::Result<Catalog> {
     let (_, source, _) = project.connection(connection)?;
     project.check_environment()?;
-    let catalog = source
+    source
         .discover()
         .await
-        .with_context(|| format!("connection {connection}: discovery failed"))?;
+        .with_context(|| format!("connection {connection}: discovery failed"))
+}
+
+async fn discover(project: &Project, connection: &str, json: bool) -> anyhow::Result<i32> {
+    let catalog = catalog(project, connection).await?;
     if json {
         let streams: Vec<_> = catalog
             .streams

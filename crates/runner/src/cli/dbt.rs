@@ -38,12 +38,8 @@ const META_COLUMNS: [(&str, &str); 2] = [
 /// Writes the `sources.yml` to `--output` or stdout.
 pub async fn sources(project: &Project, args: &DbtSourcesArgs) -> anyhow::Result<i32> {
     let connection = &args.connection.connection;
-    let (config, source, _) = project.connection(connection)?;
-    project.check_environment()?;
-    let catalog = source
-        .discover()
-        .await
-        .with_context(|| format!("connection {connection}: discovery failed"))?;
+    let (config, _, _) = project.connection(connection)?;
+    let catalog = super::commands::catalog(project, connection).await?;
     let streams: Vec<ConfiguredStream> = plan_streams(&catalog, config, &SyncOptions::default())?
         .into_iter()
         .map(|(stream, _)| stream)
