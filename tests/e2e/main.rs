@@ -12,5 +12,6 @@ mod examples;
 mod lock;
 mod orchestration;
 mod pg;
+mod pg_destination;
 mod postgres;
 mod secrets;

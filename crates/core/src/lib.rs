@@ -5,7 +5,8 @@
 //! the [`ConfiguredStream`] a sync runs, per-stream [`StreamState`], the classified
 //! [`Error`], the redacting [`Secret`], identifier quoting and the Arrow batch helpers.
 //!
-//! What does not: any I/O driver. Connectors live in `elt-connectors`, loaders in
+//! What does not: any I/O driver, except the PostgreSQL connection plumbing ([`pg`], feature
+//! `postgres`) that the PostgreSQL source and destination share. Connectors live in `elt-connectors`, loaders in
 //! `elt-destinations`, and configuration files, the sync engine and the CLI in `elt-runner`.
 
 pub mod batch;
@@ -15,6 +16,8 @@ pub mod error;
 pub mod failpoint;
 pub mod ident;
 pub mod message;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod secret;
 pub mod source;
 pub mod state;

@@ -2,10 +2,11 @@
 //! the one list that registers them.
 
 pub mod duckdb;
+pub mod postgres;
 
 use elt_core::DestinationFactory;
 
 /// Every destination type this build knows, in the order `elt connectors` lists them.
 pub fn destinations() -> Vec<DestinationFactory> {
-    vec![duckdb::factory()]
+    vec![duckdb::factory(), postgres::factory()]
 }

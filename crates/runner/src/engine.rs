@@ -223,6 +223,7 @@ async fn run_stream(
     let mut state = before.clone();
     let mut attempts = 0;
     let mut backoff = retry_backoff();
+    let lock_deadline = options.wait_for_lock.map(|w| started + w);
     while error.is_none() {
         attempts += 1;
         let stats = Arc::new(ReadStats::default());
@@ -264,6 +265,14 @@ async fn run_stream(
         }
         match attempt.result {
             Ok(()) => break,
+            // A stream lease held elsewhere (PostgreSQL): wait for it within --wait-for-lock.
+            Err(e)
+                if e.kind() == ErrorKind::Locked
+                    && lock_deadline.is_some_and(|d| Instant::now() < d) =>
+            {
+                tracing::info!(stream = %name, error = %e, "waiting for the stream's lock");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(e) if e.is_retryable() && attempts <= config.max_retries => {
                 let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
                 if let Some(observer) = &options.observer {

@@ -1,24 +1,9 @@
 //! Configuration of the `postgres` source.
 
+use elt_core::pg::TlsMode;
 use elt_core::{ConnectorConfig, Error, Result, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
-
-/// How the connection uses TLS (libpq's `sslmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum TlsMode {
-    /// Never TLS.
-    Disable,
-    /// TLS when the server offers it, else plaintext (libpq's default; silent fallback).
-    Prefer,
-    /// TLS always, without verifying the certificate.
-    Require,
-    /// TLS with the certificate verified against trusted roots.
-    VerifyCa,
-    /// TLS with the certificate and the host name verified.
-    VerifyFull,
-}
 
 /// A PostgreSQL database, read through binary COPY in consistent snapshots.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -36,7 +36,8 @@ use elt_core::{
     StreamState,
 };
 
-pub use config::{PostgresConfig, TlsMode};
+pub use config::PostgresConfig;
+pub use elt_core::pg::TlsMode;
 
 /// Registers the `postgres` source type.
 pub fn factory() -> SourceFactory {
@@ -61,7 +62,7 @@ pub struct PostgresSource {
 #[async_trait]
 impl Source for PostgresSource {
     async fn check(&self) -> Result<()> {
-        let target = conn::Target::new(&self.config)?;
+        let target = conn::target(&self.config)?;
         let mut conn = target.connect().await?;
         sqlx::query("SELECT 1")
             .execute(&mut conn)
@@ -71,7 +72,7 @@ impl Source for PostgresSource {
     }
 
     async fn discover(&self) -> Result<Catalog> {
-        let target = conn::Target::new(&self.config)?;
+        let target = conn::target(&self.config)?;
         let mut conn = self.idle.take(&target).await?;
         let tables = discover::tables(&mut conn, &target, &self.config, None).await?;
         self.idle.put(conn).await;

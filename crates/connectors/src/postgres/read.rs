@@ -24,7 +24,7 @@ pub async fn read(
     state: Option<StreamState>,
     out: &mut Emitter,
 ) -> Result<()> {
-    let target = Target::new(config)?;
+    let target = super::conn::target(config)?;
     let mut conn = idle.take(&target).await?;
     let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
         Error::config(format!(

@@ -6,7 +6,7 @@
 //! and `run_id` from the sync, `stream` from the stream. What it does not do: choose what
 //! is logged (the engine and connectors do) or print results (those go to stdout).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -32,7 +32,7 @@ pub fn init(verbose: u8, format: LogFormat) {
         LogFormat::Human => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
             .init(),
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)

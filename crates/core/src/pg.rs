@@ -1,0 +1,133 @@
+//! PostgreSQL connection plumbing shared by the `postgres` source and destination (feature
+//! `postgres`): the TLS mode option, a connection target built from a secret URL, and the
+//! classification of sqlx errors into elt's error kinds with the URL's secret scrubbed.
+//! It runs no queries of its own.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::secret::Revealed;
+use crate::{Error, ErrorKind, Result, Secret};
+
+/// How the connection uses TLS (libpq's `sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, else plaintext (libpq's default; silent fallback).
+    Prefer,
+    /// TLS always, without verifying the certificate.
+    Require,
+    /// TLS with the certificate verified against trusted roots.
+    VerifyCa,
+    /// TLS with the certificate and the host name verified.
+    VerifyFull,
+}
+
+/// A resolved connection target; prints as `host:port/database as user`.
+pub struct Target {
+    options: PgConnectOptions,
+    url: Revealed,
+    timeout: Duration,
+}
+
+impl Target {
+    /// Resolves the URL secret and applies the TLS mode (the URL's `sslmode` when `None`).
+    pub fn new(url: &Secret, tls: Option<TlsMode>, connect_timeout_secs: u64) -> Result<Self> {
+        let url = url
+            .resolve()
+            .map_err(|e| Error::config(format!("`url`: {}", e.message())))?;
+        let mut options = PgConnectOptions::from_str(url.expose()).map_err(|e| {
+            Error::config(format!(
+                "`url` is not a valid PostgreSQL URL: {}",
+                url.redact(&e.to_string())
+            ))
+        })?;
+        if let Some(tls) = tls {
+            options = options.ssl_mode(match tls {
+                TlsMode::Disable => PgSslMode::Disable,
+                TlsMode::Prefer => PgSslMode::Prefer,
+                TlsMode::Require => PgSslMode::Require,
+                TlsMode::VerifyCa => PgSslMode::VerifyCa,
+                TlsMode::VerifyFull => PgSslMode::VerifyFull,
+            });
+        }
+        options = options
+            .application_name("elt")
+            .log_statements(tracing::log::LevelFilter::Debug);
+        Ok(Self {
+            options,
+            url,
+            timeout: Duration::from_secs(connect_timeout_secs),
+        })
+    }
+
+    /// Where it connects, without the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{}/{} as {}",
+            self.options.get_host(),
+            self.options.get_port(),
+            self.options.get_database().unwrap_or("(default database)"),
+            self.options.get_username()
+        )
+    }
+
+    /// Opens a connection.
+    pub async fn connect(&self) -> Result<PgConnection> {
+        let connecting = PgConnection::connect_with(&self.options);
+        match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.error(
+                &format!("cannot connect to PostgreSQL at {}", self.describe()),
+                e,
+            )),
+            Err(_) => Err(Error::transient(format!(
+                "timed out after {}s connecting to PostgreSQL at {} (`connect_timeout_secs`)",
+                self.timeout.as_secs(),
+                self.describe()
+            ))),
+        }
+    }
+
+    /// Classifies a sqlx error: network faults and conflicts are transient, bad
+    /// credentials and databases are config errors, the rest permanent. The message is
+    /// scrubbed of the URL's secret.
+    pub fn error(&self, doing: &str, err: sqlx::Error) -> Error {
+        let kind = match &err {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
+                ErrorKind::Transient
+            }
+            sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => ErrorKind::Config,
+            sqlx::Error::Database(db) => match db.code().as_deref().unwrap_or("") {
+                // invalid authorization, invalid password, unknown database
+                code if code.starts_with("28") || code == "3D000" => ErrorKind::Config,
+                // connection exceptions, serialization failures, admin shutdown, too many connections
+                code if code.starts_with("08")
+                    || code.starts_with("40")
+                    || code.starts_with("57P")
+                    || code == "53300" =>
+                {
+                    ErrorKind::Transient
+                }
+                _ => ErrorKind::Permanent,
+            },
+            _ => ErrorKind::Permanent,
+        };
+        let detail = match &err {
+            sqlx::Error::Database(db) => format!(
+                "{} (SQLSTATE {})",
+                db.message(),
+                db.code().unwrap_or_default()
+            ),
+            other => other.to_string(),
+        };
+        Error::new(kind, format!("{doing}: {}", self.url.redact(&detail)))
+    }
+}

@@ -1,0 +1,62 @@
+//! Configuration of the `postgres` destination.
+
+use elt_core::pg::TlsMode;
+use elt_core::{ConnectorConfig, Error, Result, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A PostgreSQL database that receives raw tables through binary COPY.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresDestinationConfig {
+    /// Connection URL, such as `postgres://elt:${PG_PASSWORD}@host:5432/warehouse`. A secret:
+    /// `${ENV}` references are resolved when connecting and the URL is never printed.
+    pub url: Secret,
+    /// TLS mode; the URL's `sslmode`, else `prefer`, when unset. `prefer` falls back to
+    /// plaintext silently: choose `require` or `verify-full` for remote servers.
+    #[serde(default)]
+    pub tls: Option<TlsMode>,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Seconds a worker's lock on a stream lasts without renewal. The worker renews it every
+    /// third of this while it loads; a worker that stops (killed, paused, cut off) loses the
+    /// stream to the next worker after this long, and then commits nothing more.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// Commit at a checkpoint once this many rows are uncommitted; a crash re-reads at most
+    /// this many rows.
+    #[serde(default = "default_commit_rows")]
+    pub commit_rows: u64,
+    /// Commit at a checkpoint once the last commit is this many seconds old.
+    #[serde(default = "default_commit_interval_secs")]
+    pub commit_interval_secs: u64,
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+fn default_lease_secs() -> u64 {
+    60
+}
+fn default_commit_rows() -> u64 {
+    100_000
+}
+fn default_commit_interval_secs() -> u64 {
+    30
+}
+
+impl ConnectorConfig for PostgresDestinationConfig {
+    fn validate(&self) -> Result<()> {
+        if self.connect_timeout_secs == 0 {
+            return Err(Error::config("`connect_timeout_secs` must be at least 1"));
+        }
+        if self.lease_secs < 1 {
+            return Err(Error::config("`lease_secs` must be at least 1"));
+        }
+        if self.commit_rows == 0 {
+            return Err(Error::config("`commit_rows` must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,484 @@
+//! Loading one stream into PostgreSQL: the stream's lease, the table (created or evolved),
+//! then binary COPY of every batch inside a transaction that each due checkpoint commits
+//! with the stream's state, after checking the lease's fencing token.
+//!
+//! Where batches go: `append` copies straight into the raw table; `merge` copies into a
+//! temporary stage and, at each checkpoint, upserts it by primary key (`INSERT … ON
+//! CONFLICT`, the highest cursor wins, repeated keys collapse, NULL keys are refused);
+//! `overwrite` copies into a new table that replaces the raw table at the end, in the
+//! transaction that writes the state, so readers never see half a table.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::{
+    ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
+    quote_ident,
+};
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+use tokio::sync::mpsc;
+
+use super::copy::encode_batch;
+use super::lock::StreamLock;
+use super::session::{PgSession, locked_ddl, write_state};
+use super::types::{PgType, pg_name};
+
+/// The metadata columns of every raw table.
+const META_COLUMNS: [(&str, &str); 2] = [
+    ("_elt_extracted_at", "timestamptz"),
+    ("_elt_run_id", "uuid"),
+];
+
+/// Loads `messages` of `stream` until `Complete` or the channel closes.
+pub async fn load_stream(
+    session: &mut PgSession,
+    run: &RunInfo,
+    stream: &ConfiguredStream,
+    mut messages: mpsc::Receiver<Message>,
+) -> (WriteSummary, Result<()>) {
+    let mut summary = WriteSummary::default();
+    let lease = Duration::from_secs(session.config.lease_secs);
+    let lock = match StreamLock::acquire(
+        &mut session.conn,
+        &session.target,
+        &session.ds,
+        run,
+        stream.name(),
+        lease,
+    )
+    .await
+    {
+        Ok(lock) => lock,
+        Err(e) => return (summary, Err(e.in_stream(stream.name()))),
+    };
+    let result = match Loader::prepare(session, run, stream, &lock).await {
+        Ok(mut loader) => {
+            let result = loader.consume(&mut messages).await;
+            summary = std::mem::take(&mut loader.summary);
+            result
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = sqlx::Executor::execute(&mut session.conn, "ROLLBACK").await;
+    }
+    lock.release(&mut session.conn).await;
+    (summary, result.map_err(|e| e.in_stream(stream.name())))
+}
+
+struct Loader<'a> {
+    session: &'a mut PgSession,
+    run: &'a RunInfo,
+    stream: &'a ConfiguredStream,
+    lock: &'a StreamLock,
+    types: Vec<PgType>,
+    /// The quoted raw table.
+    table: String,
+    /// Where COPY writes: the raw table, the merge stage or the overwrite's new table.
+    into: String,
+    /// The quoted columns of COPY: the stream's columns, then the metadata columns.
+    quoted: Vec<String>,
+    /// `quoted`, comma-separated.
+    columns: String,
+    run_id: [u8; 16],
+    summary: WriteSummary,
+    pending_state: Option<StreamState>,
+    staged_rows: u64,
+    uncommitted_rows: u64,
+    last_commit: Instant,
+}
+
+impl<'a> Loader<'a> {
+    async fn prepare(
+        session: &'a mut PgSession,
+        run: &'a RunInfo,
+        stream: &'a ConfiguredStream,
+        lock: &'a StreamLock,
+    ) -> Result<Self> {
+        let schema = stream.schema();
+        let types: Vec<PgType> = schema
+            .fields()
+            .iter()
+            .map(|f| PgType::of(f))
+            .collect::<Result<_>>()?;
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| pg_name(f.name()))
+            .chain(META_COLUMNS.iter().map(|(n, _)| (*n).to_owned()))
+            .collect();
+        let definitions: Vec<String> = names
+            .iter()
+            .zip(
+                types
+                    .iter()
+                    .map(PgType::sql)
+                    .chain(META_COLUMNS.iter().map(|(_, t)| (*t).to_owned())),
+            )
+            .map(|(n, t)| format!("{} {t}", quote_ident(n)))
+            .collect();
+        let ds = session.ds.clone();
+        let table_name = pg_name(&stream.table);
+        let table = format!("{ds}.{}", quote_ident(&table_name));
+        let key: Vec<String> = stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(&pg_name(k)))
+            .collect();
+        if stream.write_mode == WriteMode::Merge && key.is_empty() {
+            return Err(Error::config(
+                "write mode `merge` needs a primary key; set `primary_key` on the stream or use `append`",
+            ));
+        }
+        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        let columns = quoted.join(", ");
+        let into = match stream.write_mode {
+            WriteMode::Overwrite => {
+                format!(
+                    "{ds}.{}",
+                    quote_ident(&pg_name(&format!("_elt_new__{}", stream.table)))
+                )
+            }
+            mode => {
+                let mut ddl = format!(
+                    "CREATE TABLE IF NOT EXISTS {table} ({});",
+                    definitions.join(", ")
+                );
+                ddl.push_str(&evolve(session, &table, &names, &types).await?);
+                if mode == WriteMode::Merge {
+                    let index = quote_ident(&pg_name(&format!("{table_name}__elt_key")));
+                    ddl.push_str(&format!(
+                        "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({});",
+                        key.join(", ")
+                    ));
+                }
+                locked_ddl(
+                    &mut session.conn,
+                    &session.target,
+                    format!("elt:{table}"),
+                    ddl,
+                    "creating the raw table",
+                )
+                .await
+                .map_err(|e| match mode {
+                    WriteMode::Merge if e.message().contains("23505") => Error::data(format!(
+                        "the raw table {table} has repeated primary keys (loaded with `append`?), \
+                         so it cannot be merged into; rebuild it with --full-refresh"
+                    )),
+                    _ => e,
+                })?;
+                if mode == WriteMode::Merge {
+                    let stage = quote_ident(&pg_name(&format!("_elt_stage__{}", stream.table)));
+                    exec(
+                        session,
+                        format!(
+                            "DROP TABLE IF EXISTS pg_temp.{stage};
+                             CREATE TEMP TABLE {stage} ({})",
+                            definitions.join(", ")
+                        ),
+                        "creating the staging table",
+                    )
+                    .await?;
+                    format!("pg_temp.{stage}")
+                } else {
+                    table.clone()
+                }
+            }
+        };
+        exec(session, "BEGIN".to_owned(), "starting a transaction").await?;
+        if stream.write_mode == WriteMode::Overwrite {
+            exec(
+                session,
+                format!(
+                    "DROP TABLE IF EXISTS {into}; CREATE TABLE {into} ({})",
+                    definitions.join(", ")
+                ),
+                "creating the new table",
+            )
+            .await?;
+        }
+        let run_id = uuid_bytes(&run.run_id)?;
+        Ok(Self {
+            session,
+            run,
+            stream,
+            lock,
+            types,
+            table,
+            into,
+            quoted,
+            columns,
+            run_id,
+            summary: WriteSummary::default(),
+            pending_state: None,
+            staged_rows: 0,
+            uncommitted_rows: 0,
+            last_commit: Instant::now(),
+        })
+    }
+
+    async fn consume(&mut self, messages: &mut mpsc::Receiver<Message>) -> Result<()> {
+        let mut busy = Duration::ZERO;
+        let result = loop {
+            let Some(message) = messages.recv().await else {
+                // The source stopped without finishing: keep only what was committed.
+                break exec(self.session, "ROLLBACK".to_owned(), "rolling back").await;
+            };
+            let started = Instant::now();
+            let step = match message {
+                Message::Batch(batch) => self.copy(batch).await,
+                Message::Checkpoint(state) => {
+                    self.pending_state = Some(state);
+                    match self.move_staged().await {
+                        Ok(()) => self.commit_if_due().await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Message::Complete => {
+                    let done = self.commit().await;
+                    busy += started.elapsed();
+                    break done;
+                }
+            };
+            busy += started.elapsed();
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        self.summary.load_secs = busy.as_secs_f64();
+        result
+    }
+
+    async fn copy(&mut self, batch: RecordBatch) -> Result<()> {
+        if self.lock.is_lost() {
+            // The heartbeat saw another worker take the stream: the fence decides, now.
+            self.lock
+                .fence(&mut self.session.conn, &self.session.target)
+                .await?;
+        }
+        let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            self.into, self.columns
+        );
+        let conn = &mut self.session.conn;
+        let rows = match copy_in(conn, sql, payload).await {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.session.target.error("copying a batch", e)),
+        };
+        if self.stream.write_mode == WriteMode::Merge {
+            self.staged_rows += rows;
+        } else {
+            self.uncommitted_rows += rows;
+        }
+        Ok(())
+    }
+
+    /// Commits when enough rows or time have gathered (overwrite commits only at the end).
+    async fn commit_if_due(&mut self) -> Result<()> {
+        let policy = &self.session.config;
+        let due = self.uncommitted_rows >= policy.commit_rows
+            || self.last_commit.elapsed() >= Duration::from_secs(policy.commit_interval_secs);
+        if self.stream.write_mode == WriteMode::Overwrite || !due {
+            return Ok(());
+        }
+        self.commit().await?;
+        exec(self.session, "BEGIN".to_owned(), "starting a transaction").await
+    }
+
+    /// Checks the lease, swaps in an overwrite's new table, writes the latest checkpoint's
+    /// state and commits.
+    async fn commit(&mut self) -> Result<()> {
+        self.move_staged().await?;
+        self.lock
+            .fence(&mut self.session.conn, &self.session.target)
+            .await?;
+        if self.stream.write_mode == WriteMode::Overwrite {
+            let name = quote_ident(&pg_name(&self.stream.table));
+            exec(
+                self.session,
+                format!(
+                    "DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {name}",
+                    self.table, self.into
+                ),
+                "swapping in the new table",
+            )
+            .await?;
+        }
+        let state = self.pending_state.take();
+        if let Some(state) = &state {
+            write_state(
+                &mut self.session.conn,
+                &self.session.target,
+                &self.session.ds,
+                self.run,
+                self.stream.name(),
+                state,
+            )
+            .await?;
+        }
+        elt_core::failpoint::hit("postgres.before_commit");
+        exec(self.session, "COMMIT".to_owned(), "committing").await?;
+        elt_core::failpoint::hit("postgres.after_commit");
+        self.summary.rows_loaded += self.uncommitted_rows;
+        self.uncommitted_rows = 0;
+        self.last_commit = Instant::now();
+        if state.is_some() {
+            self.summary.state = state;
+        }
+        Ok(())
+    }
+
+    /// Upserts the merge stage into the raw table by primary key and empties it: a staged
+    /// row replaces the stored one unless the stored cursor is higher (a NULL cursor loses
+    /// to any value); among staged rows of one key the highest cursor, then the last
+    /// copied, wins.
+    async fn move_staged(&mut self) -> Result<()> {
+        if self.staged_rows == 0 {
+            return Ok(());
+        }
+        let key: Vec<String> = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(&pg_name(k)))
+            .collect();
+        let (into, table, columns) = (&self.into, &self.table, &self.columns);
+        let null_check: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
+        let sql = format!(
+            "SELECT count(*) FROM {into} WHERE {}",
+            null_check.join(" OR ")
+        );
+        let nulls: i64 = sqlx::query(&sql)
+            .fetch_one(&mut self.session.conn)
+            .await
+            .map_err(|e| self.session.target.error("checking primary keys", e))?
+            .get(0);
+        if nulls > 0 {
+            return Err(Error::data(format!(
+                "{nulls} row(s) have a NULL in the primary key ({}); merge needs a key on every row",
+                self.stream.primary_key.join(", ")
+            )));
+        }
+        let (order, newer) = match &self.stream.cursor {
+            Some(c) => {
+                let c = quote_ident(&pg_name(c));
+                (
+                    format!("{c} DESC NULLS LAST, ctid DESC"),
+                    format!(
+                        " WHERE t.{c} IS NULL OR (EXCLUDED.{c} IS NOT NULL AND t.{c} <= EXCLUDED.{c})"
+                    ),
+                )
+            }
+            None => ("ctid DESC".to_owned(), String::new()),
+        };
+        let updates: Vec<String> = self
+            .quoted
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        let keys = key.join(", ");
+        let action = if updates.is_empty() {
+            "NOTHING".to_owned()
+        } else {
+            format!("UPDATE SET {}{newer}", updates.join(", "))
+        };
+        let sql = format!(
+            "INSERT INTO {table} AS t ({columns})
+             SELECT DISTINCT ON ({keys}) {columns} FROM {into} ORDER BY {keys}, {order}
+             ON CONFLICT ({keys}) DO {action}"
+        );
+        let moved = sqlx::query(&sql)
+            .execute(&mut self.session.conn)
+            .await
+            .map_err(|e| self.session.target.error("merging rows", e))?
+            .rows_affected();
+        exec(
+            self.session,
+            format!("TRUNCATE {into}"),
+            "emptying the stage",
+        )
+        .await?;
+        self.uncommitted_rows += moved;
+        self.staged_rows = 0;
+        Ok(())
+    }
+}
+
+/// Runs one `COPY … FROM STDIN` with `payload`; returns the rows copied. Boxed with an
+/// explicit lifetime: sqlx's COPY future is otherwise not provably `Send` inside the
+/// destination's `async_trait` future.
+fn copy_in(
+    conn: &mut PgConnection,
+    sql: String,
+    payload: Vec<u8>,
+) -> Pin<Box<dyn Future<Output = Result<u64, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        let mut copy = conn.copy_in_raw(&sql).await?;
+        match copy.send(payload).await {
+            Ok(_) => copy.finish().await,
+            Err(e) => {
+                let _ = copy.abort("elt: sending failed").await;
+                Err(e)
+            }
+        }
+    })
+}
+
+async fn exec(session: &mut PgSession, sql: String, doing: &'static str) -> Result<()> {
+    sqlx::Executor::execute(&mut session.conn, sql.as_str())
+        .await
+        .map(drop)
+        .map_err(|e| session.target.error(doing, e))
+}
+
+/// ALTER statements adding the stream's new columns to an existing table; an error for a
+/// column whose type changed.
+async fn evolve(
+    session: &mut PgSession,
+    table: &str,
+    names: &[String],
+    types: &[PgType],
+) -> Result<String> {
+    let existing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+    )
+    .bind(table)
+    .fetch_all(&mut session.conn)
+    .await
+    .map_err(|e| session.target.error("reading the raw table's columns", e))?;
+    if existing.is_empty() {
+        return Ok(String::new());
+    }
+    let mut ddl = String::new();
+    for (name, pg) in names.iter().zip(types) {
+        match existing.iter().find(|(n, _)| n == name) {
+            None => ddl.push_str(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {};",
+                quote_ident(name),
+                pg.sql()
+            )),
+            Some((_, current)) if *current != pg.catalog_name() => {
+                return Err(Error::data(format!(
+                    "column {name} of {table} is {current} but the source now sends {}; rebuild \
+                     the table with --full-refresh",
+                    pg.catalog_name()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(ddl)
+}
+
+/// The 16 bytes of a run id.
+fn uuid_bytes(run_id: &str) -> Result<[u8; 16]> {
+    uuid::Uuid::parse_str(run_id)
+        .map(|u| *u.as_bytes())
+        .map_err(|e| Error::bug(format!("run id {run_id} is not a UUID")).caused_by(e))
+}

@@ -1,0 +1,416 @@
+//! The `postgres` destination against the local server, each test in its own database:
+//! every write mode, the all-types round trip from the `postgres` source, kill-and-rerun,
+//! concurrent workers on different streams, and fencing of a paused worker.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::Project;
+use crate::pg::{execute, fresh_database, query};
+
+/// A sample source into database `url` as connections `merge` (dataset `merge`), `append`
+/// (orders appended, dataset `append`) and `overwrite` (full refreshes, dataset
+/// `overwrite`).
+fn sample_to_pg(url: &str, orders: u64, batch_rows: u64, generation: u32) -> String {
+    format!(
+        r#"
+[sources.sample]
+type = "sample"
+customers = 1000
+products = 100
+orders = {orders}
+batch_rows = {batch_rows}
+generation = {generation}
+
+[destinations.pg]
+type = "postgres"
+url = "{url}"
+commit_rows = 1
+lease_secs = 1
+
+[connections.merge]
+source = "sample"
+destination = "pg"
+dataset = "merge"
+
+[connections.append]
+source = "sample"
+destination = "pg"
+dataset = "append"
+streams = [{{ name = "orders", write = "append" }}]
+
+[connections.overwrite]
+source = "sample"
+destination = "pg"
+dataset = "overwrite"
+streams = [
+  {{ name = "customers", sync = "full_refresh", write = "overwrite" }},
+  {{ name = "orders", sync = "full_refresh", write = "overwrite" }},
+]
+"#
+    )
+}
+
+/// Row count and a digest of a raw table's rows without the `_elt_` columns.
+fn digest(url: &str, table: &str) -> String {
+    query(
+        url,
+        &format!(
+            "SELECT count(*) || ':' || coalesce(md5(string_agg(
+                 (to_jsonb(t) - '_elt_extracted_at' - '_elt_run_id')::text, ','
+                 ORDER BY (to_jsonb(t) ->> 'id')::bigint)), '')
+             FROM {table} t"
+        ),
+    )
+    .remove(0)
+}
+
+/// The digests of a clean generation-`generation` load of `orders` and `customers`.
+fn clean_digests(name: &str, orders: u64, generation: u32) -> (String, String) {
+    let url = fresh_database(name);
+    let project = Project::new(&sample_to_pg(&url, orders, 5_000, generation));
+    project
+        .elt(&["sync", "--connection", "overwrite", "--quiet"])
+        .expect_code(0);
+    (
+        digest(&url, "overwrite.orders"),
+        digest(&url, "overwrite.customers"),
+    )
+}
+
+#[test]
+fn every_write_mode_from_the_sample_source() {
+    let url = fresh_database("pgdest_modes");
+    let project = Project::new(&sample_to_pg(&url, 20_000, 3_000, 0));
+    for connection in ["merge", "append", "overwrite"] {
+        project
+            .elt(&["sync", "--connection", connection, "--quiet"])
+            .expect_code(0);
+    }
+    project.write_config(&sample_to_pg(&url, 20_000, 3_000, 1));
+    let mut loaded = Vec::new();
+    for connection in ["merge", "append", "overwrite"] {
+        let summary = project
+            .elt(&["sync", "--connection", connection, "--json"])
+            .expect_code(0)
+            .json();
+        loaded.push(crate::common::stream(&summary, "orders")["rows_loaded"].clone());
+    }
+    let (orders, customers) = clean_digests("pgdest_modes_ref", 20_000, 1);
+    // merge: the first load plus the changes equals a clean load of the new generation.
+    assert_eq!(digest(&url, "merge.orders"), orders);
+    assert_eq!(digest(&url, "merge.customers"), customers);
+    // overwrite: rebuilt whole, with no leftover new tables.
+    assert_eq!(digest(&url, "overwrite.orders"), orders);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*)::text FROM pg_tables WHERE tablename LIKE '_elt_new%'"
+        ),
+        ["0"]
+    );
+    // append: every version of a changed row is kept.
+    let changed = loaded[0].as_u64().unwrap();
+    assert!(changed > 0);
+    assert_eq!(loaded[1].as_u64().unwrap(), changed);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*) || ':' || count(DISTINCT id) FROM append.orders"
+        ),
+        [format!("{}:{}", 20_000 + changed, 20_200)]
+    );
+    assert_eq!(loaded[2], 20_200);
+    // State and runs live beside the data.
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*)::text FROM merge._elt_runs WHERE status = 'succeeded'"
+        ),
+        ["6"]
+    );
+}
+
+#[test]
+fn every_postgres_type_round_trips_into_postgres() {
+    let source = fresh_database("pgdest_types_src");
+    let target = fresh_database("pgdest_types_dst");
+    execute(
+        &source,
+        r#"
+        CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+        CREATE TABLE everything (
+          id int PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, n numeric(12,3), nu numeric,
+          r real, d double precision, t text, vc varchar(10), c char(5), b boolean, dt date,
+          tm time, ts timestamp, tstz timestamptz, iv interval, u uuid, j json, jb jsonb,
+          by bytea, ai int[], atext text[], e mood, ip inet, m money, dom positive_int,
+          "A Long Column Name That Is Well Over The Sixty Three Byte Limit Of PostgreSQL" text,
+          updated_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO everything (id) VALUES (3);
+        INSERT INTO everything VALUES
+          (1, 1, 2, 3, 4.5, 6.7, 1.5, 2.25, 'text', 'varchar', 'char', true, '2024-02-29',
+           '12:34:56', '2024-02-29 12:34:56', '2024-02-29 12:34:56+00', '1 day',
+           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}', '{"b": [1, 2]}', '\x01',
+           '{1,2}', '{"x"}', 'ok', '::1', 1, 1, 'long', now()),
+          (2, -32768, 2147483647, -9223372036854775808, -999999999.999,
+           12345678901234567890123456789012345678901234567890.0123456789, 'NaN', '-Infinity',
+           '', 'ünï©ødé', 'ab', false, '0001-01-01', '23:59:59.999999',
+           '1969-12-31 23:59:59.999999', '2100-06-15 12:00:00.000001+02',
+           '-1 year 2 mons 3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12',
+           '{"big": [1,2,3], "nested": {"a": null}}', '{"k": "\u00e9", "n": 1.50}',
+           '\x00ff10', '{1,NULL,3}', '{"a","ü",""}', 'happy', '192.168.0.1/24', 1234.56, 7,
+           'ünïcødé', now()),
+          (4, 0, 0, 0, 0.001, 0, 0, 0, 'x', 'x', 'x', true, '9999-12-31', '00:00:00',
+           '2000-01-01 00:00:00', '1970-01-01 00:00:00+00', '0 seconds',
+           '00000000-0000-0000-0000-000000000000', '[]', '[]', '', '{}', '{}', 'sad',
+           '10.0.0.1', 0, 1, '', now());
+        "#,
+    );
+    let project = Project::new(&format!(
+        r#"
+[sources.src]
+type = "postgres"
+url = "{source}"
+
+[destinations.dst]
+type = "postgres"
+url = "{target}"
+
+[connections.pg_to_pg]
+source = "src"
+destination = "dst"
+"#
+    ));
+    project
+        .elt(&["sync", "--connection", "pg_to_pg"])
+        .expect_code(0);
+    let long = "A Long Column Name That Is Well Over The Sixty Three Byte Limit Of PostgreSQL";
+    let shortened: Vec<String> = query(
+        &target,
+        "SELECT attname::text FROM pg_attribute
+         WHERE attrelid = 'raw.public_everything'::regclass AND attname LIKE 'A Long%'",
+    );
+    assert_eq!(shortened.len(), 1);
+    assert!(
+        shortened[0].len() <= 63 && shortened[0] != long,
+        "{shortened:?}"
+    );
+    let columns = [
+        "id", "i2", "i4", "i8", "n", "nu", "r", "d", "t", "vc", "c", "b", "dt", "tm", "ts", "tstz",
+        "iv", "u", "j", "jb", "by", "ai", "atext", "e", "ip", "m", "dom",
+    ];
+    let values = |url: &str, table: &str, expr: &str| {
+        query(
+            url,
+            &format!("SELECT coalesce(({expr})::text, '<NULL>') FROM {table} ORDER BY id"),
+        )
+    };
+    for column in columns {
+        // json is normalized to jsonb; char(n) keeps its padding through COPY.
+        let source_expr = match column {
+            "j" => "j::jsonb".to_owned(),
+            "c" => "rpad(c::text, 5)".to_owned(),
+            other => format!("\"{other}\""),
+        };
+        assert_eq!(
+            values(&target, "raw.public_everything", &format!("\"{column}\"")),
+            values(&source, "public.everything", &source_expr),
+            "column {column}"
+        );
+    }
+    assert_eq!(
+        values(
+            &target,
+            "raw.public_everything",
+            &format!("\"{}\"", shortened[0])
+        ),
+        values(&source, "public.everything", &format!("\"{long}\""))
+    );
+    let types = query(
+        &target,
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+         FROM pg_attribute WHERE attrelid = 'raw.public_everything'::regclass
+         AND attname IN ('n', 'tstz', 'iv', 'u', 'jb', 'by', 'ai', 'dom', '_elt_run_id')",
+    );
+    assert_eq!(
+        types,
+        [
+            "n numeric(12,3), tstz timestamp with time zone, iv interval, u uuid, jb jsonb, by bytea, ai integer[], dom integer, _elt_run_id uuid"
+        ]
+    );
+}
+
+#[test]
+fn killed_mid_load_then_rerun_equals_a_clean_run() {
+    let url = fresh_database("pgdest_kill");
+    let project = Project::new(&sample_to_pg(&url, 40_000, 2_000, 0));
+    crate::crash::kill_at(&project, "merge", "postgres.after_commit:8:pause");
+    let partial: u64 = query(&url, "SELECT count(*)::text FROM merge.orders")[0]
+        .parse()
+        .unwrap();
+    assert!(
+        partial > 0 && partial < 40_000,
+        "killed mid-load: {partial}"
+    );
+    // The killed worker's lease (1 s) still holds the stream for a moment: wait for it.
+    project
+        .elt(&[
+            "sync",
+            "--connection",
+            "merge",
+            "--quiet",
+            "--wait-for-lock",
+            "10",
+        ])
+        .expect_code(0);
+    let (orders, customers) = clean_digests("pgdest_kill_ref", 40_000, 0);
+    assert_eq!(digest(&url, "merge.orders"), orders);
+    assert_eq!(digest(&url, "merge.customers"), customers);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT status FROM merge._elt_runs WHERE stream = 'orders' ORDER BY run_id"
+        ),
+        ["abandoned", "succeeded"]
+    );
+}
+
+#[test]
+fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
+    let url = fresh_database("pgdest_workers");
+    let project = Project::new(&sample_to_pg(&url, 20_000, 1_000, 0));
+    let mut orders = project
+        .command(&[
+            "sync",
+            "--connection",
+            "merge",
+            "--streams",
+            "orders",
+            "--quiet",
+        ])
+        .env("ELT_FAILPOINT", "postgres.after_commit:2:sleep=4000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the orders worker");
+    wait_for_failpoint(&mut orders);
+    let started = std::time::Instant::now();
+    let customers = project.elt(&[
+        "sync",
+        "--connection",
+        "merge",
+        "--streams",
+        "customers,products",
+    ]);
+    customers.expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the customers worker did not wait for the orders worker"
+    );
+    let same_stream = project
+        .elt(&["sync", "--connection", "merge", "--streams", "orders"])
+        .expect_code(3);
+    assert!(
+        same_stream
+            .stdout()
+            .contains("is being loaded by another worker"),
+        "{}",
+        same_stream.stdout()
+    );
+    assert_eq!(orders.wait().unwrap().code(), Some(0));
+    let (clean_orders, clean_customers) = clean_digests("pgdest_workers_ref", 20_000, 0);
+    assert_eq!(digest(&url, "merge.orders"), clean_orders);
+    assert_eq!(digest(&url, "merge.customers"), clean_customers);
+}
+
+/// Reads the worker's stderr until it reports its fail point.
+fn wait_for_failpoint(child: &mut std::process::Child) {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let reached = lines.by_ref().map_while(Result::ok).any(|l| {
+        seen.push(l.clone());
+        l.contains("failpoint")
+    });
+    assert!(reached, "the worker ended before its fail point: {seen:#?}");
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
+#[test]
+fn a_paused_worker_whose_stream_was_taken_over_commits_nothing() {
+    let url = fresh_database("pgdest_fence");
+    let project = Project::new(&sample_to_pg(&url, 20_000, 1_000, 0));
+    let first = project
+        .command(&[
+            "sync",
+            "--connection",
+            "merge",
+            "--streams",
+            "orders",
+            "--json",
+        ])
+        .env("ELT_FAILPOINT", "postgres.after_commit:3:sleep=500")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the first worker");
+    let mut first = first;
+    wait_for_failpoint(&mut first);
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &first.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    };
+    signal("-STOP");
+    let committed_by_first = query(&url, "SELECT count(*)::text FROM merge.orders").remove(0);
+    // The lease (1 s) runs out while the first worker is stopped.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let second = project
+        .elt(&[
+            "sync",
+            "--connection",
+            "merge",
+            "--streams",
+            "orders",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    let after_second = digest(&url, "merge.orders");
+    signal("-CONT");
+    let output = first.wait_with_output().expect("first worker");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the first worker fails: {stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("summary");
+    let error = crate::common::stream(&summary, "orders")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("lost the lock of stream orders"), "{error}");
+    // Nothing changed after the second worker: the data is what it loaded.
+    assert_eq!(digest(&url, "merge.orders"), after_second);
+    let (clean_orders, _) = clean_digests("pgdest_fence_ref", 20_000, 0);
+    assert_eq!(after_second, clean_orders);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT run_id FROM merge._elt_state WHERE stream = 'orders'"
+        ),
+        [second["run_id"].as_str().unwrap()]
+    );
+    let read_by_second = crate::common::stream(&second, "orders")["rows_read"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        read_by_second,
+        20_000 - committed_by_first.parse::<u64>().unwrap(),
+        "the second worker resumed from the first one's last commit"
+    );
+}
