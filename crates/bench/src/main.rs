@@ -4,7 +4,8 @@
 //!
 //! Workloads, each in a child process so its peak RSS (VmHWM from /proc) is its own:
 //! - floor: `COPY orders TO STDOUT (FORMAT binary)`, bytes discarded;
-//! - W1: `elt sync` full load into a fresh DuckDB file;
+//! - W1: `elt sync` full load into a fresh DuckDB file, and into PostgreSQL (schema
+//!   `elt_raw` of the same database: binary COPY in, binary COPY out);
 //! - W2: incremental merge after 1% updates and 1% inserts;
 //! - W3: incremental with nothing changed;
 //! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL).
@@ -189,6 +190,10 @@ orders = {rows}
 type = "duckdb"
 path = "pg.duckdb"
 
+[destinations.pg_pg]
+type = "postgres"
+url = "{url}"
+
 [destinations.sample_duck]
 type = "duckdb"
 path = "sample.duckdb"
@@ -196,6 +201,11 @@ path = "sample.duckdb"
 [connections.bench]
 source = "pg"
 destination = "pg_duck"
+
+[connections.bench_pg]
+source = "pg"
+destination = "pg_pg"
+dataset = "elt_raw"
 
 [connections.sample]
 source = "sample"
@@ -220,6 +230,7 @@ async fn run(args: &Args) -> Result<()> {
 
     let floor = measure(&["floor", &url])?;
     let w1 = sync("bench")?;
+    let w1_pg = sync("bench_pg")?;
     let changed = (rows / 100).max(1);
     let mut db = PgConnection::connect(&url).await?;
     db.execute("UPDATE orders SET amount = amount + 1, status = 'delivered', updated_at = now() WHERE id % 100 = 0").await?;
@@ -261,6 +272,7 @@ async fn run(args: &Args) -> Result<()> {
         rows,
     );
     line("W1: full load into DuckDB", &w1, w1.output);
+    line("W1: full load into PostgreSQL", &w1_pg, w1_pg.output);
     line("W2: 1% updated + 1% new, merge", &w2, w2.output);
     line("W3: incremental, nothing changed", &w3, w3.output);
     line("sample source into DuckDB", &sample, sample.output);
