@@ -414,3 +414,59 @@ fn a_paused_worker_whose_stream_was_taken_over_commits_nothing() {
         "the second worker resumed from the first one's last commit"
     );
 }
+
+#[test]
+fn repeated_keys_collapse_to_the_highest_cursor_and_null_keys_are_refused() {
+    let source = fresh_database("pgdest_keys_src");
+    let target = fresh_database("pgdest_keys_dst");
+    execute(
+        &source,
+        "CREATE TABLE events (k int, v text, updated_at timestamptz NOT NULL);
+         INSERT INTO events VALUES (1, 'old', '2024-01-01'), (2, 'only', '2024-01-02'),
+                                   (1, 'new', '2024-01-03'), (3, 'x', '2024-01-01');",
+    );
+    let toml = |extra: &str| {
+        format!(
+            r#"
+[sources.src]
+type = "postgres"
+url = "{source}"
+batch_rows = 1
+
+[destinations.dst]
+type = "postgres"
+url = "{target}"
+commit_rows = 1
+
+[connections.c]
+source = "src"
+destination = "dst"
+streams = [{{ name = "public.events", sync = "incremental", cursor = "updated_at", primary_key = ["k"], write = "merge" {extra}}}]
+"#
+        )
+    };
+    let project = Project::new(&toml(""));
+    project.elt(&["sync", "--connection", "c"]).expect_code(0);
+    assert_eq!(
+        query(
+            &target,
+            "SELECT string_agg(k || '=' || v, ',' ORDER BY k) FROM raw.public_events"
+        ),
+        ["1=new,2=only,3=x"]
+    );
+    execute(
+        &source,
+        "INSERT INTO events VALUES (NULL, 'no key', '2024-02-01')",
+    );
+    let failed = project.elt(&["sync", "--connection", "c"]).expect_code(1);
+    assert!(
+        failed.stdout().contains("NULL in primary key column k"),
+        "{}",
+        failed.stdout()
+    );
+    assert_eq!(
+        query(&target, "SELECT count(*)::text FROM raw.public_events"),
+        ["3"],
+        "nothing of the failed run was committed"
+    );
+}

@@ -17,7 +17,6 @@ use elt_core::{
     ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
 };
-use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
 
@@ -87,6 +86,9 @@ struct Loader<'a> {
     summary: WriteSummary,
     pending_state: Option<StreamState>,
     staged_rows: u64,
+    /// A merge into a table that was empty at the start copies straight into it while no
+    /// key repeats.
+    direct: bool,
     uncommitted_rows: u64,
     last_commit: Instant,
 }
@@ -188,6 +190,17 @@ impl<'a> Loader<'a> {
                 }
             }
         };
+        let direct = stream.write_mode == WriteMode::Merge && {
+            let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
+            sqlx::query_scalar::<_, bool>(&sql)
+                .fetch_one(&mut session.conn)
+                .await
+                .map_err(|e| {
+                    session
+                        .target
+                        .error("checking whether the table is empty", e)
+                })?
+        };
         exec(session, "BEGIN".to_owned(), "starting a transaction").await?;
         if stream.write_mode == WriteMode::Overwrite {
             exec(
@@ -215,6 +228,7 @@ impl<'a> Loader<'a> {
             summary: WriteSummary::default(),
             pending_state: None,
             staged_rows: 0,
+            direct,
             uncommitted_rows: 0,
             last_commit: Instant::now(),
         })
@@ -259,16 +273,47 @@ impl<'a> Loader<'a> {
                 .fence(&mut self.session.conn, &self.session.target)
                 .await?;
         }
+        if self.stream.write_mode == WriteMode::Merge {
+            refuse_null_keys(&batch, &self.stream.primary_key)?;
+        }
         let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
+        if self.direct {
+            // Straight into the (empty at start) raw table, unless a key repeats: then the
+            // unique index refuses the batch, and this load merges through the stage.
+            exec(
+                self.session,
+                "SAVEPOINT elt_copy".to_owned(),
+                "copying a batch",
+            )
+            .await?;
+            let sql = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                self.table, self.columns
+            );
+            match copy_in(&mut self.session.conn, sql, payload.clone()).await {
+                Ok(rows) => {
+                    self.uncommitted_rows += rows;
+                    return Ok(());
+                }
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                    exec(
+                        self.session,
+                        "ROLLBACK TO SAVEPOINT elt_copy".to_owned(),
+                        "copying a batch",
+                    )
+                    .await?;
+                    self.direct = false;
+                }
+                Err(e) => return Err(self.session.target.error("copying a batch", e)),
+            }
+        }
         let sql = format!(
             "COPY {} ({}) FROM STDIN (FORMAT binary)",
             self.into, self.columns
         );
-        let conn = &mut self.session.conn;
-        let rows = match copy_in(conn, sql, payload).await {
-            Ok(rows) => rows,
-            Err(e) => return Err(self.session.target.error("copying a batch", e)),
-        };
+        let rows = copy_in(&mut self.session.conn, sql, payload)
+            .await
+            .map_err(|e| self.session.target.error("copying a batch", e))?;
         if self.stream.write_mode == WriteMode::Merge {
             self.staged_rows += rows;
         } else {
@@ -347,22 +392,6 @@ impl<'a> Loader<'a> {
             .map(|k| quote_ident(&pg_name(k)))
             .collect();
         let (into, table, columns) = (&self.into, &self.table, &self.columns);
-        let null_check: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
-        let sql = format!(
-            "SELECT count(*) FROM {into} WHERE {}",
-            null_check.join(" OR ")
-        );
-        let nulls: i64 = sqlx::query(&sql)
-            .fetch_one(&mut self.session.conn)
-            .await
-            .map_err(|e| self.session.target.error("checking primary keys", e))?
-            .get(0);
-        if nulls > 0 {
-            return Err(Error::data(format!(
-                "{nulls} row(s) have a NULL in the primary key ({}); merge needs a key on every row",
-                self.stream.primary_key.join(", ")
-            )));
-        }
         let (order, newer) = match &self.stream.cursor {
             Some(c) => {
                 let c = quote_ident(&pg_name(c));
@@ -387,16 +416,40 @@ impl<'a> Loader<'a> {
         } else {
             format!("UPDATE SET {}{newer}", updates.join(", "))
         };
-        let sql = format!(
-            "INSERT INTO {table} AS t ({columns})
-             SELECT DISTINCT ON ({keys}) {columns} FROM {into} ORDER BY {keys}, {order}
-             ON CONFLICT ({keys}) DO {action}"
-        );
-        let moved = sqlx::query(&sql)
-            .execute(&mut self.session.conn)
-            .await
-            .map_err(|e| self.session.target.error("merging rows", e))?
-            .rows_affected();
+        // Most stages hold each key once: try the plain upsert first (no sort), and only
+        // when a key repeats (SQLSTATE 21000) collapse the stage to one row per key.
+        let upsert = |select: String| {
+            format!(
+                "INSERT INTO {table} AS t ({columns}) {select} ON CONFLICT ({keys}) DO {action}"
+            )
+        };
+        let plain = upsert(format!("SELECT {columns} FROM {into}"));
+        exec(
+            self.session,
+            "SAVEPOINT elt_merge".to_owned(),
+            "merging rows",
+        )
+        .await?;
+        let moved = match sqlx::query(&plain).execute(&mut self.session.conn).await {
+            Ok(done) => done.rows_affected(),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("21000") => {
+                exec(
+                    self.session,
+                    "ROLLBACK TO SAVEPOINT elt_merge".to_owned(),
+                    "merging rows",
+                )
+                .await?;
+                let collapsed = upsert(format!(
+                    "SELECT DISTINCT ON ({keys}) {columns} FROM {into} ORDER BY {keys}, {order}"
+                ));
+                sqlx::query(&collapsed)
+                    .execute(&mut self.session.conn)
+                    .await
+                    .map_err(|e| self.session.target.error("merging rows", e))?
+                    .rows_affected()
+            }
+            Err(e) => return Err(self.session.target.error("merging rows", e)),
+        };
         exec(
             self.session,
             format!("TRUNCATE {into}"),
@@ -407,6 +460,23 @@ impl<'a> Loader<'a> {
         self.staged_rows = 0;
         Ok(())
     }
+}
+
+/// Refuses a batch with a NULL in a primary-key column: a merge needs a key on every row.
+fn refuse_null_keys(batch: &RecordBatch, key: &[String]) -> Result<()> {
+    for name in key {
+        let column = batch.column_by_name(name).ok_or_else(|| {
+            Error::config(format!("primary key column {name} is not in the stream"))
+        })?;
+        if column.null_count() > 0 {
+            return Err(Error::data(format!(
+                "{} row(s) have a NULL in primary key column {name}; merge needs a key on every \
+                 row (set `primary_key` on the stream, or use `append`)",
+                column.null_count()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs one `COPY … FROM STDIN` with `payload`; returns the rows copied. Boxed with an
