@@ -470,3 +470,48 @@ streams = [{{ name = "public.events", sync = "incremental", cursor = "updated_at
         "nothing of the failed run was committed"
     );
 }
+
+#[test]
+fn sample_values_match_the_duckdb_destination() {
+    let url = fresh_database("pgdest_vs_duckdb");
+    let pg = Project::new(&sample_to_pg(&url, 5_000, 1_000, 1));
+    pg.elt(&["sync", "--connection", "merge", "--quiet"])
+        .expect_code(0);
+    let duck = Project::sample(5_000, 1_000, 1);
+    duck.elt(&["sync", "--connection", "demo", "--quiet"])
+        .expect_code(0);
+    // The same fingerprint of every column, in each database's SQL.
+    let orders = |epoch_us: &str, method: &str, schema: &str| {
+        format!(
+            "SELECT count(*) || '|' || sum(total) || '|' || sum(unit_price) || '|' || sum(quantity)
+                 || '|' || sum(customer_id + product_id) || '|' || sum({epoch_us}(placed_at))
+                 || '|' || sum({epoch_us}(updated_at))
+                 || '|' || md5(string_agg(coalesce(note, '-') || status || coalesce(promised_on::text, '-')
+                        || coalesce({method}, '-'), ',' ORDER BY id))
+             FROM {schema}.orders"
+        )
+    };
+    let customers = |epoch_us: &str, schema: &str| {
+        format!(
+            "SELECT count(*) || '|' || sum(lifetime_value) || '|' || sum({epoch_us}(created_at))
+                 || '|' || md5(string_agg(name || coalesce(email, '-') || country || is_active::text,
+                        ',' ORDER BY id))
+             FROM {schema}.customers"
+        )
+    };
+    execute(
+        &url,
+        "CREATE FUNCTION epoch_us(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE
+         AS 'SELECT (extract(epoch FROM t) * 1000000)::bigint'",
+    );
+    let in_pg = query(&url, &orders("epoch_us", "shipping->>'method'", "merge"));
+    assert!(in_pg[0].starts_with("5050|"), "{in_pg:?}");
+    assert_eq!(
+        in_pg,
+        duck.query(&orders("epoch_us", "shipping->>'$.method'", "raw"))
+    );
+    assert_eq!(
+        query(&url, &customers("epoch_us", "merge")),
+        duck.query(&customers("epoch_us", "raw"))
+    );
+}
