@@ -2,8 +2,8 @@
 //! stop, so it can be killed at a known instant and rerun.
 //!
 //! `ELT_FAILPOINT=NAME:N:ACTION` triggers on the N-th time the code passes `NAME`.
-//! `ACTION` is `pause` (print `failpoint NAME reached` on stderr, then sleep until killed),
-//! `sleep=MS` (print, sleep, go on), `exit` (print, then exit with code 101 without
+//! `ACTION` is `pause` (log a `failpoint reached` warning naming it, then sleep until
+//! killed), `sleep=MS` (log, sleep, go on), `exit` (log, then exit with code 101 without
 //! cleanup) or, at places marked with [`fail`], `fail` (a transient error, which the
 //! runner retries). Unset, a fail point costs one `OnceLock` read.
 

@@ -312,6 +312,7 @@ async fn run_stream(
         status: record.status.as_str(),
         rows_read: record.rows_read,
         rows_loaded: record.rows_loaded,
+        rows_dead_lettered: 0,
         watermark_before: record.watermark_before,
         watermark_after: record.watermark_after,
         duration_secs: started.elapsed().as_secs_f64(),

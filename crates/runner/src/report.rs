@@ -44,6 +44,10 @@ pub struct StreamReport {
     pub rows_read: u64,
     /// Rows committed into the raw table (merges count inserted and replaced rows).
     pub rows_loaded: u64,
+    /// Records routed to the dead-letter table instead of the raw table. No record is
+    /// dead-lettered yet (schema contracts and record validation are not built): a record
+    /// that cannot be loaded fails its stream.
+    pub rows_dead_lettered: u64,
     /// The watermark before the run.
     pub watermark_before: Option<String>,
     /// The watermark after the run.

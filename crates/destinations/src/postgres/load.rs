@@ -61,8 +61,14 @@ pub async fn load_stream(
         }
         Err(e) => Err(e),
     };
-    if result.is_err() {
-        let _ = sqlx::Executor::execute(&mut session.conn, "ROLLBACK").await;
+    // A connection that cannot even roll back is broken: the next attempt gets a new one.
+    if result.is_err()
+        && sqlx::Executor::execute(&mut session.conn, "ROLLBACK")
+            .await
+            .is_err()
+        && let Ok(conn) = session.target.connect().await
+    {
+        session.conn = conn;
     }
     lock.release(&mut session.conn).await;
     (summary, result.map_err(|e| e.in_stream(stream.name())))
