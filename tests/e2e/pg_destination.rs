@@ -100,7 +100,15 @@ fn every_write_mode_from_the_sample_source() {
     // merge: the first load plus the changes equals a clean load of the new generation.
     assert_eq!(digest(&url, "merge.orders"), orders);
     assert_eq!(digest(&url, "merge.customers"), customers);
-    // overwrite: rebuilt whole, with no leftover new tables.
+    // overwrite: rebuilt whole, with no leftover new tables, and a view on it survives.
+    execute(
+        &url,
+        "CREATE VIEW public.paid AS SELECT id FROM overwrite.orders WHERE status = 'paid'",
+    );
+    project
+        .elt(&["sync", "--connection", "overwrite", "--quiet"])
+        .expect_code(0);
+    assert_ne!(query(&url, "SELECT count(*)::text FROM public.paid"), ["0"]);
     assert_eq!(digest(&url, "overwrite.orders"), orders);
     assert_eq!(
         query(

@@ -348,16 +348,7 @@ impl<'a> Loader<'a> {
             .fence(&mut self.session.conn, &self.session.target)
             .await?;
         if self.stream.write_mode == WriteMode::Overwrite {
-            let name = quote_ident(&pg_name(&self.stream.table));
-            exec(
-                self.session,
-                format!(
-                    "DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {name}",
-                    self.table, self.into
-                ),
-                "swapping in the new table",
-            )
-            .await?;
+            self.swap_in_new_table().await?;
         }
         let state = self.pending_state.take();
         if let Some(state) = &state {
@@ -381,6 +372,40 @@ impl<'a> Loader<'a> {
             self.summary.state = state;
         }
         Ok(())
+    }
+
+    /// Replaces the raw table by the overwrite's new one. When views or other objects
+    /// depend on the raw table (dbt models often do), it cannot be dropped: its rows are
+    /// replaced instead, in the same transaction, and the dependents stay.
+    async fn swap_in_new_table(&mut self) -> Result<()> {
+        let (table, new) = (self.table.clone(), self.into.clone());
+        let name = quote_ident(&pg_name(&self.stream.table));
+        let doing = "swapping in the new table";
+        exec(self.session, "SAVEPOINT elt_swap".to_owned(), doing).await?;
+        let swap = format!("DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {name}");
+        match sqlx::Executor::execute(&mut self.session.conn, swap.as_str()).await {
+            Ok(_) => Ok(()),
+            // dependent_objects_still_exist
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("2BP01") => {
+                exec(
+                    self.session,
+                    "ROLLBACK TO SAVEPOINT elt_swap".to_owned(),
+                    doing,
+                )
+                .await?;
+                let columns = &self.columns;
+                exec(
+                    self.session,
+                    format!(
+                        "TRUNCATE {table}; INSERT INTO {table} ({columns}) SELECT {columns} FROM {new};
+                         DROP TABLE {new}"
+                    ),
+                    "replacing the rows of a table that views depend on",
+                )
+                .await
+            }
+            Err(e) => Err(self.session.target.error(doing, e)),
+        }
     }
 
     /// Upserts the merge stage into the raw table by primary key and empties it: a staged

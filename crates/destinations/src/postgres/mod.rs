@@ -7,8 +7,9 @@
 //! beside them `_elt_state`, `_elt_runs` and `_elt_locks`.
 //!
 //! How it loads (`load.rs`): COPY … FROM STDIN in binary format, never row by row, into the
-//! raw table (`append`), a temporary stage upserted by primary key (`merge`), or a new table
-//! swapped in at the end (`overwrite`); each commit carries the stream's state.
+//! raw table (`append`), a temporary stage upserted by primary key (`merge`; straight into
+//! a table that was empty at the start while no key repeats), or a new table swapped in at
+//! the end (`overwrite`); each commit carries the stream's state.
 //!
 //! Concurrency (`lock.rs`): no lock for the whole connection; each stream is leased by the
 //! worker loading it, with a fencing token checked in every commit's transaction. Workers
