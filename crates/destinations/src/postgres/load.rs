@@ -2,11 +2,13 @@
 //! then binary COPY of every batch inside a transaction that each due checkpoint commits
 //! with the stream's state, after checking the lease's fencing token.
 //!
-//! Where batches go: `append` copies straight into the raw table; `merge` copies into a
-//! temporary stage and, at each checkpoint, upserts it by primary key (`INSERT … ON
-//! CONFLICT`, the highest cursor wins, repeated keys collapse, NULL keys are refused);
-//! `overwrite` copies into a new table that replaces the raw table at the end, in the
-//! transaction that writes the state, so readers never see half a table.
+//! Where batches go: `append` copies straight into the raw table; `merge` copies straight
+//! into a table that was empty at the start until a key repeats, and otherwise into a
+//! temporary stage that each checkpoint upserts by primary key (`INSERT … ON CONFLICT`, the
+//! highest cursor wins, repeated keys collapse); NULL keys are refused from the batch.
+//! `overwrite` copies into a new table that replaces the raw table at the end (or whose rows
+//! replace its rows, when views depend on it), in the transaction that writes the state, so
+//! readers never see half a table.
 
 use std::future::Future;
 use std::pin::Pin;
