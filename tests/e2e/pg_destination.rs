@@ -297,7 +297,7 @@ fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
             "orders",
             "--quiet",
         ])
-        .env("ELT_FAILPOINT", "postgres.after_commit:2:sleep=4000")
+        .env("ELT_FAILPOINT", "postgres.after_commit:2:sleep=6000")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -313,7 +313,7 @@ fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
     ]);
     customers.expect_code(0);
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(6),
         "the customers worker did not wait for the orders worker"
     );
     let same_stream = project
@@ -325,6 +325,31 @@ fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
             .contains("is being loaded by another worker"),
         "{}",
         same_stream.stdout()
+    );
+    // A worker on every stream loads the free ones and reports the held one: partial.
+    let all = project
+        .elt(&["sync", "--connection", "merge", "--json"])
+        .expect_code(4)
+        .json();
+    let statuses: Vec<_> = all["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s["stream"].as_str().unwrap(),
+                s["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["customers=succeeded", "products=succeeded", "orders=failed"]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "all within the first worker's pause"
     );
     assert_eq!(orders.wait().unwrap().code(), Some(0));
     let (clean_orders, clean_customers) = clean_digests("pgdest_workers_ref", 20_000, 0);

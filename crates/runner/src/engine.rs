@@ -99,7 +99,8 @@ pub async fn sync(
             if let Some(observer) = &options.observer {
                 observer.stream_finished(&report);
             }
-            let fatal = matches!(report.error_kind, Some(ErrorKind::Locked | ErrorKind::Bug));
+            // A stream locked by another worker does not stop the others; a bug does.
+            let fatal = report.error_kind == Some(ErrorKind::Bug);
             reports.push(report);
             if fatal {
                 break;

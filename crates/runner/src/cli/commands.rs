@@ -244,10 +244,11 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         .streams
         .iter()
         .any(|s| s.error_kind == Some(ErrorKind::Locked));
+    // Exit 3 means nothing was done: when other streams committed, the run is partial.
     Ok(match report.status {
-        _ if locked => exit::LOCKED,
         RunOutcome::Succeeded => exit::SUCCESS,
         RunOutcome::Partial => exit::PARTIAL,
+        RunOutcome::Failed if locked => exit::LOCKED,
         RunOutcome::Failed => exit::FAILED,
     })
 }
