@@ -1,11 +1,12 @@
 //! The destination contract, and the factory that registers a destination type.
 //!
-//! A destination opens a [`DestinationSession`] per sync run. Opening takes the
-//! destination's lock for the connection (an error of kind `Locked` names the holder), and
-//! the session fences every commit with it: a run that lost its lock commits nothing.
-//! Holding the lock also proves that the `running` rows of `_elt_runs` left by an earlier
-//! run belong to a dead process, so opening marks them `abandoned`. The session loads each
-//! stream's batches into raw tables and commits each checkpoint's state in the same
+//! A destination opens a [`DestinationSession`] per sync run. A destination with one writer
+//! at a time (DuckDB) takes its lock when opening; one that takes concurrent writers
+//! (PostgreSQL) leases each stream when writing it. Either way an error of kind `Locked`
+//! names the holder, and every commit is fenced by the lock: a run that lost it commits
+//! nothing. Holding a lock also proves that the `running` rows of `_elt_runs` it covers
+//! belong to a dead or stopped process, so they are marked `abandoned`. The session loads
+//! each stream's batches into raw tables and commits each checkpoint's state in the same
 //! transaction as the rows it covers, so a crash at any instant leaves the old data with
 //! the old state or the new data with the new state.
 
@@ -119,8 +120,8 @@ pub trait Destination: Send + Sync {
     async fn check(&self) -> Result<()>;
 
     /// Opens a session for one run of `connection`, writing into `dataset` (a schema).
-    /// Takes the lock; returns an error of kind `Locked` naming the holder when another
-    /// run has it.
+    /// A single-writer destination takes its lock here and returns an error of kind
+    /// `Locked` naming the holder when another run has it.
     async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>>;
 }
 
@@ -133,7 +134,8 @@ pub trait DestinationSession: Send {
     /// Loads one stream from `messages` until [`Message::Complete`] or the channel closes.
     /// Commits at checkpoints (overwrite: once, at `Complete`). When the channel closes
     /// without `Complete` (the source failed), rolls back what is uncommitted. Returns what
-    /// was committed, also when it fails.
+    /// was committed, also when it fails. A destination with per-stream locks takes the
+    /// stream's lock first (an error of kind `Locked` when another worker holds it).
     async fn write(
         &mut self,
         run: &RunInfo,
