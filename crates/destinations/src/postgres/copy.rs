@@ -57,9 +57,10 @@ pub fn encode_batch(
         .to_be_bytes();
     let mut out = Vec::with_capacity(HEADER.len() + batch.num_rows() * 16 * (columns.len() + 2));
     out.extend_from_slice(HEADER);
+    let schema = batch.schema();
     for row in 0..batch.num_rows() {
         out.extend_from_slice(&fields);
-        for ((column, pg), field) in columns.iter().zip(types).zip(batch.schema().fields()) {
+        for ((column, pg), field) in columns.iter().zip(types).zip(schema.fields()) {
             write_value(&mut out, column.as_ref(), pg, row)
                 .map_err(|e| e.at(format!("column {}, row {row} of the batch", field.name())))?;
         }
@@ -181,14 +182,17 @@ fn numeric(value: i128, scale: u32) -> Vec<u8> {
         rest /= 10_000;
     }
     int_digits.reverse();
-    // The fraction, padded on the right to whole groups of four decimal digits.
-    let groups = scale.div_ceil(4);
-    let mut frac = frac_part * 10u128.pow(groups * 4 - scale);
-    let mut frac_digits = vec![0i16; groups as usize];
-    for digit in frac_digits.iter_mut().rev() {
-        *digit = (frac % 10_000) as i16;
-        frac /= 10_000;
+    // The fraction's decimal digits, padded on the right to whole groups of four (as text:
+    // scaling a 38-digit fraction up would overflow).
+    let mut frac_text = format!("{frac_part:0width$}", width = scale as usize);
+    while frac_text.len() % 4 != 0 {
+        frac_text.push('0');
     }
+    let frac_digits: Vec<i16> = frac_text
+        .as_bytes()
+        .chunks(4)
+        .map(|chunk| chunk.iter().fold(0i16, |n, d| n * 10 + i16::from(d - b'0')))
+        .collect();
     let mut weight = int_digits.len() as i16 - 1;
     let mut digits: Vec<i16> = int_digits.into_iter().chain(frac_digits).collect();
     while digits.first() == Some(&0) {
@@ -244,5 +248,13 @@ mod tests {
         // 100000000 = 1 0000 0000
         assert_eq!(decode(&numeric(100_000_000, 0)), (1, 2, 0, 0, vec![1]));
         assert_eq!(decode(&numeric(0, 2)), (0, 0, 0, 2, vec![]));
+        // 38 fraction digits: 0.12345678901234567890123456789012345678
+        let (n, weight, _, dscale, digits) = decode(&numeric(
+            12_345_678_901_234_567_890_123_456_789_012_345_678,
+            38,
+        ));
+        assert_eq!((n, weight, dscale), (10, -1, 38));
+        assert_eq!(digits[0], 1234);
+        assert_eq!(digits[9], 7800);
     }
 }
