@@ -53,22 +53,24 @@ impl Project {
         cmd
     }
 
-    /// Starts `elt sync --connection CONNECTION` with a pausing or sleeping fail point and
-    /// returns once the process reports reaching it (its stderr is then discarded).
-    pub fn sync_until(&self, connection: &str, failpoint: &str) -> Child {
+    /// Starts `elt ARGS` with a pausing or sleeping fail point and returns once the process
+    /// reports reaching it (its stderr is then drained in the background; its stdout is
+    /// piped for the caller).
+    pub fn spawn_until(&self, args: &[&str], failpoint: &str) -> Child {
         let mut child = self
-            .command(&["sync", "--connection", connection])
+            .command(args)
             .env("ELT_FAILPOINT", failpoint)
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("start elt");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let reached = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("failpoint"));
-        assert!(reached, "the sync ended before reaching {failpoint}");
+        let mut seen = Vec::new();
+        let reached = lines.by_ref().map_while(Result::ok).any(|line| {
+            seen.push(line.clone());
+            line.contains("failpoint")
+        });
+        assert!(reached, "elt ended before reaching {failpoint}: {seen:#?}");
         // Keep draining, so a chatty child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         child

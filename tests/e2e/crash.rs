@@ -5,7 +5,7 @@ use crate::common::Project;
 
 /// Starts a sync that stops at `failpoint`, waits until it gets there, and kills it.
 pub fn kill_at(project: &Project, connection: &str, failpoint: &str) {
-    let mut child = project.sync_until(connection, failpoint);
+    let mut child = project.spawn_until(&["sync", "--connection", connection], failpoint);
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
 }

@@ -6,7 +6,10 @@ use crate::common::Project;
 #[test]
 fn a_second_sync_gets_the_lock_error_and_the_first_completes() {
     let project = Project::sample(20_000, 2_000, 0);
-    let mut first = project.sync_until("demo", "duckdb.after_commit:3:sleep=3000");
+    let mut first = project.spawn_until(
+        &["sync", "--connection", "demo"],
+        "duckdb.after_commit:3:sleep=3000",
+    );
     let second = project
         .elt(&["sync", "--connection", "demo"])
         .expect_code(3);
@@ -28,7 +31,10 @@ fn a_second_sync_gets_the_lock_error_and_the_first_completes() {
 #[test]
 fn wait_for_lock_waits_for_the_holder_then_syncs_or_gives_up() {
     let project = Project::sample(20_000, 2_000, 0);
-    let mut first = project.sync_until("demo", "duckdb.after_commit:3:sleep=4000");
+    let mut first = project.spawn_until(
+        &["sync", "--connection", "demo"],
+        "duckdb.after_commit:3:sleep=4000",
+    );
     let gave_up = project
         .elt(&["sync", "--connection", "demo", "--wait-for-lock", "1"])
         .expect_code(3);

@@ -288,21 +288,17 @@ fn killed_mid_load_then_rerun_equals_a_clean_run() {
 fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
     let url = fresh_database("pgdest_workers");
     let project = Project::new(&sample_to_pg(&url, 20_000, 1_000, 0));
-    let mut orders = project
-        .command(&[
+    let mut orders = project.spawn_until(
+        &[
             "sync",
             "--connection",
             "merge",
             "--streams",
             "orders",
             "--quiet",
-        ])
-        .env("ELT_FAILPOINT", "postgres.after_commit:2:sleep=6000")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the orders worker");
-    wait_for_failpoint(&mut orders);
+        ],
+        "postgres.after_commit:2:sleep=6000",
+    );
     let started = std::time::Instant::now();
     let customers = project.elt(&[
         "sync",
@@ -357,39 +353,21 @@ fn workers_on_different_streams_run_at_once_and_a_stream_has_one_worker() {
     assert_eq!(digest(&url, "merge.customers"), clean_customers);
 }
 
-/// Reads the worker's stderr until it reports its fail point.
-fn wait_for_failpoint(child: &mut std::process::Child) {
-    use std::io::{BufRead, BufReader};
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut seen = Vec::new();
-    let reached = lines.by_ref().map_while(Result::ok).any(|l| {
-        seen.push(l.clone());
-        l.contains("failpoint")
-    });
-    assert!(reached, "the worker ended before its fail point: {seen:#?}");
-    std::thread::spawn(move || lines.for_each(drop));
-}
-
 #[test]
 fn a_paused_worker_whose_stream_was_taken_over_commits_nothing() {
     let url = fresh_database("pgdest_fence");
     let project = Project::new(&sample_to_pg(&url, 20_000, 1_000, 0));
-    let first = project
-        .command(&[
+    let first = project.spawn_until(
+        &[
             "sync",
             "--connection",
             "merge",
             "--streams",
             "orders",
             "--json",
-        ])
-        .env("ELT_FAILPOINT", "postgres.after_commit:3:sleep=500")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the first worker");
-    let mut first = first;
-    wait_for_failpoint(&mut first);
+        ],
+        "postgres.after_commit:3:sleep=500",
+    );
     let signal = |sig: &str| {
         let ok = Command::new("kill")
             .args([sig, &first.id().to_string()])
