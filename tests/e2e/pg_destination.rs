@@ -526,3 +526,51 @@ fn sample_values_match_the_duckdb_destination() {
         duck.query(&customers("epoch_us", "raw"))
     );
 }
+
+#[test]
+fn check_passes_and_a_bad_login_is_a_config_error_without_the_password() {
+    let url = fresh_database("pgdest_check");
+    let bad = url.replace("postgres@", "nobody_elt:s3cret-pw@");
+    let project = Project::new(&format!(
+        r#"
+[sources.sample]
+type = "sample"
+
+[destinations.good]
+type = "postgres"
+url = "{url}"
+
+[destinations.bad]
+type = "postgres"
+url = "{bad}"
+
+[connections.good]
+source = "sample"
+destination = "good"
+
+[connections.bad]
+source = "sample"
+destination = "bad"
+"#
+    ));
+    let check = project
+        .elt(&["check", "--connection", "good"])
+        .expect_code(0);
+    assert!(
+        check.stdout().contains("destination good: ok"),
+        "{}",
+        check.stdout()
+    );
+    let failed = project
+        .elt(&["sync", "--connection", "bad", "--json"])
+        .expect_code(2);
+    let everything = format!("{}{}", failed.stdout(), failed.stderr());
+    assert!(
+        everything.contains("nobody_elt"),
+        "names the role: {everything}"
+    );
+    assert!(
+        !everything.contains("s3cret-pw"),
+        "leaks the password: {everything}"
+    );
+}
