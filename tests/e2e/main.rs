@@ -13,5 +13,6 @@ mod lock;
 mod orchestration;
 mod pg;
 mod pg_destination;
+mod pg_workers;
 mod postgres;
 mod secrets;

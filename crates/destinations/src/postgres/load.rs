@@ -10,8 +10,6 @@
 //! replace its rows, when views depend on it), in the transaction that writes the state, so
 //! readers never see half a table.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use elt_core::arrow::record_batch::RecordBatch;
@@ -19,19 +17,13 @@ use elt_core::{
     ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
 };
-use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
 
 use super::copy::encode_batch;
 use super::lock::StreamLock;
-use super::session::{PgSession, locked_ddl, write_state};
+use super::session::{PgSession, copy_in, exec, write_state};
+use super::tables::{META_COLUMNS, create_raw_table};
 use super::types::{PgType, pg_name};
-
-/// The metadata columns of every raw table.
-const META_COLUMNS: [(&str, &str); 2] = [
-    ("_elt_extracted_at", "timestamptz"),
-    ("_elt_run_id", "uuid"),
-];
 
 /// Loads `messages` of `stream` until `Complete` or the channel closes.
 pub async fn load_stream(
@@ -153,33 +145,17 @@ impl<'a> Loader<'a> {
                 )
             }
             mode => {
-                let mut ddl = format!(
-                    "CREATE TABLE IF NOT EXISTS {table} ({});",
-                    definitions.join(", ")
-                );
-                ddl.push_str(&evolve(session, &table, &names, &types).await?);
-                if mode == WriteMode::Merge {
-                    let index = quote_ident(&pg_name(&format!("{table_name}__elt_key")));
-                    ddl.push_str(&format!(
-                        "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({});",
-                        key.join(", ")
-                    ));
-                }
-                locked_ddl(
-                    &mut session.conn,
-                    &session.target,
-                    format!("elt:{table}"),
-                    ddl,
-                    "creating the raw table",
+                create_raw_table(
+                    session,
+                    &table,
+                    &table_name,
+                    &names,
+                    &types,
+                    &definitions,
+                    &key,
+                    mode,
                 )
-                .await
-                .map_err(|e| match mode {
-                    WriteMode::Merge if e.message().contains("23505") => Error::data(format!(
-                        "the raw table {table} has repeated primary keys (loaded with `append`?), \
-                         so it cannot be merged into; rebuild it with --full-refresh"
-                    )),
-                    _ => e,
-                })?;
+                .await?;
                 if mode == WriteMode::Merge {
                     let stage = quote_ident(&pg_name(&format!("_elt_stage__{}", stream.table)));
                     exec(
@@ -298,7 +274,7 @@ impl<'a> Loader<'a> {
                 "COPY {} ({}) FROM STDIN (FORMAT binary)",
                 self.table, self.columns
             );
-            match copy_in(&mut self.session.conn, sql, payload.clone()).await {
+            match copy_in(&mut self.session.conn, sql, &payload).await {
                 Ok(rows) => {
                     self.uncommitted_rows += rows;
                     return Ok(());
@@ -319,7 +295,7 @@ impl<'a> Loader<'a> {
             "COPY {} ({}) FROM STDIN (FORMAT binary)",
             self.into, self.columns
         );
-        let rows = copy_in(&mut self.session.conn, sql, payload)
+        let rows = copy_in(&mut self.session.conn, sql, &payload)
             .await
             .map_err(|e| self.session.target.error("copying a batch", e))?;
         if self.stream.write_mode == WriteMode::Merge {
@@ -510,73 +486,6 @@ fn refuse_null_keys(batch: &RecordBatch, key: &[String]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs one `COPY … FROM STDIN` with `payload`; returns the rows copied. Boxed with an
-/// explicit lifetime: sqlx's COPY future is otherwise not provably `Send` inside the
-/// destination's `async_trait` future.
-fn copy_in(
-    conn: &mut PgConnection,
-    sql: String,
-    payload: Vec<u8>,
-) -> Pin<Box<dyn Future<Output = Result<u64, sqlx::Error>> + Send + '_>> {
-    Box::pin(async move {
-        let mut copy = conn.copy_in_raw(&sql).await?;
-        match copy.send(payload).await {
-            Ok(_) => copy.finish().await,
-            Err(e) => {
-                let _ = copy.abort("elt: sending failed").await;
-                Err(e)
-            }
-        }
-    })
-}
-
-async fn exec(session: &mut PgSession, sql: String, doing: &'static str) -> Result<()> {
-    sqlx::Executor::execute(&mut session.conn, sql.as_str())
-        .await
-        .map(drop)
-        .map_err(|e| session.target.error(doing, e))
-}
-
-/// ALTER statements adding the stream's new columns to an existing table; an error for a
-/// column whose type changed.
-async fn evolve(
-    session: &mut PgSession,
-    table: &str,
-    names: &[String],
-    types: &[PgType],
-) -> Result<String> {
-    let existing: Vec<(String, String)> = sqlx::query_as(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
-         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-    )
-    .bind(table)
-    .fetch_all(&mut session.conn)
-    .await
-    .map_err(|e| session.target.error("reading the raw table's columns", e))?;
-    if existing.is_empty() {
-        return Ok(String::new());
-    }
-    let mut ddl = String::new();
-    for (name, pg) in names.iter().zip(types) {
-        match existing.iter().find(|(n, _)| n == name) {
-            None => ddl.push_str(&format!(
-                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} {};",
-                quote_ident(name),
-                pg.sql()
-            )),
-            Some((_, current)) if *current != pg.catalog_name() => {
-                return Err(Error::data(format!(
-                    "column {name} of {table} is {current} but the source now sends {}; rebuild \
-                     the table with --full-refresh",
-                    pg.catalog_name()
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(ddl)
 }
 
 /// The 16 bytes of a run id.

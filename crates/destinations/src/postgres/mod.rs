@@ -23,6 +23,7 @@ mod copy;
 mod load;
 mod lock;
 mod session;
+mod tables;
 mod types;
 
 use async_trait::async_trait;

@@ -2,6 +2,9 @@
 //! `_elt_state`, `_elt_runs` and `_elt_locks` in the dataset schema. Loading is in
 //! `load.rs`, stream leases in `lock.rs`.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use elt_core::pg::Target;
 use elt_core::{
@@ -34,6 +37,34 @@ pub(super) async fn locked_ddl(
         return Err(target.error(doing, e));
     }
     Ok(())
+}
+
+/// Runs one `COPY … FROM STDIN` with `payload`; returns the rows copied. Boxed with an
+/// explicit lifetime: sqlx's COPY future is otherwise not provably `Send` inside the
+/// destination's `async_trait` future.
+pub(super) fn copy_in<'a>(
+    conn: &'a mut PgConnection,
+    sql: String,
+    payload: &'a [u8],
+) -> Pin<Box<dyn Future<Output = Result<u64, sqlx::Error>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut copy = conn.copy_in_raw(&sql).await?;
+        match copy.send(payload).await {
+            Ok(_) => copy.finish().await,
+            Err(e) => {
+                let _ = copy.abort("elt: sending failed").await;
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Runs `sql` (statements without parameters) on the session's connection.
+pub(super) async fn exec(session: &mut PgSession, sql: String, doing: &'static str) -> Result<()> {
+    sqlx::Executor::execute(&mut session.conn, sql.as_str())
+        .await
+        .map(drop)
+        .map_err(|e| session.target.error(doing, e))
 }
 
 /// One run's session.
