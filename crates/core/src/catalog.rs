@@ -60,6 +60,9 @@ pub enum WriteMode {
     Append,
     /// Upsert by primary key; the row with the highest cursor wins.
     Merge,
+    /// Slowly changing dimension type 2: every change of a row (by primary key) closes its
+    /// current version and adds a new one.
+    History,
 }
 
 impl std::fmt::Display for SyncMode {
@@ -77,6 +80,7 @@ impl std::fmt::Display for WriteMode {
             Self::Overwrite => "overwrite",
             Self::Append => "append",
             Self::Merge => "merge",
+            Self::History => "history",
         })
     }
 }
@@ -136,6 +140,31 @@ pub struct ConfiguredStream {
     pub table: String,
     /// A backfill: re-read this cursor window without moving the watermark.
     pub backfill: Option<Backfill>,
+    /// How deletions in the source show in the raw table.
+    pub deletes: Deletes,
+}
+
+/// How a stream's deletions reach its raw table (merge and history write modes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deletes {
+    /// A source column that marks a row deleted: a row is deleted when the column is not
+    /// NULL and not `false` (such as `deleted_at` or `is_deleted`).
+    pub soft_delete_column: Option<String>,
+    /// What `merge` does with a deleted row; `history` always closes its current version.
+    pub on_delete: OnDelete,
+}
+
+/// What a `merge` does with a row deleted in the source.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Keep the row and set `_elt_deleted_at` to the run's start time.
+    #[default]
+    Mark,
+    /// Remove the row from the raw table.
+    Remove,
 }
 
 /// A cursor window to re-read, bounds inclusive, in the cursor's text form (such as
@@ -177,6 +206,7 @@ impl ConfiguredStream {
             primary_key,
             table,
             backfill: None,
+            deletes: Deletes::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod changes;
 pub mod destination;
 pub mod error;
 pub mod failpoint;
@@ -22,7 +23,9 @@ pub mod secret;
 pub mod source;
 pub mod state;
 
-pub use catalog::{Backfill, Catalog, ConfiguredStream, StreamDescriptor, SyncMode, WriteMode};
+pub use catalog::{
+    Backfill, Catalog, ConfiguredStream, Deletes, OnDelete, StreamDescriptor, SyncMode, WriteMode,
+};
 pub use destination::{
     Destination, DestinationFactory, DestinationSession, RunInfo, RunRecord, RunStatus,
     WriteSummary,

@@ -2,6 +2,7 @@
 //! the one list that registers them.
 
 pub mod duckdb;
+mod keyed;
 pub mod postgres;
 
 use elt_core::DestinationFactory;

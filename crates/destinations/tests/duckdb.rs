@@ -95,6 +95,22 @@ fn run(id: &str) -> RunInfo {
 
 /// Sends `messages` through a session and returns the summary's rows loaded.
 async fn load(db: &Db, s: &ConfiguredStream, messages: Vec<Message>) -> elt_core::Result<u64> {
+    load_in(
+        db,
+        &run("01a21392-0000-7000-8000-000000000001"),
+        s,
+        messages,
+    )
+    .await
+}
+
+/// [`load`] as run `run`.
+async fn load_in(
+    db: &Db,
+    run: &RunInfo,
+    s: &ConfiguredStream,
+    messages: Vec<Message>,
+) -> elt_core::Result<u64> {
     let mut session = db.destination.open("c", "raw").await?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let sender = tokio::spawn(async move {
@@ -102,9 +118,7 @@ async fn load(db: &Db, s: &ConfiguredStream, messages: Vec<Message>) -> elt_core
             tx.send(m).await.unwrap();
         }
     });
-    let (summary, result) = session
-        .write(&run("01a21392-0000-7000-8000-000000000001"), s, rx)
-        .await;
+    let (summary, result) = session.write(run, s, rx).await;
     sender.await.unwrap();
     result.map(|()| summary.rows_loaded)
 }
@@ -177,7 +191,8 @@ async fn merge_keeps_one_row_per_key_with_the_highest_cursor() {
             "JSON",
             "TIMESTAMP WITH TIME ZONE",
             "TIMESTAMP WITH TIME ZONE",
-            "UUID"
+            "UUID",
+            "TIMESTAMP WITH TIME ZONE"
         ]
     );
     assert_eq!(
@@ -356,4 +371,81 @@ async fn second_writer_child() {
         Err(e) => println!("OTHER: {e:#}"),
         Ok(_) => println!("OPENED"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_keeps_one_version_per_change_and_reloads_are_idempotent() {
+    let db = db();
+    let s = stream(WriteMode::History);
+    let run_a = run("01a21392-0000-7000-8000-00000000000a");
+    let run_b = RunInfo {
+        run_id: "01a21392-0000-7000-8000-00000000000b".into(),
+        started_at_us: run_a.started_at_us + 1_000_000,
+        ..run_a.clone()
+    };
+    let versions = || {
+        query(
+            &db,
+            "SELECT id || ':' || name || ':' || epoch_us(_elt_valid_from) || ':' ||
+                    coalesce(epoch_us(_elt_valid_to)::VARCHAR, '-') || ':' || _elt_is_current
+             FROM raw.items ORDER BY id, _elt_valid_from",
+        )
+    };
+    // Run A sees key 1 twice (a later checkpoint changes it): one version per run.
+    let messages = vec![
+        Message::Batch(batch(&s, &[(Some(1), "a", 10), (Some(2), "b", 10)])),
+        state(10),
+        Message::Batch(batch(&s, &[(Some(1), "a2", 20)])),
+        state(20),
+        Message::Complete,
+    ];
+    load_in(&db, &run_a, &s, messages).await.unwrap();
+    let a = run_a.started_at_us;
+    let b = run_b.started_at_us;
+    let after_a = vec![format!("1:a2:{a}:-:true"), format!("2:b:{a}:-:true")];
+    assert_eq!(versions(), after_a);
+    // Run B: key 1 changed, key 2 re-read unchanged, key 3 new.
+    let messages = || {
+        vec![
+            Message::Batch(batch(
+                &s,
+                &[(Some(1), "a3", 30), (Some(2), "b", 10), (Some(3), "c", 30)],
+            )),
+            state(30),
+            Message::Complete,
+        ]
+    };
+    load_in(&db, &run_b, &s, messages()).await.unwrap();
+    let after_b = vec![
+        format!("1:a2:{a}:{b}:false"),
+        format!("1:a3:{b}:-:true"),
+        format!("2:b:{a}:-:true"),
+        format!("3:c:{b}:-:true"),
+    ];
+    assert_eq!(versions(), after_b);
+    // The same run loading the same rows again (a retry) changes nothing; a later run
+    // re-reading them (a lookback) neither.
+    load_in(&db, &run_b, &s, messages()).await.unwrap();
+    assert_eq!(versions(), after_b);
+    let run_c = RunInfo {
+        started_at_us: b + 1_000_000,
+        ..run_b.clone()
+    };
+    load_in(&db, &run_c, &s, messages()).await.unwrap();
+    assert_eq!(versions(), after_b);
+    // An older row (lower cursor than the current version) is not a change.
+    let stale = vec![
+        Message::Batch(batch(&s, &[(Some(1), "a-old", 5)])),
+        state(30),
+        Message::Complete,
+    ];
+    load_in(&db, &run_c, &s, stale).await.unwrap();
+    assert_eq!(versions(), after_b);
+    // A merge table cannot be written as history, nor a history table as merge.
+    let merge = stream(WriteMode::Merge);
+    let err = load(&db, &merge, vec![Message::Complete])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("holds versions"), "{err}");
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use elt_core::{Destination, Error, Result, Source, SyncMode, WriteMode};
+use elt_core::{Destination, Error, OnDelete, Result, Source, SyncMode, WriteMode};
 use serde::Deserialize;
 
 /// The default project file name.
@@ -61,7 +61,8 @@ pub struct StreamConfig {
     /// `incremental` or `full_refresh`; incremental when the stream has a cursor.
     #[serde(default)]
     pub sync: Option<SyncMode>,
-    /// `merge`, `append` or `overwrite`; merge for incremental streams with a primary key.
+    /// `merge`, `append`, `overwrite` or `history`; merge for incremental streams with a
+    /// primary key.
     #[serde(default)]
     pub write: Option<WriteMode>,
     /// The cursor column; the source's first candidate (such as `updated_at`) by default.
@@ -73,6 +74,14 @@ pub struct StreamConfig {
     /// The raw table's name; the normalized stream name by default.
     #[serde(default)]
     pub table: Option<String>,
+    /// A column marking rows deleted in the source (deleted when not NULL and not false),
+    /// such as `deleted_at` or `is_deleted`; merge and history only.
+    #[serde(default)]
+    pub soft_delete: Option<String>,
+    /// What a merge does with a deleted row: `mark` (set `_elt_deleted_at`, the default)
+    /// or `remove`.
+    #[serde(default)]
+    pub on_delete: Option<OnDelete>,
 }
 
 fn default_dataset() -> String {

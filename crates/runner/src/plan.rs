@@ -34,6 +34,8 @@ pub fn plan_streams(
                 cursor: None,
                 primary_key: None,
                 table: None,
+                soft_delete: None,
+                on_delete: None,
             })
             .collect(),
     };
@@ -106,9 +108,11 @@ pub fn plan_streams(
             None => {}
         }
         match c.write {
-            Some(WriteMode::Merge) if stream.primary_key.is_empty() => {
+            Some(mode @ (WriteMode::Merge | WriteMode::History))
+                if stream.primary_key.is_empty() =>
+            {
                 return Err(Error::config(format!(
-                    "{} is merge but the stream has no primary key; set `primary_key`",
+                    "{} is {mode} but the stream has no primary key; set `primary_key`",
                     at("write")
                 )));
             }
@@ -120,6 +124,32 @@ pub fn plan_streams(
                 stream.write_mode = WriteMode::Append;
             }
             None => {}
+        }
+        if let Some(column) = &c.soft_delete {
+            if !has_column(column) {
+                return Err(Error::config(format!(
+                    "{} names column {column:?}, which the stream does not have",
+                    at("soft_delete")
+                )));
+            }
+            stream.deletes.soft_delete_column = Some(column.clone());
+        }
+        if let Some(on_delete) = c.on_delete {
+            stream.deletes.on_delete = on_delete;
+        }
+        let keyed = matches!(stream.write_mode, WriteMode::Merge | WriteMode::History);
+        if !keyed && c.soft_delete.is_some() {
+            return Err(Error::config(format!(
+                "{} needs write mode merge or history, but the stream is {}; set `write`",
+                at("soft_delete"),
+                stream.write_mode
+            )));
+        }
+        if c.on_delete.is_some() && stream.write_mode != WriteMode::Merge {
+            return Err(Error::config(format!(
+                "{} applies to write mode merge (history always closes the version)",
+                at("on_delete")
+            )));
         }
         if let Some(window) = &options.backfill {
             if options.full_refresh {
@@ -146,7 +176,14 @@ pub fn plan_streams(
                 window.from, window.to
             ));
         }
-        if options.full_refresh {
+        if options.full_refresh && stream.write_mode == WriteMode::History {
+            // Rebuilding would throw the versions away: re-read everything instead.
+            stream.sync_mode = SyncMode::FullRefresh;
+            notes.push(
+                "--full-refresh: read from the start; history kept (unchanged rows add no version)"
+                    .to_owned(),
+            );
+        } else if options.full_refresh {
             stream.sync_mode = SyncMode::FullRefresh;
             stream.write_mode = WriteMode::Overwrite;
             notes.push("--full-refresh: read from the start and rebuilt the table".to_owned());

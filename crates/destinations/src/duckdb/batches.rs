@@ -12,10 +12,10 @@ use elt_core::arrow::datatypes::{
 };
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::catalog::uuid_field;
-use elt_core::{Error, Result, RunInfo};
+use elt_core::changes::{DELETED_AT, EXTRACTED_AT, RUN_ID};
+use elt_core::{Error, Result, RunInfo, WriteMode};
 
 use super::session::db_error;
-use super::tables::META_COLUMNS;
 use super::types::staged_as_text;
 
 /// Appends a batch through an appender and flushes it.
@@ -27,14 +27,20 @@ pub fn append(appender: duckdb::Result<duckdb::Appender<'_>>, batch: RecordBatch
         .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))
 }
 
-/// The batch with the run's `_elt_extracted_at` and `_elt_run_id` added as columns.
-pub fn with_meta_columns(batch: RecordBatch, run: &RunInfo) -> Result<RecordBatch> {
+/// The batch with the run's `_elt_extracted_at` and `_elt_run_id` added as columns, and a
+/// NULL `_elt_deleted_at` for a merge (only merges without a soft-delete column append
+/// straight into the table; history never does).
+pub fn with_meta_columns(
+    batch: RecordBatch,
+    run: &RunInfo,
+    mode: WriteMode,
+) -> Result<RecordBatch> {
     let rows = batch.num_rows();
     let schema = batch.schema();
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    fields.push(Field::new(META_COLUMNS[0].0, utc, false));
-    fields.push(uuid_field(META_COLUMNS[1].0, false));
+    fields.push(Field::new(EXTRACTED_AT, utc.clone(), false));
+    fields.push(uuid_field(RUN_ID, false));
     let mut columns = batch.columns().to_vec();
     let extracted_at = TimestampMicrosecondArray::from_value(run.started_at_us, rows);
     columns.push(Arc::new(extracted_at.with_timezone("UTC")));
@@ -43,6 +49,12 @@ pub fn with_meta_columns(batch: RecordBatch, run: &RunInfo) -> Result<RecordBatc
     let run_ids = FixedSizeBinaryArray::try_from_iter(std::iter::repeat_n(run_id, rows))
         .map_err(|e| Error::bug("building the run id column").caused_by(e))?;
     columns.push(Arc::new(run_ids));
+    if mode == WriteMode::Merge {
+        fields.push(Field::new(DELETED_AT, utc, true));
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::new_null(rows).with_timezone("UTC"),
+        ));
+    }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::bug("adding the metadata columns").caused_by(e))
 }

@@ -4,20 +4,30 @@
 
 use std::time::{Duration, Instant};
 
-use duckdb::{Connection, params};
+use std::sync::Arc;
+
+use duckdb::Connection;
+use elt_core::arrow::datatypes::{Field, Schema};
 use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::changes::{DELETED, DELETED_AT, change_fields, meta_columns, with_change_columns};
 use elt_core::{
-    ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
-    quote_ident,
+    ConfiguredStream, Error, Message, OnDelete, Result, RunInfo, StreamState, WriteMode,
+    WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::batches::{append, intervals_as_text, with_meta_columns};
 use super::session::{db_error, write_state};
-use super::tables::{
-    META_COLUMNS, column_names, columns, evolve, is_empty, key_counts, null_key_error,
-};
+use super::tables::{column_names, columns, evolve, is_empty, key_counts, null_key_error};
 use super::types::{Use, staged_as_text};
+use crate::keyed::KeyedSql;
+
+/// The run's start as a timestamp, from parameter `$1`.
+const NOW: &str = "make_timestamp($1::BIGINT)::TIMESTAMPTZ";
+
+/// The run's metadata columns as a select list; parameters `$1` (start) and `$2` (run id).
+const RUN_META: &str =
+    "make_timestamp($1::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, $2::UUID AS _elt_run_id";
 
 /// When a load commits.
 #[derive(Debug, Clone, Copy)]
@@ -89,16 +99,20 @@ impl<'a> Loader<'a> {
         let stage_name = stage_name(stream);
         let stage = format!("temp.main.{}", quote_ident(&stage_name));
         let schema = stream.schema();
+        let mode = stream.write_mode;
         let exec = |sql: &str, doing: &str| conn.execute_batch(sql).map_err(|e| db_error(doing, e));
+        let mut staged_fields: Vec<Field> =
+            schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        staged_fields.extend(change_fields(stream));
         exec(
             &format!(
                 "CREATE OR REPLACE TEMP TABLE {} ({})",
                 quote_ident(&stage_name),
-                columns(schema, Use::Staging, false)?
+                columns(&Arc::new(Schema::new(staged_fields)), Use::Staging, None)?
             ),
             "creating the staging table",
         )?;
-        let into = if stream.write_mode == WriteMode::Overwrite {
+        let into = if mode == WriteMode::Overwrite {
             format!(
                 "{ds}.{}",
                 quote_ident(&format!("_elt_new__{}", stream.table))
@@ -107,17 +121,17 @@ impl<'a> Loader<'a> {
             exec(
                 &format!(
                     "CREATE TABLE IF NOT EXISTS {target} ({})",
-                    columns(schema, Use::Raw, true)?
+                    columns(schema, Use::Raw, Some(mode))?
                 ),
                 "creating the raw table",
             )?;
-            evolve(conn, dataset, &stream.table, &stage_name, schema)?;
+            evolve(conn, dataset, &stream.table, &stage_name, schema, mode)?;
             target.clone()
         };
         // Append and overwrite skip the stage when the table has exactly the batch's columns
         // plus the metadata ones: the appender writes straight into it. Merges need the
         // stage; intervals go through it as text (see `staged_as_text`).
-        let table_name = match stream.write_mode {
+        let table_name = match mode {
             WriteMode::Overwrite => format!("_elt_new__{}", stream.table),
             _ => stream.table.clone(),
         };
@@ -125,27 +139,30 @@ impl<'a> Loader<'a> {
             .fields()
             .iter()
             .map(|f| f.name().clone())
-            .chain(META_COLUMNS.iter().map(|(name, _)| (*name).to_owned()))
+            .chain(meta_columns(mode).iter().map(|c| c.name.to_owned()))
             .collect();
         // A merge into a table that is empty when the load starts appends straight in too,
-        // and resolves keys that repeat within the load at each commit instead.
+        // and resolves keys that repeat within the load at each commit instead (unless a
+        // soft-delete column needs the stage to decide each row).
         let layout_matches =
             || -> Result<bool> { Ok(column_names(conn, dataset, &stream.table)? == expected) };
-        let direct = match stream.write_mode {
+        let direct = match mode {
             _ if schema.fields().iter().any(|f| staged_as_text(f)) => None,
             WriteMode::Overwrite => Some(table_name),
             WriteMode::Append => layout_matches()?.then_some(table_name),
-            WriteMode::Merge => {
-                (!stream.primary_key.is_empty() && is_empty(conn, &target)? && layout_matches()?)
-                    .then_some(table_name)
-            }
+            WriteMode::Merge => (!stream.primary_key.is_empty()
+                && stream.deletes.soft_delete_column.is_none()
+                && is_empty(conn, &target)?
+                && layout_matches()?)
+            .then_some(table_name),
+            WriteMode::History => None,
         };
         exec("BEGIN TRANSACTION", "starting a transaction")?;
         if stream.write_mode == WriteMode::Overwrite {
             exec(
                 &format!(
                     "CREATE OR REPLACE TABLE {into} ({})",
-                    columns(schema, Use::Raw, true)?
+                    columns(schema, Use::Raw, Some(mode))?
                 ),
                 "creating the new table",
             )?;
@@ -205,12 +222,12 @@ impl<'a> Loader<'a> {
     fn stage(&mut self, batch: RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
         if let Some(table) = &self.direct {
-            let batch = with_meta_columns(batch, self.run)?;
+            let batch = with_meta_columns(batch, self.run, self.stream.write_mode)?;
             append(self.conn.appender_to_db(table, self.dataset), batch)?;
             self.uncommitted_rows += rows as u64;
             return Ok(());
         }
-        let batch = intervals_as_text(batch)?;
+        let batch = intervals_as_text(with_change_columns(batch, self.stream)?)?;
         let appender = self
             .conn
             .appender_to_catalog_and_db(&self.stage_name, "temp", "main");
@@ -277,17 +294,13 @@ impl<'a> Loader<'a> {
             return Ok(());
         }
         let (into, stage) = (&self.into, &self.stage);
-        let meta =
-            "make_timestamp(?::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, ?::UUID AS _elt_run_id";
-        let moved = if self.stream.write_mode == WriteMode::Merge {
-            self.merge(meta)?
-        } else {
-            self.conn
-                .execute(
-                    &format!("INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s"),
-                    params![self.run.started_at_us, self.run.run_id],
-                )
-                .map_err(|e| db_error("moving staged rows", e))?
+        let moved = match self.stream.write_mode {
+            WriteMode::Merge => self.merge()?,
+            WriteMode::History => self.history()?,
+            WriteMode::Append | WriteMode::Overwrite => self.run_sql(
+                &format!("INSERT INTO {into} BY NAME SELECT s.*, {RUN_META} FROM {stage} s"),
+                "moving staged rows",
+            )?,
         };
         self.exec(&format!("DELETE FROM {stage}"), "emptying the stage")?;
         self.uncommitted_rows += moved as u64;
@@ -336,58 +349,117 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    /// Upserts the staged rows by primary key: a row replaces the stored one unless the
-    /// stored cursor is higher (a NULL cursor loses to any value); among staged duplicates
-    /// the highest cursor (then the last staged) wins.
-    fn merge(&self, meta: &str) -> Result<usize> {
-        let (into, stage) = (&self.into, &self.stage);
-        let key = &self.stream.primary_key;
-        if key.is_empty() {
-            return Err(Error::config(
-                "write mode `merge` needs a primary key; set `primary_key` on the stream or use `append`",
-            ));
+    /// Runs one statement whose parameters are `$1` (the run's start, microseconds) and
+    /// `$2` (the run id); returns the rows it changed.
+    fn run_sql(&self, sql: &str, doing: &str) -> Result<usize> {
+        let mut statement = self.conn.prepare(sql).map_err(|e| db_error(doing, e))?;
+        let count = statement.parameter_count();
+        let values: [&dyn duckdb::ToSql; 2] = [&self.run.started_at_us, &self.run.run_id];
+        statement
+            .execute(&values[..count])
+            .map_err(|e| db_error(doing, e))
+    }
+
+    /// The shared SQL of keyed loads (merge, history) for this stream.
+    fn keyed_sql<'s>(
+        &'s self,
+        key: &'s [String],
+        cursor: Option<&'s str>,
+        columns: &'s [String],
+    ) -> KeyedSql<'s> {
+        KeyedSql {
+            table: &self.into,
+            stage: &self.stage,
+            key,
+            cursor,
+            columns,
+            now: NOW,
+            row_id: "rowid",
         }
-        let quoted: Vec<_> = key.iter().map(|k| quote_ident(k)).collect();
-        let (null_keys, repeated) = key_counts(self.conn, stage, &quoted)?;
+    }
+
+    /// Readies the stage of a merge or history load: refuses NULL keys and keeps one row
+    /// per key (the highest cursor, then the last staged).
+    fn one_row_per_key(&self, sql: &KeyedSql<'_>) -> Result<()> {
+        if sql.key.is_empty() {
+            return Err(Error::config(format!(
+                "write mode `{}` needs a primary key; set `primary_key` on the stream or use `append`",
+                self.stream.write_mode
+            )));
+        }
+        let (null_keys, repeated) = key_counts(self.conn, &self.stage, sql.key)?;
         if null_keys > 0 {
-            return Err(null_key_error(null_keys, key));
+            return Err(null_key_error(null_keys, &self.stream.primary_key));
         }
-        let same_key: Vec<_> = quoted.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-        let same_key = same_key.join(" AND ");
-        let partition: Vec<_> = quoted.iter().map(|k| format!("s.{k}")).collect();
-        // Every join below is driven by the stage (small) against the table (large): an
-        // anti-join from the stage would hash the whole table at every checkpoint.
-        let order = match &self.stream.cursor {
-            Some(c) => {
-                let c = quote_ident(c);
-                // Staged rows that lose to a stored row with a higher cursor are dropped.
-                let stored_wins = format!("t.{c} > s.{c} OR (s.{c} IS NULL AND t.{c} IS NOT NULL)");
-                self.exec(
-                    &format!("DELETE FROM {stage} AS s USING {into} AS t WHERE {same_key} AND ({stored_wins})"),
-                    "dropping older staged rows",
-                )?;
-                format!("s.{c} DESC NULLS LAST, s.rowid DESC")
-            }
-            None => "s.rowid DESC".to_owned(),
-        };
+        // Materializing every staged row for a window is costly: only when keys repeat.
+        if repeated > 0 {
+            self.exec(
+                &sql.keep_one_staged_row_per_key(),
+                "keeping one staged row per key",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Upserts the staged rows by primary key: a row replaces the stored one unless the
+    /// stored cursor is higher; a row the soft-delete column marks deleted is kept with
+    /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`).
+    fn merge(&self) -> Result<usize> {
+        let (into, stage) = (&self.into, &self.stage);
+        let (key, cursor, columns) = self.quoted_names();
+        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
+        self.one_row_per_key(&sql)?;
+        if let Some(older) = sql.drop_older_staged("true") {
+            self.exec(&older, "dropping older staged rows")?;
+        }
         self.exec(
-            &format!("DELETE FROM {into} AS t USING {stage} AS s WHERE {same_key}"),
+            &format!(
+                "DELETE FROM {into} AS t USING {stage} AS s WHERE {}",
+                sql.same_key()
+            ),
             "replacing merged rows",
         )?;
-        // Materializing every staged row for a window is costly: only when keys repeat.
-        let dedupe = if repeated > 0 {
-            format!(
-                " QUALIFY row_number() OVER (PARTITION BY {} ORDER BY {order}) = 1",
-                partition.join(", ")
-            )
-        } else {
-            String::new()
+        let (deleted_at, keep) = match self.stream.deletes.on_delete {
+            OnDelete::Mark => (format!("CASE WHEN s.{DELETED} THEN {NOW} END"), ""),
+            OnDelete::Remove => ("NULL::TIMESTAMPTZ".to_owned(), " WHERE NOT s._elt_deleted"),
         };
-        self.conn
-            .execute(
-                &format!("INSERT INTO {into} BY NAME SELECT s.*, {meta} FROM {stage} s{dedupe}"),
-                params![self.run.started_at_us, self.run.run_id],
-            )
-            .map_err(|e| db_error("merging rows", e))
+        self.run_sql(
+            &format!(
+                "INSERT INTO {into} BY NAME SELECT s.* EXCLUDE ({DELETED}), {RUN_META},
+                 {deleted_at} AS {DELETED_AT} FROM {stage} s{keep}"
+            ),
+            "merging rows",
+        )
+    }
+
+    /// Adds the staged rows as versions (see `keyed.rs` for the rules).
+    fn history(&self) -> Result<usize> {
+        let (key, cursor, columns) = self.quoted_names();
+        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
+        self.one_row_per_key(&sql)?;
+        let mut added = 0;
+        for (statement, doing) in sql.history() {
+            added = self.run_sql(&statement, doing)?;
+        }
+        Ok(added)
+    }
+
+    /// The quoted key columns, cursor and source columns.
+    fn quoted_names(&self) -> (Vec<String>, Option<String>, Vec<String>) {
+        let key = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect();
+        let cursor = self.stream.cursor.as_deref().map(quote_ident);
+        let columns = self
+            .stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| quote_ident(f.name()))
+            .collect();
+        (key, cursor, columns)
     }
 }

@@ -5,16 +5,28 @@ use std::collections::HashMap;
 
 use duckdb::{Connection, params};
 use elt_core::arrow::datatypes::SchemaRef;
-use elt_core::{Error, Result, quote_ident};
+use elt_core::changes::{MetaKind, VALID_FROM, meta_columns};
+use elt_core::{Error, Result, WriteMode, quote_ident};
 
 use super::session::db_error;
 use super::types::{Use, column_type};
 
-/// Metadata columns every raw table carries, with their DuckDB types.
-pub const META_COLUMNS: [(&str, &str); 2] = [
-    ("_elt_extracted_at", "TIMESTAMPTZ"),
-    ("_elt_run_id", "UUID"),
-];
+/// `name TYPE [NOT NULL]` of each metadata column a raw table of `mode` carries.
+pub fn meta_definitions(mode: WriteMode) -> Vec<String> {
+    meta_columns(mode)
+        .into_iter()
+        .map(|c| {
+            let ty = match c.kind {
+                MetaKind::Timestamp => "TIMESTAMPTZ",
+                MetaKind::Uuid => "UUID",
+                MetaKind::Boolean => "BOOLEAN",
+                MetaKind::Text => "VARCHAR",
+            };
+            let not_null = if c.nullable { "" } else { " NOT NULL" };
+            format!("{} {ty}{not_null}", c.name)
+        })
+        .collect()
+}
 
 /// Whether a table has no row.
 pub fn is_empty(conn: &Connection, table: &str) -> Result<bool> {
@@ -64,8 +76,9 @@ pub fn column_names(conn: &Connection, dataset: &str, table: &str) -> Result<Vec
         .map_err(|e| db_error("reading columns", e))
 }
 
-/// The column list of a `CREATE TABLE` for `schema`.
-pub fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String> {
+/// The column list of a `CREATE TABLE` for `schema`, with the metadata columns of a raw
+/// table of `meta` when given.
+pub fn columns(schema: &SchemaRef, usage: Use, meta: Option<WriteMode>) -> Result<String> {
     let mut out = Vec::new();
     for field in schema.fields() {
         let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
@@ -75,24 +88,23 @@ pub fn columns(schema: &SchemaRef, usage: Use, with_meta: bool) -> Result<String
             column_type(field, usage)?
         ));
     }
-    if with_meta {
-        out.extend(
-            META_COLUMNS
-                .iter()
-                .map(|(name, ty)| format!("{name} {ty} NOT NULL")),
-        );
+    if let Some(mode) = meta {
+        out.extend(meta_definitions(mode));
     }
     Ok(out.join(", "))
 }
 
-/// Adds the columns the source now sends to an existing raw table; refuses a column whose
-/// type changed. Types are compared as DuckDB names them, through the staging table.
+/// Adds the columns the source now sends to an existing raw table, and the metadata
+/// columns `mode` needs that it lacks (a merge table from before `_elt_deleted_at`);
+/// refuses a column whose type changed, and a history table written in another mode or
+/// the other way round. Types are compared as DuckDB names them, through the staging table.
 pub fn evolve(
     conn: &Connection,
     dataset: &str,
     table: &str,
     stage_name: &str,
     schema: &SchemaRef,
+    mode: WriteMode,
 ) -> Result<()> {
     let types_of = |schema_name: &str, table_name: &str| -> Result<HashMap<String, String>> {
         let mut stmt = conn
@@ -109,6 +121,17 @@ pub fn evolve(
     let existing = types_of(dataset, table)?;
     let incoming = types_of("main", stage_name)?;
     let target = format!("{}.{}", quote_ident(dataset), quote_ident(table));
+    check_history_layout(
+        existing.contains_key(VALID_FROM),
+        mode,
+        &format!("{dataset}.{table}"),
+    )?;
+    for (column, definition) in meta_columns(mode).iter().zip(meta_definitions(mode)) {
+        if !existing.contains_key(column.name) && column.nullable {
+            conn.execute_batch(&format!("ALTER TABLE {target} ADD COLUMN {definition}"))
+                .map_err(|e| db_error("adding a metadata column", e))?;
+        }
+    }
     for field in schema.fields() {
         let incoming_type = &incoming[field.name()];
         match existing.get(field.name()) {
@@ -134,4 +157,20 @@ pub fn evolve(
         }
     }
     Ok(())
+}
+
+/// Refuses to write a history table (one with `_elt_valid_from`) in another write mode,
+/// or another table in history mode: either would mix one row per key with versions.
+pub fn check_history_layout(has_versions: bool, mode: WriteMode, table: &str) -> Result<()> {
+    match (has_versions, mode == WriteMode::History) {
+        (true, false) => Err(Error::config(format!(
+            "table {table} holds versions (write mode history) but the stream is now `{mode}`; \
+             set `write = \"history\"` again, or load into another `table`"
+        ))),
+        (false, true) => Err(Error::config(format!(
+            "table {table} was not created in write mode history, so it has no versions to \
+             extend; load the history into another `table`, or drop this one first"
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -23,17 +23,21 @@ use elt_runner::{Project, SyncOptions};
 use super::args::DbtSourcesArgs;
 use super::exit;
 
-/// The metadata columns every raw table has, with their descriptions.
-const META_COLUMNS: [(&str, &str); 2] = [
-    (
-        "_elt_extracted_at",
-        "When the elt run that loaded this row started (UTC).",
-    ),
-    (
-        "_elt_run_id",
-        "The elt run that loaded this row; see `elt runs`.",
-    ),
-];
+/// The description of a metadata column.
+fn meta_description(name: &str) -> &'static str {
+    match name {
+        "_elt_extracted_at" => "When the elt run that loaded this row started (UTC).",
+        "_elt_run_id" => "The elt run that loaded this row; see `elt runs`.",
+        "_elt_deleted_at" => "When elt saw the row deleted in the source; NULL while it exists.",
+        "_elt_valid_from" => {
+            "When this version started to hold (the start of the run that saw it)."
+        }
+        "_elt_valid_to" => "When this version stopped holding; NULL for the current version.",
+        "_elt_is_current" => "Whether this is the key's current version.",
+        "_elt_row_hash" => "MD5 of the row's source columns: a new hash is a new version.",
+        _ => "elt metadata.",
+    }
+}
 
 /// Writes the `sources.yml` to `--output` or stdout.
 pub async fn sources(project: &Project, args: &DbtSourcesArgs) -> anyhow::Result<i32> {
@@ -141,7 +145,8 @@ fn render_table(y: &mut String, stream: &ConfiguredStream, args: &DbtSourcesArgs
     );
     y.push_str("        columns:\n");
     let key = &stream.primary_key;
-    let unique_key = key.len() == 1 && stream.write_mode != WriteMode::Append;
+    let unique_key =
+        key.len() == 1 && matches!(stream.write_mode, WriteMode::Merge | WriteMode::Overwrite);
     for column in describe_schema(schema) {
         let name = column["name"].as_str().unwrap_or_default();
         let mut description = column["type"].as_str().unwrap_or_default().to_owned();
@@ -160,9 +165,11 @@ fn render_table(y: &mut String, stream: &ConfiguredStream, args: &DbtSourcesArgs
             }
         }
     }
-    for (name, description) in META_COLUMNS {
-        column_entry(y, name, description);
-        y.push_str("            data_tests:\n              - not_null\n");
+    for column in elt_core::changes::meta_columns(stream.write_mode) {
+        column_entry(y, column.name, meta_description(column.name));
+        if !column.nullable {
+            y.push_str("            data_tests:\n              - not_null\n");
+        }
     }
 }
 
