@@ -9,6 +9,7 @@ mod config_errors;
 mod crash;
 mod demo;
 mod examples;
+mod history;
 mod lock;
 mod orchestration;
 mod pg;
