@@ -103,6 +103,7 @@ fn values_round_trip_with_types_nulls_and_unicode() {
             "updated_at TIMESTAMP WITH TIME ZONE",
             "_elt_extracted_at TIMESTAMP WITH TIME ZONE",
             "_elt_run_id UUID",
+            "_elt_deleted_at TIMESTAMP WITH TIME ZONE",
         ]
     );
     let checks = project.query(

@@ -5,7 +5,7 @@
 
 use crate::common::{Project, stream};
 use crate::crash::kill_at;
-use crate::pg::{execute, fresh_database, project_toml};
+use crate::pg::{execute, fresh_database, project_toml, query};
 
 const CUSTOMERS: &str = "
 CREATE TABLE customers (
@@ -204,5 +204,84 @@ fn killed_mid_history_load_then_rerun_equals_a_clean_run() {
     assert_eq!(
         killed.query("SELECT count(*)::VARCHAR FROM raw.public_customers WHERE _elt_is_current"),
         ["27000"]
+    );
+}
+
+#[test]
+fn postgres_destination_keeps_the_same_versions_and_marks() {
+    let url = fresh_database("history_pg_destination");
+    execute(
+        &url,
+        &format!("{CUSTOMERS}; {}", insert_customers(1, 2_000)),
+    );
+    let into_duckdb = Project::new(&project_toml(&url, "batch_rows = 500", &streams("history")));
+    let into_pg = Project::new(&format!(
+        r#"
+[sources.pg]
+type = "postgres"
+url = "{url}"
+batch_rows = 500
+include = ["public.customers"]
+
+[destinations.warehouse]
+type = "postgres"
+url = "{url}"
+commit_rows = 1
+
+[connections.pg]
+source = "pg"
+destination = "warehouse"
+dataset = "raw"
+{}
+[connections.merged]
+source = "pg"
+destination = "warehouse"
+dataset = "merged"
+{}"#,
+        streams("history"),
+        streams("merge").replace("connections.pg", "connections.merged"),
+    ));
+    let changes = [
+        "UPDATE customers SET tier = 'gold', updated_at = timestamptz '2025-01-01' WHERE id % 10 = 0",
+        "UPDATE customers SET tier = NULL, updated_at = timestamptz '2025-01-02' WHERE id % 20 = 0",
+        "UPDATE customers SET deleted_at = now(), updated_at = timestamptz '2025-01-03' WHERE id % 50 = 0",
+        "UPDATE customers SET deleted_at = NULL, updated_at = timestamptz '2025-01-04' WHERE id = 100",
+    ];
+    for step in 0..=changes.len() {
+        if step > 0 {
+            execute(&url, changes[step - 1]);
+        }
+        into_duckdb
+            .elt(&["sync", "--connection", "pg"])
+            .expect_code(0);
+        for connection in ["pg", "merged"] {
+            into_pg
+                .elt(&["sync", "--connection", connection])
+                .expect_code(0);
+        }
+    }
+    // Every version, its order, current flag and row hash: equal in both destinations.
+    let versions = "SELECT count(*) || ':' || md5(string_agg(v, ';' ORDER BY v)) FROM (
+        SELECT id || ':' || coalesce(tier, '-') || ':' || _elt_is_current || ':' || _elt_row_hash || ':' ||
+               row_number() OVER (PARTITION BY id ORDER BY _elt_valid_from) AS v
+        FROM raw.public_customers) AS versions";
+    let in_duckdb = into_duckdb.query(versions);
+    assert_eq!(query(&url, versions), in_duckdb);
+    // 2,000 first versions, 200 + 100 changes, and key 100 back after its deletion.
+    assert_eq!(in_duckdb[0].split(':').next(), Some("2301"));
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*) FILTER (WHERE _elt_is_current) || ':' || count(DISTINCT id)
+             FROM raw.public_customers"
+        ),
+        ["1961:2000"]
+    );
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*) || ':' || count(_elt_deleted_at) FROM merged.public_customers"
+        ),
+        ["2000:39"]
     );
 }

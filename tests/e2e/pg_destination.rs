@@ -48,13 +48,14 @@ streams = [
     )
 }
 
-/// Row count and a digest of a raw table's rows without the `_elt_` columns.
+/// Row count and a digest of a raw table's rows without the `_elt_` columns (of any mode
+/// but history).
 pub fn digest(url: &str, table: &str) -> String {
     query(
         url,
         &format!(
             "SELECT count(*) || ':' || coalesce(md5(string_agg(
-                 (to_jsonb(t) - '_elt_extracted_at' - '_elt_run_id')::text, ','
+                 (to_jsonb(t) - '_elt_extracted_at' - '_elt_run_id' - '_elt_deleted_at')::text, ','
                  ORDER BY (to_jsonb(t) ->> 'id')::bigint)), '')
              FROM {table} t"
         ),

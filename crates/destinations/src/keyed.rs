@@ -13,6 +13,7 @@
 //! same run gives the same versions as one load.
 
 use elt_core::changes::{DELETED, IS_CURRENT, ROW_HASH, RUN_ID, VALID_FROM, VALID_TO};
+use elt_core::{Error, Result, WriteMode};
 
 /// Names and expressions of one keyed load, every identifier already quoted.
 #[derive(Debug)]
@@ -119,5 +120,21 @@ impl KeyedSql<'_> {
             ),
         ]);
         statements
+    }
+}
+
+/// Refuses to write a history table (one with `_elt_valid_from`) in another write mode,
+/// or another table in history mode: either would mix one row per key with versions.
+pub fn check_history_layout(has_versions: bool, mode: WriteMode, table: &str) -> Result<()> {
+    match (has_versions, mode == WriteMode::History) {
+        (true, false) => Err(Error::config(format!(
+            "table {table} holds versions (write mode history) but the stream is now `{mode}`; \
+             set `write = \"history\"` again, or load into another `table`"
+        ))),
+        (false, true) => Err(Error::config(format!(
+            "table {table} was not created in write mode history, so it has no versions to \
+             extend; load the history into another `table`, or drop this one first"
+        ))),
+        _ => Ok(()),
     }
 }

@@ -10,6 +10,7 @@ use elt_core::{Error, Result, WriteMode, quote_ident};
 
 use super::session::db_error;
 use super::types::{Use, column_type};
+use crate::keyed::check_history_layout;
 
 /// `name TYPE [NOT NULL]` of each metadata column a raw table of `mode` carries.
 pub fn meta_definitions(mode: WriteMode) -> Vec<String> {
@@ -157,20 +158,4 @@ pub fn evolve(
         }
     }
     Ok(())
-}
-
-/// Refuses to write a history table (one with `_elt_valid_from`) in another write mode,
-/// or another table in history mode: either would mix one row per key with versions.
-pub fn check_history_layout(has_versions: bool, mode: WriteMode, table: &str) -> Result<()> {
-    match (has_versions, mode == WriteMode::History) {
-        (true, false) => Err(Error::config(format!(
-            "table {table} holds versions (write mode history) but the stream is now `{mode}`; \
-             set `write = \"history\"` again, or load into another `table`"
-        ))),
-        (false, true) => Err(Error::config(format!(
-            "table {table} was not created in write mode history, so it has no versions to \
-             extend; load the history into another `table`, or drop this one first"
-        ))),
-        _ => Ok(()),
-    }
 }

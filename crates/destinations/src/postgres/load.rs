@@ -13,17 +13,24 @@
 use std::time::{Duration, Instant};
 
 use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::changes::{
+    DELETED, DELETED_AT, EXTRACTED_AT, RUN_ID, change_fields, with_change_columns,
+};
 use elt_core::{
-    ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
-    quote_ident,
+    ConfiguredStream, Error, Message, OnDelete, Result, RunInfo, StreamState, WriteMode,
+    WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::copy::encode_batch;
 use super::lock::StreamLock;
 use super::session::{PgSession, copy_in, exec, write_state};
-use super::tables::{META_COLUMNS, create_raw_table};
+use super::tables::{create_raw_table, meta_definitions};
 use super::types::{PgType, pg_name};
+use crate::keyed::KeyedSql;
+
+/// The run's start as a timestamp, from parameter `$1` (microseconds since the epoch).
+const NOW: &str = "(timestamptz 'epoch' + $1::bigint * interval '1 microsecond')";
 
 /// Loads `messages` of `stream` until `Complete` or the channel closes.
 pub async fn load_stream(
@@ -73,15 +80,21 @@ struct Loader<'a> {
     run: &'a RunInfo,
     stream: &'a ConfiguredStream,
     lock: &'a StreamLock,
+    /// The PostgreSQL types of the stream's columns.
     types: Vec<PgType>,
+    /// `types`, then those of the change columns the stage takes (merge, history).
+    staged_types: Vec<PgType>,
     /// The quoted raw table.
     table: String,
-    /// Where COPY writes: the raw table, the merge stage or the overwrite's new table.
+    /// Where COPY writes: the raw table, the stage (merge, history) or the overwrite's new
+    /// table.
     into: String,
-    /// The quoted columns of COPY: the stream's columns, then the metadata columns.
+    /// The quoted stream columns.
     quoted: Vec<String>,
-    /// `quoted`, comma-separated.
+    /// The columns COPY writes into the raw table: the stream's and the run's.
     columns: String,
+    /// The columns COPY writes into `into`: `columns`, plus the change columns of a stage.
+    staged_columns: String,
     run_id: [u8; 16],
     summary: WriteSummary,
     pending_state: Option<StreamState>,
@@ -101,26 +114,33 @@ impl<'a> Loader<'a> {
         lock: &'a StreamLock,
     ) -> Result<Self> {
         let schema = stream.schema();
+        let mode = stream.write_mode;
         let types: Vec<PgType> = schema
             .fields()
             .iter()
             .map(|f| PgType::of(f))
             .collect::<Result<_>>()?;
-        let names: Vec<String> = schema
-            .fields()
+        let change = change_fields(stream);
+        let mut staged_types = types.clone();
+        for field in &change {
+            staged_types.push(PgType::of(field)?);
+        }
+        let source_names: Vec<String> = schema.fields().iter().map(|f| pg_name(f.name())).collect();
+        let meta = meta_definitions(mode);
+        let names: Vec<String> = source_names
             .iter()
-            .map(|f| pg_name(f.name()))
-            .chain(META_COLUMNS.iter().map(|(n, _)| (*n).to_owned()))
+            .cloned()
+            .chain(meta.iter().map(|(n, _)| n.clone()))
             .collect();
-        let definitions: Vec<String> = names
+        let source_definitions: Vec<String> = source_names
             .iter()
-            .zip(
-                types
-                    .iter()
-                    .map(PgType::sql)
-                    .chain(META_COLUMNS.iter().map(|(_, t)| (*t).to_owned())),
-            )
-            .map(|(n, t)| format!("{} {t}", quote_ident(n)))
+            .zip(&types)
+            .map(|(n, t)| format!("{} {}", quote_ident(n), t.sql()))
+            .collect();
+        let definitions: Vec<String> = source_definitions
+            .iter()
+            .cloned()
+            .chain(meta.iter().map(|(n, t)| format!("{n} {t}")))
             .collect();
         let ds = session.ds.clone();
         let table_name = pg_name(&stream.table);
@@ -130,14 +150,21 @@ impl<'a> Loader<'a> {
             .iter()
             .map(|k| quote_ident(&pg_name(k)))
             .collect();
-        if stream.write_mode == WriteMode::Merge && key.is_empty() {
-            return Err(Error::config(
-                "write mode `merge` needs a primary key; set `primary_key` on the stream or use `append`",
-            ));
+        if matches!(mode, WriteMode::Merge | WriteMode::History) && key.is_empty() {
+            return Err(Error::config(format!(
+                "write mode `{mode}` needs a primary key; set `primary_key` on the stream or use `append`"
+            )));
         }
-        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-        let columns = quoted.join(", ");
-        let into = match stream.write_mode {
+        let quoted: Vec<String> = source_names.iter().map(|n| quote_ident(n)).collect();
+        let columns = format!("{}, {EXTRACTED_AT}, {RUN_ID}", quoted.join(", "));
+        let staged_columns = quoted
+            .iter()
+            .cloned()
+            .chain(change.iter().map(|f| f.name().clone()))
+            .chain([EXTRACTED_AT.to_owned(), RUN_ID.to_owned()])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let into = match mode {
             WriteMode::Overwrite => {
                 format!(
                     "{ds}.{}",
@@ -156,14 +183,27 @@ impl<'a> Loader<'a> {
                     mode,
                 )
                 .await?;
-                if mode == WriteMode::Merge {
+                if matches!(mode, WriteMode::Merge | WriteMode::History) {
                     let stage = quote_ident(&pg_name(&format!("_elt_stage__{}", stream.table)));
+                    let change_definitions = change
+                        .iter()
+                        .zip(&staged_types[types.len()..])
+                        .map(|(f, t)| format!("{} {}", f.name(), t.sql()));
+                    let stage_definitions: Vec<String> = source_definitions
+                        .iter()
+                        .cloned()
+                        .chain(change_definitions)
+                        .chain([
+                            format!("{EXTRACTED_AT} timestamptz"),
+                            format!("{RUN_ID} uuid"),
+                        ])
+                        .collect();
                     exec(
                         session,
                         format!(
                             "DROP TABLE IF EXISTS pg_temp.{stage};
                              CREATE TEMP TABLE {stage} ({})",
-                            definitions.join(", ")
+                            stage_definitions.join(", ")
                         ),
                         "creating the staging table",
                     )
@@ -174,7 +214,7 @@ impl<'a> Loader<'a> {
                 }
             }
         };
-        let direct = stream.write_mode == WriteMode::Merge && {
+        let direct = mode == WriteMode::Merge && stream.deletes.soft_delete_column.is_none() && {
             let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
             sqlx::query_scalar::<_, bool>(&sql)
                 .fetch_one(&mut session.conn)
@@ -204,10 +244,12 @@ impl<'a> Loader<'a> {
             stream,
             lock,
             types,
+            staged_types,
             table,
             into,
             quoted,
             columns,
+            staged_columns,
             run_id,
             summary: WriteSummary::default(),
             pending_state: None,
@@ -257,11 +299,15 @@ impl<'a> Loader<'a> {
                 .fence(&mut self.session.conn, &self.session.target)
                 .await?;
         }
-        if self.stream.write_mode == WriteMode::Merge {
+        let keyed = matches!(
+            self.stream.write_mode,
+            WriteMode::Merge | WriteMode::History
+        );
+        if keyed {
             refuse_null_keys(&batch, &self.stream.primary_key)?;
         }
-        let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
         if self.direct {
+            let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
             // Straight into the (empty at start) raw table, unless a key repeats: then the
             // unique index refuses the batch, and this load merges through the stage.
             exec(
@@ -291,14 +337,21 @@ impl<'a> Loader<'a> {
                 Err(e) => return Err(self.session.target.error("copying a batch", e)),
             }
         }
+        let batch = with_change_columns(batch, self.stream)?;
+        let payload = encode_batch(
+            &batch,
+            &self.staged_types,
+            self.run.started_at_us,
+            &self.run_id,
+        )?;
         let sql = format!(
             "COPY {} ({}) FROM STDIN (FORMAT binary)",
-            self.into, self.columns
+            self.into, self.staged_columns
         );
         let rows = copy_in(&mut self.session.conn, sql, &payload)
             .await
             .map_err(|e| self.session.target.error("copying a batch", e))?;
-        if self.stream.write_mode == WriteMode::Merge {
+        if keyed {
             self.staged_rows += rows;
         } else {
             self.uncommitted_rows += rows;
@@ -386,45 +439,152 @@ impl<'a> Loader<'a> {
         }
     }
 
-    /// Upserts the merge stage into the raw table by primary key and empties it: a staged
-    /// row replaces the stored one unless the stored cursor is higher (a NULL cursor loses
-    /// to any value); among staged rows of one key the highest cursor, then the last
-    /// copied, wins.
+    /// Runs one statement, binding `$1` (the run's start, microseconds) and `$2` (the run
+    /// id) when it uses them; returns the rows it changed.
+    async fn run_sql(&mut self, sql: String, doing: &'static str) -> Result<u64> {
+        let mut query = sqlx::query(sql.as_str());
+        if sql.contains("$1") {
+            query = query.bind(self.run.started_at_us);
+        }
+        if sql.contains("$2") {
+            query = query.bind(self.run.run_id.clone());
+        }
+        match query.execute(&mut self.session.conn).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.session.target.error(doing, e)),
+        }
+    }
+
+    /// Moves the stage into the raw table (merge or history) and empties it.
     async fn move_staged(&mut self) -> Result<()> {
         if self.staged_rows == 0 {
             return Ok(());
         }
-        let key: Vec<String> = self
+        let moved = if self.stream.write_mode == WriteMode::History {
+            self.history().await?
+        } else {
+            self.merge().await?
+        };
+        exec(
+            self.session,
+            format!("TRUNCATE {}", self.into),
+            "emptying the stage",
+        )
+        .await?;
+        self.uncommitted_rows += moved;
+        self.staged_rows = 0;
+        Ok(())
+    }
+
+    /// The quoted key and cursor columns.
+    fn key_and_cursor(&self) -> (Vec<String>, Option<String>) {
+        let key = self
             .stream
             .primary_key
             .iter()
             .map(|k| quote_ident(&pg_name(k)))
             .collect();
-        let (into, table, columns) = (&self.into, &self.table, &self.columns);
-        let (order, newer) = match &self.stream.cursor {
-            Some(c) => {
-                let c = quote_ident(&pg_name(c));
-                (
-                    format!("{c} DESC NULLS LAST, ctid DESC"),
-                    format!(
-                        " WHERE t.{c} IS NULL OR (EXCLUDED.{c} IS NOT NULL AND t.{c} <= EXCLUDED.{c})"
-                    ),
-                )
-            }
+        let cursor = self
+            .stream
+            .cursor
+            .as_deref()
+            .map(|c| quote_ident(&pg_name(c)));
+        (key, cursor)
+    }
+
+    /// Adds the staged rows as versions (see `keyed.rs` for the rules).
+    async fn history(&mut self) -> Result<u64> {
+        let (key, cursor) = self.key_and_cursor();
+        let sql = KeyedSql {
+            table: &self.table,
+            stage: &self.into,
+            key: &key,
+            cursor: cursor.as_deref(),
+            columns: &self.quoted,
+            now: NOW,
+            row_id: "ctid",
+        };
+        let mut statements = vec![(
+            sql.keep_one_staged_row_per_key(),
+            "keeping one staged row per key",
+        )];
+        statements.extend(sql.history());
+        let mut added = 0;
+        for (statement, doing) in statements {
+            added = self.run_sql(statement, doing).await?;
+        }
+        Ok(added)
+    }
+
+    /// Upserts the stage into the raw table by primary key: a staged row replaces the
+    /// stored one unless the stored cursor is higher (a NULL cursor loses to any value);
+    /// among staged rows of one key the highest cursor, then the last copied, wins. A row
+    /// the soft-delete column marks deleted sets `_elt_deleted_at`, or is removed
+    /// (`on_delete = "remove"`); any other row clears it.
+    async fn merge(&mut self) -> Result<u64> {
+        let (key, cursor) = self.key_and_cursor();
+        let (into, table) = (self.into.clone(), self.table.clone());
+        let sql = KeyedSql {
+            table: &table,
+            stage: &into,
+            key: &key,
+            cursor: cursor.as_deref(),
+            columns: &self.quoted,
+            now: NOW,
+            row_id: "ctid",
+        };
+        let (order, newer) = match &cursor {
+            Some(c) => (
+                format!("{c} DESC NULLS LAST, ctid DESC"),
+                format!(
+                    " WHERE t.{c} IS NULL OR (EXCLUDED.{c} IS NOT NULL AND t.{c} <= EXCLUDED.{c})"
+                ),
+            ),
             None => ("ctid DESC".to_owned(), String::new()),
         };
+        let mut keep = "";
+        if self.stream.deletes.soft_delete_column.is_some() {
+            // Deleted rows must be decided one per key: collapse the stage first.
+            let mut statements = vec![(
+                sql.keep_one_staged_row_per_key(),
+                "keeping one staged row per key",
+            )];
+            if self.stream.deletes.on_delete == OnDelete::Remove {
+                statements.extend(
+                    sql.drop_older_staged("true")
+                        .map(|d| (d, "dropping older staged rows")),
+                );
+                statements.push((
+                    format!(
+                        "DELETE FROM {table} AS t USING {into} AS s WHERE {} AND s.{DELETED}",
+                        sql.same_key()
+                    ),
+                    "removing deleted rows",
+                ));
+                keep = " WHERE NOT _elt_deleted";
+            }
+            for (statement, doing) in statements {
+                self.run_sql(statement, doing).await?;
+            }
+        }
+        let quoted = self.quoted.join(", ");
+        let columns = format!("{quoted}, {EXTRACTED_AT}, {RUN_ID}, {DELETED_AT}");
+        let select =
+            format!("{quoted}, {EXTRACTED_AT}, {RUN_ID}, CASE WHEN {DELETED} THEN {NOW} END");
         let updates: Vec<String> = self
             .quoted
             .iter()
             .filter(|c| !key.contains(c))
+            .cloned()
+            .chain([
+                EXTRACTED_AT.to_owned(),
+                RUN_ID.to_owned(),
+                DELETED_AT.to_owned(),
+            ])
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
         let keys = key.join(", ");
-        let action = if updates.is_empty() {
-            "NOTHING".to_owned()
-        } else {
-            format!("UPDATE SET {}{newer}", updates.join(", "))
-        };
+        let action = format!("UPDATE SET {}{newer}", updates.join(", "));
         // Most stages hold each key once: try the plain upsert first (no sort), and only
         // when a key repeats (SQLSTATE 21000) collapse the stage to one row per key.
         let upsert = |select: String| {
@@ -432,16 +592,16 @@ impl<'a> Loader<'a> {
                 "INSERT INTO {table} AS t ({columns}) {select} ON CONFLICT ({keys}) DO {action}"
             )
         };
-        let plain = upsert(format!("SELECT {columns} FROM {into}"));
+        let plain = upsert(format!("SELECT {select} FROM {into}{keep}"));
         exec(
             self.session,
             "SAVEPOINT elt_merge".to_owned(),
             "merging rows",
         )
         .await?;
-        let moved = match sqlx::query(&plain).execute(&mut self.session.conn).await {
-            Ok(done) => done.rows_affected(),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("21000") => {
+        let moved = match self.run_sql(plain, "merging rows").await {
+            Ok(rows) => rows,
+            Err(e) if e.message().contains("SQLSTATE 21000") => {
                 exec(
                     self.session,
                     "ROLLBACK TO SAVEPOINT elt_merge".to_owned(),
@@ -449,25 +609,13 @@ impl<'a> Loader<'a> {
                 )
                 .await?;
                 let collapsed = upsert(format!(
-                    "SELECT DISTINCT ON ({keys}) {columns} FROM {into} ORDER BY {keys}, {order}"
+                    "SELECT DISTINCT ON ({keys}) {select} FROM {into}{keep} ORDER BY {keys}, {order}"
                 ));
-                sqlx::query(&collapsed)
-                    .execute(&mut self.session.conn)
-                    .await
-                    .map_err(|e| self.session.target.error("merging rows", e))?
-                    .rows_affected()
+                self.run_sql(collapsed, "merging rows").await?
             }
-            Err(e) => return Err(self.session.target.error("merging rows", e)),
+            Err(e) => return Err(e),
         };
-        exec(
-            self.session,
-            format!("TRUNCATE {into}"),
-            "emptying the stage",
-        )
-        .await?;
-        self.uncommitted_rows += moved;
-        self.staged_rows = 0;
-        Ok(())
+        Ok(moved)
     }
 }
 

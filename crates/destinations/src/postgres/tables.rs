@@ -1,17 +1,31 @@
 //! The raw table's DDL: creating it (under an advisory lock, so concurrent workers do not
-//! collide), adding the columns a source gained, refusing changed types, and the unique key
-//! index a merge upserts on. No rows are written here.
+//! collide), adding the columns a source gained, refusing changed types, the unique key
+//! index a merge upserts on and the one a history table keeps its current versions unique
+//! by. No rows are written here.
 
+use elt_core::changes::{DELETED_AT, IS_CURRENT, MetaKind, VALID_FROM, meta_columns};
 use elt_core::{Error, Result, WriteMode, quote_ident};
 
 use super::session::{PgSession, locked_ddl};
 use super::types::{PgType, pg_name};
+use crate::keyed::check_history_layout;
 
-/// The metadata columns of every raw table.
-pub const META_COLUMNS: [(&str, &str); 2] = [
-    ("_elt_extracted_at", "timestamptz"),
-    ("_elt_run_id", "uuid"),
-];
+/// `(name, type [NOT NULL])` of each metadata column a raw table of `mode` carries.
+pub fn meta_definitions(mode: WriteMode) -> Vec<(String, String)> {
+    meta_columns(mode)
+        .into_iter()
+        .map(|c| {
+            let ty = match c.kind {
+                MetaKind::Timestamp => "timestamptz",
+                MetaKind::Uuid => "uuid",
+                MetaKind::Boolean => "boolean",
+                MetaKind::Text => "text",
+            };
+            let not_null = if c.nullable { "" } else { " NOT NULL" };
+            (c.name.to_owned(), format!("{ty}{not_null}"))
+        })
+        .collect()
+}
 
 /// Creates the raw table `table` (quoted, in the dataset; `name` unquoted) when missing,
 /// adds the columns in `names` it lacks and, for a merge, its unique index on `key`
@@ -31,11 +45,19 @@ pub async fn create_raw_table(
         "CREATE TABLE IF NOT EXISTS {table} ({});",
         definitions.join(", ")
     );
-    ddl.push_str(&evolve(session, table, names, types).await?);
+    ddl.push_str(&evolve(session, table, names, types, mode).await?);
     if mode == WriteMode::Merge {
         let index = quote_ident(&pg_name(&format!("{name}__elt_key")));
         ddl.push_str(&format!(
-            "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({});",
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {DELETED_AT} timestamptz;
+             CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({});",
+            key.join(", ")
+        ));
+    }
+    if mode == WriteMode::History {
+        let index = quote_ident(&pg_name(&format!("{name}__elt_current")));
+        ddl.push_str(&format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({}) WHERE {IS_CURRENT};",
             key.join(", ")
         ));
     }
@@ -63,6 +85,7 @@ async fn evolve(
     table: &str,
     names: &[String],
     types: &[PgType],
+    mode: WriteMode,
 ) -> Result<String> {
     let existing: Vec<(String, String)> = sqlx::query_as(
         "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -75,6 +98,8 @@ async fn evolve(
     if existing.is_empty() {
         return Ok(String::new());
     }
+    let has_versions = existing.iter().any(|(n, _)| n == VALID_FROM);
+    check_history_layout(has_versions, mode, table)?;
     let mut ddl = String::new();
     for (name, pg) in names.iter().zip(types) {
         match existing.iter().find(|(n, _)| n == name) {
