@@ -16,4 +16,5 @@ mod pg;
 mod pg_destination;
 mod pg_workers;
 mod postgres;
+mod reconcile;
 mod secrets;

@@ -152,6 +152,8 @@ pub struct Deletes {
     pub soft_delete_column: Option<String>,
     /// What `merge` does with a deleted row; `history` always closes its current version.
     pub on_delete: OnDelete,
+    /// Look for rows deleted in the source (hard deletes) after every this many runs.
+    pub reconcile_every: Option<u32>,
 }
 
 /// What a `merge` does with a row deleted in the source.

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use crate::catalog::ConfiguredStream;
 use crate::error::Result;
 use crate::message::Message;
-use crate::source::{ConnectorConfig, parse_config};
+use crate::reconcile::{Key, KeyRange, RangeDigest};
+use crate::source::{ConnectorConfig, cannot_reconcile, parse_config};
 use crate::state::{StateMap, StreamState};
 
 /// What every row of one run is stamped with.
@@ -152,6 +153,58 @@ pub trait DestinationSession: Send {
     /// The connection's most recent `_elt_runs` rows, newest first: the streams of the
     /// last `limit` runs.
     async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// Hard-delete detection (see [`crate::reconcile`]): the digest of each key range of
+    /// the live rows of `stream`'s table (merge: not marked deleted; history: current).
+    /// Destinations that cannot answer keep these defaults, errors.
+    async fn key_digests(
+        &mut self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let _ = ranges;
+        Err(cannot_reconcile(stream))
+    }
+
+    /// The live keys in `range`.
+    async fn keys_in_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+    ) -> Result<Vec<Key>> {
+        let _ = range;
+        Err(cannot_reconcile(stream))
+    }
+
+    /// How many live keys `range` holds, and up to `parts - 1` of them that cut it into
+    /// `parts` ranges of about equal size, in key order.
+    async fn split_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<(u64, Vec<Key>)> {
+        let _ = (range, parts);
+        Err(cannot_reconcile(stream))
+    }
+
+    /// Marks `deleted` keys deleted as run `run` (merge: `_elt_deleted_at`, or removed with
+    /// `on_delete = "remove"`; history: the current version closes) and records the
+    /// reconciliation, in one transaction. Returns the rows changed.
+    async fn finish_reconcile(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        deleted: Vec<Key>,
+    ) -> Result<u64> {
+        let _ = (run, deleted);
+        Err(cannot_reconcile(stream))
+    }
+
+    /// Succeeded runs of `stream` since its last reconciliation (all of them when never).
+    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
+        Err(cannot_reconcile(stream))
+    }
 }
 
 type BuildDestination =

@@ -19,6 +19,7 @@ pub mod ident;
 pub mod message;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod reconcile;
 pub mod secret;
 pub mod source;
 pub mod state;

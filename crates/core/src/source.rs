@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::catalog::{Catalog, ConfiguredStream};
 use crate::error::{Error, Result};
 use crate::message::Emitter;
+use crate::reconcile::{Key, KeyRange, RangeDigest};
 use crate::state::StreamState;
 
 /// A source of streams.
@@ -34,6 +35,33 @@ pub trait Source: Send + Sync {
         state: Option<StreamState>,
         out: &mut Emitter,
     ) -> Result<()>;
+
+    /// Hard-delete detection: the digest of each key range of `stream`, leaving out rows
+    /// its soft-delete column marks deleted (see [`crate::reconcile`]). Sources that cannot
+    /// answer keep this default, an error.
+    async fn key_digests(
+        &self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let _ = ranges;
+        Err(cannot_reconcile(stream))
+    }
+
+    /// Hard-delete detection: the keys in `range` (soft-deleted rows left out).
+    async fn keys_in_range(&self, stream: &ConfiguredStream, range: &KeyRange) -> Result<Vec<Key>> {
+        let _ = range;
+        Err(cannot_reconcile(stream))
+    }
+}
+
+/// The error of a connector that cannot take part in reconciling deletes.
+pub fn cannot_reconcile(stream: &ConfiguredStream) -> Error {
+    Error::config(format!(
+        "stream {}: this source or destination type cannot reconcile deletes; remove \
+         `reconcile_deletes_every` from the stream and do not pass --reconcile-deletes",
+        stream.name()
+    ))
 }
 
 /// A connector config: parsed strictly from the config file and validated without I/O.

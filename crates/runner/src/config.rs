@@ -82,6 +82,11 @@ pub struct StreamConfig {
     /// or `remove`.
     #[serde(default)]
     pub on_delete: Option<OnDelete>,
+    /// Look for rows deleted in the source (hard deletes) by comparing primary keys, at
+    /// least once every this many runs (1: every run); merge and history only. `elt sync
+    /// --reconcile-deletes` does it on demand.
+    #[serde(default)]
+    pub reconcile_deletes_every: Option<u32>,
 }
 
 fn default_dataset() -> String {

@@ -35,6 +35,8 @@ pub struct SyncOptions {
     pub observer: Option<Arc<dyn Observer>>,
     /// How long to wait for a destination lock another run holds (none: fail at once).
     pub wait_for_lock: Option<Duration>,
+    /// Look for hard deletes in every merge and history stream after it syncs.
+    pub reconcile_deletes: bool,
 }
 
 /// Hooks for progress display. Every method has an empty default.
@@ -285,6 +287,13 @@ async fn run_stream(
             Err(e) => error = Some(e),
         }
     }
+    let mut reconciled = None;
+    if error.is_none() {
+        match reconcile_if_due(session, source, run, stream).await {
+            Ok(done) => reconciled = done,
+            Err(e) => error = Some(e),
+        }
+    }
     record.ended_at_us = Some(now_us());
     record.status = if error.is_some() {
         RunStatus::Failed
@@ -314,6 +323,8 @@ async fn run_stream(
         rows_read: record.rows_read,
         rows_loaded: record.rows_loaded,
         rows_dead_lettered: 0,
+        deletes_reconciled: reconciled.is_some(),
+        rows_deleted: reconciled.map_or(0, |r| r.rows_deleted),
         watermark_before: record.watermark_before,
         watermark_after: record.watermark_after,
         duration_secs: started.elapsed().as_secs_f64(),
@@ -322,6 +333,31 @@ async fn run_stream(
         error_kind: error.as_ref().map(Error::kind),
         error: record.error,
     }
+}
+
+/// Looks for hard deletes when the stream asks for it this run: `--reconcile-deletes`, or
+/// at least every `reconcile_deletes_every` runs (counting this one).
+async fn reconcile_if_due(
+    session: &mut dyn DestinationSession,
+    source: &dyn Source,
+    run: &RunInfo,
+    stream: &ConfiguredStream,
+) -> Result<Option<crate::reconcile::Reconciled>> {
+    let Some(every) = stream.deletes.reconcile_every else {
+        return Ok(None);
+    };
+    if every > 1 && session.runs_since_reconcile(stream).await? + 1 < u64::from(every) {
+        return Ok(None);
+    }
+    let done = crate::reconcile::reconcile(source, session, run, stream).await?;
+    tracing::info!(
+        rows_deleted = done.rows_deleted,
+        ranges_digested = done.ranges_digested,
+        source_keys_listed = done.source_keys_listed,
+        secs = done.secs,
+        "deletes reconciled"
+    );
+    Ok(Some(done))
 }
 
 struct Attempt {

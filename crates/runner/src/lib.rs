@@ -16,6 +16,7 @@
 pub mod config;
 pub mod engine;
 pub mod plan;
+pub mod reconcile;
 pub mod registry;
 pub mod report;
 

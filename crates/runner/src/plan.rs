@@ -36,6 +36,7 @@ pub fn plan_streams(
                 table: None,
                 soft_delete: None,
                 on_delete: None,
+                reconcile_deletes_every: None,
             })
             .collect(),
     };
@@ -144,6 +145,27 @@ pub fn plan_streams(
                 at("soft_delete"),
                 stream.write_mode
             )));
+        }
+        if let Some(every) = c.reconcile_deletes_every {
+            if every == 0 {
+                return Err(Error::config(format!(
+                    "{} must be at least 1 (1: every run)",
+                    at("reconcile_deletes_every")
+                )));
+            }
+            if !keyed {
+                return Err(Error::config(format!(
+                    "{} needs write mode merge or history, but the stream is {}; set `write`",
+                    at("reconcile_deletes_every"),
+                    stream.write_mode
+                )));
+            }
+            elt_core::reconcile::check_key_types(&stream)?;
+            stream.deletes.reconcile_every = Some(every);
+        }
+        if options.reconcile_deletes && keyed {
+            elt_core::reconcile::check_key_types(&stream)?;
+            stream.deletes.reconcile_every = Some(1);
         }
         if c.on_delete.is_some() && stream.write_mode != WriteMode::Merge {
             return Err(Error::config(format!(

@@ -48,6 +48,11 @@ pub struct StreamReport {
     /// dead-lettered yet (schema contracts and record validation are not built): a record
     /// that cannot be loaded fails its stream.
     pub rows_dead_lettered: u64,
+    /// Whether this run compared the stream's primary keys with the source's to find hard
+    /// deletes (`reconcile_deletes_every`, `--reconcile-deletes`).
+    pub deletes_reconciled: bool,
+    /// Rows the reconciliation marked deleted, removed or closed (0 when it did not run).
+    pub rows_deleted: u64,
     /// The watermark before the run.
     pub watermark_before: Option<String>,
     /// The watermark after the run.

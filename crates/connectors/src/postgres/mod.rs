@@ -25,12 +25,14 @@ mod config;
 mod conn;
 pub mod copy;
 mod discover;
+mod keys;
 mod position;
 mod read;
 pub mod types;
 mod values;
 
 use async_trait::async_trait;
+use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 use elt_core::{
     Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamDescriptor,
     StreamState,
@@ -102,5 +104,17 @@ impl Source for PostgresSource {
         read::read(&self.config, &self.idle, stream, state, out)
             .await
             .map_err(|e| e.in_stream(stream.name()))
+    }
+
+    async fn key_digests(
+        &self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        keys::digests(&self.config, &self.idle, stream, ranges).await
+    }
+
+    async fn keys_in_range(&self, stream: &ConfiguredStream, range: &KeyRange) -> Result<Vec<Key>> {
+        keys::keys(&self.config, &self.idle, stream, range).await
     }
 }

@@ -2,17 +2,21 @@
 //!
 //! What it writes: one table per stream in the connection's dataset (a DuckDB schema),
 //! with the stream's columns (JSON columns as DuckDB `JSON`) plus `_elt_extracted_at`
-//! (the run's start, UTC) and `_elt_run_id`; `_elt_state` (one row per connection and
-//! stream) and `_elt_runs` (one row per run and stream) beside them.
+//! (the run's start, UTC) and `_elt_run_id`, and the columns of the write mode (merge:
+//! `_elt_deleted_at`; history: `_elt_valid_from`, `_elt_valid_to`, `_elt_is_current`,
+//! `_elt_row_hash`); `_elt_state` (one row per connection and stream), `_elt_runs` (one row
+//! per run and stream) and `_elt_reconciliations` (one row per hard-delete check) beside
+//! them.
 //!
 //! How it loads: batches go through DuckDB's Arrow appender into a temporary staging
 //! table, never row by row. At each checkpoint, in one transaction, the staged rows move
-//! into the raw table (append, or merge by primary key where the highest cursor wins and
-//! duplicates within a load collapse to one) and the stream's state is written. Overwrite
+//! into the raw table (append; merge by primary key where the highest cursor wins and
+//! duplicates within a load collapse to one; history, which versions each changed row, see
+//! `keyed.rs`) and the stream's state is written. Overwrite
 //! builds a new table over the whole read and swaps it in with the state in one
 //! transaction, so readers never see a half table. A table gains columns the source adds;
 //! a column whose type changed is an error until the stream is rebuilt with
-//! `--full-refresh`.
+//! `--full-refresh`. Hard-delete detection reads and marks live keys in `keys.rs`.
 //!
 //! Locking: DuckDB lets one process write a file at a time, and a session keeps the file
 //! open for the whole run, so two runs can never interleave commits; the second one gets an
@@ -24,6 +28,7 @@
 
 mod batches;
 mod config;
+mod keys;
 mod load;
 mod session;
 mod tables;

@@ -15,7 +15,9 @@ use elt_core::{
 use tokio::sync::mpsc;
 
 use super::config::DuckDbConfig;
+use super::keys::{self, LiveKeys};
 use super::load;
+use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 
 /// Runs blocking DuckDB work off the async threads.
 pub(super) async fn run_blocking<T: Send + 'static>(
@@ -138,7 +140,10 @@ impl DuckDbSession {
                      started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL,
                      rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
                      watermark_before VARCHAR, watermark_after VARCHAR,
-                     extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);"
+                     extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_reconciliations (
+                     run_id UUID NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+                     reconciled_at TIMESTAMPTZ NOT NULL, rows_deleted BIGINT NOT NULL);"
             ))
             .map_err(|e| db_error("creating the bookkeeping tables", e))?;
             abandon_dead_runs(&conn, &ds, &owner)?;
@@ -362,5 +367,61 @@ impl DestinationSession for DuckDbSession {
             rows.collect::<duckdb::Result<Vec<_>>>().map_err(read)
         })
         .await
+    }
+
+    async fn key_digests(
+        &mut self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let (dataset, stream, ranges) = (self.dataset.clone(), stream.clone(), ranges.to_vec());
+        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.digests(conn, &ranges))
+            .await
+    }
+
+    async fn keys_in_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+    ) -> Result<Vec<Key>> {
+        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
+        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.keys(conn, &range))
+            .await
+    }
+
+    async fn split_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<(u64, Vec<Key>)> {
+        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
+        self.with_conn(move |conn| {
+            LiveKeys::of(conn, &dataset, &stream)?.split(conn, &range, parts)
+        })
+        .await
+    }
+
+    async fn finish_reconcile(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        deleted: Vec<Key>,
+    ) -> Result<u64> {
+        let (dataset, stream, run) = (self.dataset.clone(), stream.clone(), run.clone());
+        self.with_conn(move |conn| {
+            LiveKeys::of(conn, &dataset, &stream)?.finish(conn, &dataset, &run, &stream, &deleted)
+        })
+        .await
+    }
+
+    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
+        let (dataset, connection, name) = (
+            self.dataset.clone(),
+            self.connection.clone(),
+            stream.name().to_owned(),
+        );
+        self.with_conn(move |conn| keys::runs_since_reconcile(conn, &dataset, &connection, &name))
+            .await
     }
 }

@@ -145,6 +145,10 @@ pub struct SyncArgs {
     /// (exit 3 if it is still held); fail at once by default.
     #[arg(long, value_name = "SECS")]
     pub wait_for_lock: Option<u64>,
+    /// After syncing each merge or history stream, look for rows deleted in the source
+    /// (compares primary keys range by range) and mark them deleted.
+    #[arg(long)]
+    pub reconcile_deletes: bool,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,

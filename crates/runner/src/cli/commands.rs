@@ -219,6 +219,7 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
             .map(|(from, to)| elt_core::Backfill { from, to }),
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
         wait_for_lock: args.wait_for_lock.map(std::time::Duration::from_secs),
+        reconcile_deletes: args.reconcile_deletes,
     };
     // A failure before any stream started still names the streams it was to sync.
     let planned = options.streams.clone().or_else(|| {

@@ -1,0 +1,151 @@
+//! Answers a reconciliation's questions about a table's primary keys (see
+//! `elt_core::reconcile`): the digest of each key range, and the keys in one range. Each
+//! range is one query the primary-key index can serve; no row data leaves the server, only
+//! a count and a sum per range, or the keys of a small range. Rows the stream's soft-delete
+//! column marks deleted are left out, as the destination leaves them out of its live rows.
+
+use elt_core::reconcile::{Key, KeyColumn, KeyRange, RangeDigest, key_text, range_sql};
+use elt_core::{ConfiguredStream, Error, Result, quote_ident};
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+
+use super::config::PostgresConfig;
+use super::conn::{IdleConnection, target};
+use super::discover;
+use super::types::Kind;
+
+/// The table, key columns and live-row filter of a stream.
+struct KeyedTable {
+    table: String,
+    columns: Vec<KeyColumn>,
+    live: String,
+}
+
+async fn keyed_table(
+    conn: &mut PgConnection,
+    config: &PostgresConfig,
+    stream: &ConfiguredStream,
+) -> Result<KeyedTable> {
+    let target = target(config)?;
+    let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
+        Error::config(format!(
+            "stream {} is not named schema.table",
+            stream.name()
+        ))
+    })?;
+    let table = discover::tables(conn, &target, config, Some((schema, name)))
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            Error::permanent(format!("table {schema}.{name} does not exist (any more)"))
+        })?;
+    let column = |name: &str| {
+        table
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "stream {}: column {name} is not in the table",
+                    stream.name()
+                ))
+            })
+    };
+    let columns = stream
+        .primary_key
+        .iter()
+        .map(|k| {
+            let c = column(k)?;
+            Ok(KeyColumn {
+                quoted: quote_ident(k),
+                sql_type: c.sql_type.clone(),
+                is_text: matches!(c.kind, Kind::Text),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let live = match &stream.deletes.soft_delete_column {
+        None => "true".to_owned(),
+        Some(marker) if matches!(column(marker)?.kind, Kind::Bool) => {
+            format!("NOT coalesce({}, false)", quote_ident(marker))
+        }
+        Some(marker) => format!("{} IS NULL", quote_ident(marker)),
+    };
+    Ok(KeyedTable {
+        table: format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        columns,
+        live,
+    })
+}
+
+/// The digest of each range.
+pub async fn digests(
+    config: &PostgresConfig,
+    idle: &IdleConnection,
+    stream: &ConfiguredStream,
+    ranges: &[KeyRange],
+) -> Result<Vec<RangeDigest>> {
+    let target = target(config)?;
+    let mut conn = idle.take(&target).await?;
+    let keyed = keyed_table(&mut conn, config, stream).await?;
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let range = range_sql(&keyed.columns, range, 1, true);
+        let sql = format!(
+            "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0)::text
+             FROM {} WHERE {} AND {}",
+            key_text(&keyed.columns),
+            keyed.table,
+            keyed.live,
+            range.predicate
+        );
+        let mut query = sqlx::query(&sql);
+        for p in &range.params {
+            query = query.bind(p);
+        }
+        let row = query
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| target.error("digesting a key range", e))?;
+        out.push(RangeDigest {
+            keys: row.get::<i64, _>(0) as u64,
+            hash: row.get(1),
+        });
+    }
+    idle.put(conn).await;
+    Ok(out)
+}
+
+/// The keys in `range`.
+pub async fn keys(
+    config: &PostgresConfig,
+    idle: &IdleConnection,
+    stream: &ConfiguredStream,
+    range: &KeyRange,
+) -> Result<Vec<Key>> {
+    let target = target(config)?;
+    let mut conn = idle.take(&target).await?;
+    let keyed = keyed_table(&mut conn, config, stream).await?;
+    let range = range_sql(&keyed.columns, range, 1, true);
+    let texts: Vec<String> = keyed
+        .columns
+        .iter()
+        .map(|c| format!("CAST({} AS VARCHAR)", c.quoted))
+        .collect();
+    let sql = format!(
+        "SELECT ARRAY[{}] FROM {} WHERE {} AND {}",
+        texts.join(", "),
+        keyed.table,
+        keyed.live,
+        range.predicate
+    );
+    let mut query = sqlx::query(&sql);
+    for p in &range.params {
+        query = query.bind(p);
+    }
+    let rows = query
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| target.error("reading the keys of a range", e))?;
+    idle.put(conn).await;
+    Ok(rows.iter().map(|r| r.get::<Vec<String>, _>(0)).collect())
+}

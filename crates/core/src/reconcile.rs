@@ -1,0 +1,199 @@
+//! Hard-delete detection for sources without change data capture: the shapes that a
+//! reconciliation exchanges with a source and a destination about one stream's primary
+//! keys, and the SQL pieces both sides build their answers from.
+//!
+//! Keys travel as text (one string per key column), ranges are half-open `[from, to)` in
+//! the key's order, and a range's digest is its key count plus the sum of a 60-bit prefix
+//! of the MD5 of each key's text: equal on both sides exactly when the same keys are there
+//! (up to hash collisions). Only key columns whose text form PostgreSQL and DuckDB agree
+//! on can be compared this way: integers, text, UUIDs and dates ([`check_key_types`]). The
+//! algorithm that descends into differing ranges lives in the runner; nothing here runs SQL.
+
+use arrow::datatypes::DataType;
+
+use crate::catalog::{ConfiguredStream, is_uuid_field};
+use crate::error::{Error, Result};
+
+/// One key: the text of each key column, in key order.
+pub type Key = Vec<String>;
+
+/// Keys from `from` (inclusive) to `to` (exclusive); an open end when None.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The first key of the range, if bounded below.
+    pub from: Option<Key>,
+    /// The first key after the range, if bounded above.
+    pub to: Option<Key>,
+}
+
+/// How many keys a range holds and a hash of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeDigest {
+    /// The number of keys.
+    pub keys: u64,
+    /// The sum of the keys' hashes, as decimal text.
+    pub hash: String,
+}
+
+/// The key of every row in `[from, to)` of one range's predicate, and the values to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeSql {
+    /// The condition (`true` for an unbounded range).
+    pub predicate: String,
+    /// The values of `$first`, `$first + 1`, … in order.
+    pub params: Vec<String>,
+}
+
+/// A key column as both sides' SQL sees it.
+#[derive(Debug, Clone)]
+pub struct KeyColumn {
+    /// The quoted column name.
+    pub quoted: String,
+    /// The column's SQL type, to cast bound text to.
+    pub sql_type: String,
+    /// Whether it is text: compared in byte order (PostgreSQL needs `COLLATE "C"`).
+    pub is_text: bool,
+}
+
+/// Refuses key columns whose text form differs between databases.
+pub fn check_key_types(stream: &ConfiguredStream) -> Result<()> {
+    if stream.primary_key.is_empty() {
+        return Err(Error::config(format!(
+            "stream {}: reconciling deletes needs a primary key; set `primary_key`",
+            stream.name()
+        )));
+    }
+    for name in &stream.primary_key {
+        let field = stream.schema().field_with_name(name).map_err(|_| {
+            Error::config(format!(
+                "stream {}: key column {name} is not in the stream",
+                stream.name()
+            ))
+        })?;
+        let comparable = is_uuid_field(field)
+            || matches!(
+                field.data_type(),
+                DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Date32
+            );
+        if !comparable {
+            return Err(Error::config(format!(
+                "stream {}: key column {name} is {}; reconciling deletes supports integer, text, \
+                 UUID and date keys. Turn off `reconcile_deletes_every` for this stream",
+                stream.name(),
+                field.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The text of a row's key: its columns as text joined by the unit separator.
+pub fn key_text(columns: &[KeyColumn]) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST({} AS VARCHAR)", c.quoted))
+        .collect();
+    format!("concat_ws(chr(31), {})", parts.join(", "))
+}
+
+/// The row-value comparison `(k1, k2) OP (CAST($n AS t1), …)`.
+fn compare(columns: &[KeyColumn], op: &str, first_param: usize, collate: bool) -> String {
+    let collation = |c: &KeyColumn| {
+        if collate && c.is_text {
+            " COLLATE \"C\""
+        } else {
+            ""
+        }
+    };
+    let left: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{}{}", c.quoted, collation(c)))
+        .collect();
+    let right: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "CAST(${} AS {}){}",
+                first_param + i,
+                c.sql_type,
+                collation(c)
+            )
+        })
+        .collect();
+    format!("({}) {op} ({})", left.join(", "), right.join(", "))
+}
+
+/// The predicate selecting `range`, with parameters numbered from `first_param`;
+/// `collate` adds `COLLATE "C"` to text columns (PostgreSQL).
+pub fn range_sql(
+    columns: &[KeyColumn],
+    range: &KeyRange,
+    first_param: usize,
+    collate: bool,
+) -> RangeSql {
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    if let Some(from) = &range.from {
+        conditions.push(compare(columns, ">=", first_param + params.len(), collate));
+        params.extend(from.iter().cloned());
+    }
+    if let Some(to) = &range.to {
+        conditions.push(compare(columns, "<", first_param + params.len(), collate));
+        params.extend(to.iter().cloned());
+    }
+    RangeSql {
+        predicate: if conditions.is_empty() {
+            "true".to_owned()
+        } else {
+            conditions.join(" AND ")
+        },
+        params,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_compare_row_values_with_numbered_casts() {
+        let columns = [
+            KeyColumn {
+                quoted: "\"a\"".into(),
+                sql_type: "bigint".into(),
+                is_text: false,
+            },
+            KeyColumn {
+                quoted: "\"b\"".into(),
+                sql_type: "text".into(),
+                is_text: true,
+            },
+        ];
+        let range = KeyRange {
+            from: Some(vec!["1".into(), "x".into()]),
+            to: Some(vec!["2".into(), "y".into()]),
+        };
+        let sql = range_sql(&columns, &range, 3, true);
+        assert_eq!(
+            sql.predicate,
+            "(\"a\", \"b\" COLLATE \"C\") >= (CAST($3 AS bigint), CAST($4 AS text) COLLATE \"C\") \
+             AND (\"a\", \"b\" COLLATE \"C\") < (CAST($5 AS bigint), CAST($6 AS text) COLLATE \"C\")"
+        );
+        assert_eq!(sql.params, ["1", "x", "2", "y"]);
+        assert_eq!(
+            range_sql(&columns, &KeyRange::default(), 1, false).predicate,
+            "true"
+        );
+    }
+}
