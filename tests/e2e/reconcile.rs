@@ -139,3 +139,35 @@ reconcile_deletes_every = 1
         run.stderr()
     );
 }
+
+#[test]
+fn a_destination_that_cannot_reconcile_fails_the_stream_before_reading() {
+    let url = fresh_database("reconcile_pg_destination");
+    execute(&url, TABLES);
+    let project = Project::new(&format!(
+        r#"
+[sources.pg]
+type = "postgres"
+url = "{url}"
+
+[destinations.warehouse]
+type = "postgres"
+url = "{url}"
+
+[connections.pg]
+source = "pg"
+destination = "warehouse"
+streams = [{{ name = "public.accounts", reconcile_deletes_every = 1 }}]
+"#
+    ));
+    let run = project.elt(&["sync", "--connection", "pg", "--json"]);
+    assert_ne!(run.code(), 0);
+    let accounts = stream(&run.json(), "public.accounts").clone();
+    assert_eq!(accounts["rows_read"], 0, "{accounts}");
+    assert!(
+        accounts["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot reconcile deletes")),
+        "{accounts}"
+    );
+}

@@ -8,6 +8,9 @@
 //!   `elt_raw` of the same database: binary COPY in, binary COPY out);
 //! - W2: incremental merge after 1% updates and 1% inserts;
 //! - W3: incremental with nothing changed;
+//! - W4: W3 plus hard-delete reconciliation of the unchanged table (the source blocks it
+//!   touched, against the table's size); W5: the same after deleting 10 rows, which it
+//!   must find;
 //! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL).
 
 use std::path::Path;
@@ -41,8 +44,14 @@ struct Args {
 enum Child {
     /// Read the table with binary COPY and discard the bytes.
     Floor { url: String },
-    /// Run one sync through the library.
-    Sync { config: String, connection: String },
+    /// Run one sync through the library; prints rows read (rows deleted with
+    /// `--reconcile-deletes`).
+    Sync {
+        config: String,
+        connection: String,
+        #[arg(long)]
+        reconcile_deletes: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -52,7 +61,11 @@ fn main() -> Result<()> {
         .build()?;
     match args.child {
         Some(Child::Floor { url }) => runtime.block_on(floor(&url)),
-        Some(Child::Sync { config, connection }) => runtime.block_on(sync(&config, &connection)),
+        Some(Child::Sync {
+            config,
+            connection,
+            reconcile_deletes,
+        }) => runtime.block_on(sync(&config, &connection, reconcile_deletes)),
         None => runtime.block_on(run(&args)),
     }
 }
@@ -70,14 +83,22 @@ async fn floor(url: &str) -> Result<()> {
     Ok(())
 }
 
-async fn sync(config: &str, connection: &str) -> Result<()> {
+async fn sync(config: &str, connection: &str, reconcile_deletes: bool) -> Result<()> {
     let project = elt_runner::Project::load(config)?;
-    let report = elt_runner::sync(&project, connection, &Default::default()).await?;
+    let options = elt_runner::SyncOptions {
+        reconcile_deletes,
+        ..Default::default()
+    };
+    let report = elt_runner::sync(&project, connection, &options).await?;
     if report.status != elt_runner::RunOutcome::Succeeded {
         bail!("sync failed: {}", report.to_table());
     }
-    let read: u64 = report.streams.iter().map(|s| s.rows_read).sum();
-    println!("{read}");
+    let count: u64 = if reconcile_deletes {
+        report.streams.iter().map(|s| s.rows_deleted).sum()
+    } else {
+        report.streams.iter().map(|s| s.rows_read).sum()
+    };
+    println!("{count}");
     Ok(())
 }
 
@@ -121,6 +142,20 @@ fn measure(args: &[&str]) -> Result<Measure> {
         peak_rss_mb: peak_kb as f64 / 1024.0,
         output,
     })
+}
+
+/// Blocks of `public.orders` and its indexes read or found in cache so far (a child's
+/// statistics flush when its connection closes, which the pause leaves time for).
+async fn source_blocks(db: &mut PgConnection) -> Result<i64> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    db.execute("SELECT pg_stat_clear_snapshot()").await?;
+    Ok(sqlx::query_scalar(
+        "SELECT (coalesce(heap_blks_read, 0) + coalesce(heap_blks_hit, 0) + coalesce(idx_blks_read, 0)
+                 + coalesce(idx_blks_hit, 0))::bigint
+         FROM pg_statio_user_tables WHERE schemaname = 'public' AND relname = 'orders'",
+    )
+    .fetch_one(db)
+    .await?)
 }
 
 fn vm_hwm_kb(status: &str) -> Option<u64> {
@@ -238,6 +273,19 @@ async fn run(args: &Args) -> Result<()> {
         .await?;
     let w2 = sync("bench")?;
     let w3 = sync("bench")?;
+    let reconcile = || measure(&["sync", &config, "bench", "--reconcile-deletes"]);
+    let before = source_blocks(&mut db).await?;
+    let w4 = reconcile()?;
+    let touched = source_blocks(&mut db).await? - before;
+    let step = (rows / 10).max(1);
+    let deleted = sqlx::query(&format!("DELETE FROM orders WHERE id % {step} = 0"))
+        .execute(&mut db)
+        .await?
+        .rows_affected();
+    let w5 = reconcile()?;
+    let heap_blocks: i64 = sqlx::query_scalar("SELECT pg_relation_size('orders') / 8192")
+        .fetch_one(&mut db)
+        .await?;
     let sample = sync("sample")?;
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -275,6 +323,8 @@ async fn run(args: &Args) -> Result<()> {
     line("W1: full load into PostgreSQL", &w1_pg, w1_pg.output);
     line("W2: 1% updated + 1% new, merge", &w2, w2.output);
     line("W3: incremental, nothing changed", &w3, w3.output);
+    line("W4: W3 + reconcile, none deleted", &w4, rows);
+    line("W5: W3 + reconcile, rows deleted", &w5, w5.output);
     line("sample source into DuckDB", &sample, sample.output);
     println!(
         "W1/floor {:.2} (target <= 2.0); W3/W1 {:.1}% (target < 5%); sample {:.0} rows/s (target >= 1000000)",
@@ -282,6 +332,14 @@ async fn run(args: &Args) -> Result<()> {
         100.0 * w3.secs / w1.secs,
         sample.output as f64 / sample.secs
     );
+    println!(
+        "W4 touched {touched} blocks of orders and its indexes (the table alone has {heap_blocks}); \
+         W5 found {} of {deleted} deleted rows",
+        w5.output
+    );
+    if w5.output != deleted {
+        bail!("W5 marked {} rows deleted, expected {deleted}", w5.output);
+    }
     if w2.output != 2 * changed {
         bail!("W2 read {} rows, expected {}", w2.output, 2 * changed);
     }

@@ -223,6 +223,14 @@ async fn run_stream(
         "stream starting"
     );
     let mut error = session.record_run(&record).await.err();
+    // Asked before reading, so a destination that cannot reconcile fails the stream early.
+    let mut runs_since_reconcile = None;
+    if error.is_none() && stream.deletes.reconcile_every.is_some() {
+        match session.runs_since_reconcile(stream).await {
+            Ok(n) => runs_since_reconcile = Some(n),
+            Err(e) => error = Some(e),
+        }
+    }
     let mut state = before.clone();
     let mut attempts = 0;
     let mut backoff = retry_backoff();
@@ -289,7 +297,7 @@ async fn run_stream(
     }
     let mut reconciled = None;
     if error.is_none() {
-        match reconcile_if_due(session, source, run, stream).await {
+        match reconcile_if_due(session, source, run, stream, runs_since_reconcile).await {
             Ok(done) => reconciled = done,
             Err(e) => error = Some(e),
         }
@@ -336,17 +344,19 @@ async fn run_stream(
 }
 
 /// Looks for hard deletes when the stream asks for it this run: `--reconcile-deletes`, or
-/// at least every `reconcile_deletes_every` runs (counting this one).
+/// at least every `reconcile_deletes_every` runs (counting this one; `runs_since` counts
+/// the succeeded runs since the last reconciliation).
 async fn reconcile_if_due(
     session: &mut dyn DestinationSession,
     source: &dyn Source,
     run: &RunInfo,
     stream: &ConfiguredStream,
+    runs_since: Option<u64>,
 ) -> Result<Option<crate::reconcile::Reconciled>> {
-    let Some(every) = stream.deletes.reconcile_every else {
+    let (Some(every), Some(runs_since)) = (stream.deletes.reconcile_every, runs_since) else {
         return Ok(None);
     };
-    if every > 1 && session.runs_since_reconcile(stream).await? + 1 < u64::from(every) {
+    if runs_since + 1 < u64::from(every) {
         return Ok(None);
     }
     let done = crate::reconcile::reconcile(source, session, run, stream).await?;

@@ -3,20 +3,23 @@
 //!
 //! What it writes: one table per stream in the connection's dataset (a schema), with the
 //! stream's columns (see `types.rs` for the type mapping; names over 63 bytes shortened
-//! deterministically) plus `_elt_extracted_at` (the run's start) and `_elt_run_id`, and
-//! beside them `_elt_state`, `_elt_runs` and `_elt_locks`.
+//! deterministically) plus `_elt_extracted_at` (the run's start), `_elt_run_id` and the
+//! columns of the write mode (see `elt_core::changes::meta_columns`), and beside them
+//! `_elt_state`, `_elt_runs` and `_elt_locks`.
 //!
 //! How it loads (`load.rs`): COPY … FROM STDIN in binary format, never row by row, into the
 //! raw table (`append`), a temporary stage upserted by primary key (`merge`; straight into
-//! a table that was empty at the start while no key repeats), or a new table swapped in at
-//! the end (`overwrite`); each commit carries the stream's state.
+//! a table that was empty at the start while no key repeats) or versioned (`history`, the
+//! SQL shared with DuckDB in `keyed.rs`), or a new table swapped in at the end
+//! (`overwrite`); each commit carries the stream's state.
 //!
 //! Concurrency (`lock.rs`): no lock for the whole connection; each stream is leased by the
 //! worker loading it, with a fencing token checked in every commit's transaction. Workers
 //! syncing different streams of one connection run side by side; a second worker on the
 //! same stream fails with `Locked` (exit 3) until the lease is released or runs out.
 //!
-//! Not supported: the `history` write mode (not built yet in any destination).
+//! Not supported: hard-delete reconciliation (`reconcile_deletes_every`); streams asking
+//! for it fail before reading.
 
 mod config;
 mod copy;
