@@ -100,6 +100,17 @@ fn deleted_rows_are_found_and_marked_and_nothing_else_changes() {
         project.query("SELECT count(_elt_deleted_at)::VARCHAR FROM raw.public_accounts"),
         ["4"]
     );
+    // --full-refresh rebuilds the merge table from the source: nothing left to reconcile.
+    let rebuilt = sync(&project, &["--full-refresh", "--reconcile-deletes"]);
+    assert_eq!(
+        stream(&rebuilt, "public.accounts")["deletes_reconciled"],
+        false
+    );
+    assert_eq!(stream(&rebuilt, "public.tags")["deletes_reconciled"], true);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.public_accounts"),
+        ["49996"]
+    );
 }
 
 #[test]

@@ -208,6 +208,8 @@ pub fn plan_streams(
         } else if options.full_refresh {
             stream.sync_mode = SyncMode::FullRefresh;
             stream.write_mode = WriteMode::Overwrite;
+            // A rebuilt table holds exactly the source's rows: nothing to reconcile.
+            stream.deletes.reconcile_every = None;
             notes.push("--full-refresh: read from the start and rebuilt the table".to_owned());
         }
         if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {

@@ -42,7 +42,8 @@ pub struct StreamReport {
     pub status: &'static str,
     /// Rows the source sent.
     pub rows_read: u64,
-    /// Rows committed into the raw table (merges count inserted and replaced rows).
+    /// Rows committed into the raw table (merges count inserted and replaced rows; history
+    /// counts versions added).
     pub rows_loaded: u64,
     /// Records routed to the dead-letter table instead of the raw table. No record is
     /// dead-lettered yet (schema contracts and record validation are not built): a record
