@@ -7,10 +7,10 @@
 use elt_core::reconcile::{Key, KeyColumn, KeyRange, RangeDigest, key_text, range_sql};
 use elt_core::{ConfiguredStream, Error, Result, quote_ident};
 use sqlx::Row;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgRow};
 
 use super::config::PostgresConfig;
-use super::conn::{IdleConnection, target};
+use super::conn::{IdleConnection, Target, target};
 use super::discover;
 use super::types::Kind;
 
@@ -77,6 +77,32 @@ async fn keyed_table(
     })
 }
 
+impl KeyedTable {
+    /// Runs `SELECT {list}` over the live rows of `range`.
+    async fn select(
+        &self,
+        conn: &mut PgConnection,
+        target: &Target,
+        list: &str,
+        range: &KeyRange,
+        doing: &'static str,
+    ) -> Result<Vec<PgRow>> {
+        let range = range_sql(&self.columns, range, 1, true);
+        let sql = format!(
+            "SELECT {list} FROM {} WHERE {} AND {}",
+            self.table, self.live, range.predicate
+        );
+        let mut query = sqlx::query(&sql);
+        for p in &range.params {
+            query = query.bind(p);
+        }
+        query
+            .fetch_all(conn)
+            .await
+            .map_err(|e| target.error(doing, e))
+    }
+}
+
 /// The digest of each range.
 pub async fn digests(
     config: &PostgresConfig,
@@ -87,28 +113,18 @@ pub async fn digests(
     let target = target(config)?;
     let mut conn = idle.take(&target).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
+    let list = format!(
+        "count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0)::text",
+        key_text(&keyed.columns)
+    );
     let mut out = Vec::with_capacity(ranges.len());
     for range in ranges {
-        let range = range_sql(&keyed.columns, range, 1, true);
-        let sql = format!(
-            "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0)::text
-             FROM {} WHERE {} AND {}",
-            key_text(&keyed.columns),
-            keyed.table,
-            keyed.live,
-            range.predicate
-        );
-        let mut query = sqlx::query(&sql);
-        for p in &range.params {
-            query = query.bind(p);
-        }
-        let row = query
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| target.error("digesting a key range", e))?;
+        let rows = keyed
+            .select(&mut conn, &target, &list, range, "digesting a key range")
+            .await?;
         out.push(RangeDigest {
-            keys: row.get::<i64, _>(0) as u64,
-            hash: row.get(1),
+            keys: rows[0].get::<i64, _>(0) as u64,
+            hash: rows[0].get(1),
         });
     }
     idle.put(conn).await;
@@ -125,27 +141,21 @@ pub async fn keys(
     let target = target(config)?;
     let mut conn = idle.take(&target).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
-    let range = range_sql(&keyed.columns, range, 1, true);
     let texts: Vec<String> = keyed
         .columns
         .iter()
         .map(|c| format!("CAST({} AS VARCHAR)", c.quoted))
         .collect();
-    let sql = format!(
-        "SELECT ARRAY[{}] FROM {} WHERE {} AND {}",
-        texts.join(", "),
-        keyed.table,
-        keyed.live,
-        range.predicate
-    );
-    let mut query = sqlx::query(&sql);
-    for p in &range.params {
-        query = query.bind(p);
-    }
-    let rows = query
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| target.error("reading the keys of a range", e))?;
+    let list = format!("ARRAY[{}]", texts.join(", "));
+    let rows = keyed
+        .select(
+            &mut conn,
+            &target,
+            &list,
+            range,
+            "reading the keys of a range",
+        )
+        .await?;
     idle.put(conn).await;
     Ok(rows.iter().map(|r| r.get::<Vec<String>, _>(0)).collect())
 }
