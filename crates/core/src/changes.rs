@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use md5::{Digest, Md5};
@@ -162,12 +162,25 @@ pub fn row_hashes(batch: &RecordBatch) -> Result<StringArray> {
     for index in order {
         let name = schema.field(index).name().as_bytes();
         let column = batch.column(index);
+        // Fixed-width values are read straight from the buffer (what `encode` does, once
+        // per column instead of once per value).
+        let data = column.to_data();
+        let fixed = column
+            .data_type()
+            .primitive_width()
+            .filter(|_| column.data_type().is_primitive())
+            .map(|width| (data.buffers()[0].as_slice(), width, data.offset()));
         for (row, out) in encoded.iter_mut().enumerate() {
             if column.is_null(row) {
                 continue;
             }
             out.extend_from_slice(&(name.len() as u64).to_le_bytes());
             out.extend_from_slice(name);
+            if let Some((values, width, offset)) = fixed {
+                let start = (offset + row) * width;
+                out.extend_from_slice(&values[start..start + width]);
+                continue;
+            }
             encode(column.as_ref(), row, out).map_err(|why| {
                 Error::data(format!(
                     "column {}: cannot hash a value of Arrow type {} ({why})",
@@ -177,14 +190,21 @@ pub fn row_hashes(batch: &RecordBatch) -> Result<StringArray> {
             })?;
         }
     }
-    Ok(encoded
-        .iter()
-        .map(|bytes| Some(hex(&Md5::digest(bytes))))
-        .collect())
+    let mut hashes = StringBuilder::with_capacity(rows, rows * 32);
+    for bytes in &encoded {
+        hashes.append_value(hex(&Md5::digest(bytes)));
+    }
+    Ok(hashes.finish())
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 /// Appends the canonical encoding of the non-NULL value at `row`: fixed-width values as

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use elt_core::arrow::array::{
-    ArrayRef, AsArray, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray,
+    ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray,
 };
 use elt_core::arrow::compute::cast;
 use elt_core::arrow::datatypes::{
@@ -12,7 +12,7 @@ use elt_core::arrow::datatypes::{
 };
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::catalog::uuid_field;
-use elt_core::changes::{DELETED_AT, EXTRACTED_AT, RUN_ID};
+use elt_core::changes::{IS_CURRENT, ROW_HASH, RUN_ID, meta_columns, row_hashes};
 use elt_core::{Error, Result, RunInfo, WriteMode};
 
 use super::session::db_error;
@@ -27,33 +27,54 @@ pub fn append(appender: duckdb::Result<duckdb::Appender<'_>>, batch: RecordBatch
         .map_err(|e| Error::data("DuckDB refused a batch").caused_by(e))
 }
 
-/// The batch with the run's `_elt_extracted_at` and `_elt_run_id` added as columns, and a
-/// NULL `_elt_deleted_at` for a merge (only merges without a soft-delete column append
-/// straight into the table; history never does).
+/// The batch with the metadata columns of `mode` added, as a load that appends straight into
+/// the table writes them: the run's start and id, no deletion, and for history a current
+/// version from the run's start with the row's hash (only loads without a soft-delete
+/// column append straight into the table).
 pub fn with_meta_columns(
     batch: RecordBatch,
     run: &RunInfo,
     mode: WriteMode,
 ) -> Result<RecordBatch> {
     let rows = batch.num_rows();
-    let schema = batch.schema();
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    fields.push(Field::new(EXTRACTED_AT, utc.clone(), false));
-    fields.push(uuid_field(RUN_ID, false));
+    let now = || {
+        Arc::new(
+            TimestampMicrosecondArray::from_value(run.started_at_us, rows).with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    let none =
+        || Arc::new(TimestampMicrosecondArray::new_null(rows).with_timezone("UTC")) as ArrayRef;
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut columns = batch.columns().to_vec();
-    let extracted_at = TimestampMicrosecondArray::from_value(run.started_at_us, rows);
-    columns.push(Arc::new(extracted_at.with_timezone("UTC")));
-    let run_id = uuid_bytes(&run.run_id)
-        .ok_or_else(|| Error::bug(format!("run id {:?} is not a UUID", run.run_id)))?;
-    let run_ids = FixedSizeBinaryArray::try_from_iter(std::iter::repeat_n(run_id, rows))
-        .map_err(|e| Error::bug("building the run id column").caused_by(e))?;
-    columns.push(Arc::new(run_ids));
-    if mode == WriteMode::Merge {
-        fields.push(Field::new(DELETED_AT, utc, true));
-        columns.push(Arc::new(
-            TimestampMicrosecondArray::new_null(rows).with_timezone("UTC"),
-        ));
+    for meta in meta_columns(mode) {
+        let (field, column) = match meta.name {
+            RUN_ID => {
+                let run_id = uuid_bytes(&run.run_id)
+                    .ok_or_else(|| Error::bug(format!("run id {:?} is not a UUID", run.run_id)))?;
+                let run_ids =
+                    FixedSizeBinaryArray::try_from_iter(std::iter::repeat_n(run_id, rows))
+                        .map_err(|e| Error::bug("building the run id column").caused_by(e))?;
+                (uuid_field(RUN_ID, false), Arc::new(run_ids) as ArrayRef)
+            }
+            IS_CURRENT => (
+                Field::new(IS_CURRENT, DataType::Boolean, false),
+                Arc::new(BooleanArray::from(vec![true; rows])) as ArrayRef,
+            ),
+            ROW_HASH => (
+                Field::new(ROW_HASH, DataType::Utf8, false),
+                Arc::new(row_hashes(&batch)?) as ArrayRef,
+            ),
+            name if meta.nullable => (Field::new(name, utc.clone(), true), none()),
+            name => (Field::new(name, utc.clone(), false), now()),
+        };
+        fields.push(field);
+        columns.push(column);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::bug("adding the metadata columns").caused_by(e))

@@ -141,21 +141,21 @@ impl<'a> Loader<'a> {
             .map(|f| f.name().clone())
             .chain(meta_columns(mode).iter().map(|c| c.name.to_owned()))
             .collect();
-        // A merge into a table that is empty when the load starts appends straight in too,
-        // and resolves keys that repeat within the load at each commit instead (unless a
-        // soft-delete column needs the stage to decide each row).
+        // A merge or history into a table that is empty when the load starts appends
+        // straight in too (every row is new: a history row is a current version from the
+        // run's start), and resolves keys that repeat within the load at each commit instead
+        // (unless a soft-delete column needs the stage to decide each row).
         let layout_matches =
             || -> Result<bool> { Ok(column_names(conn, dataset, &stream.table)? == expected) };
         let direct = match mode {
             _ if schema.fields().iter().any(|f| staged_as_text(f)) => None,
             WriteMode::Overwrite => Some(table_name),
             WriteMode::Append => layout_matches()?.then_some(table_name),
-            WriteMode::Merge => (!stream.primary_key.is_empty()
+            WriteMode::Merge | WriteMode::History => (!stream.primary_key.is_empty()
                 && stream.deletes.soft_delete_column.is_none()
                 && is_empty(conn, &target)?
                 && layout_matches()?)
             .then_some(table_name),
-            WriteMode::History => None,
         };
         exec("BEGIN TRANSACTION", "starting a transaction")?;
         if stream.write_mode == WriteMode::Overwrite {
@@ -254,7 +254,11 @@ impl<'a> Loader<'a> {
     /// state; overwrite swaps its new table in first.
     fn commit(&mut self) -> Result<()> {
         self.move_staged()?;
-        if self.direct.is_some() && self.stream.write_mode == WriteMode::Merge {
+        let keyed = matches!(
+            self.stream.write_mode,
+            WriteMode::Merge | WriteMode::History
+        );
+        if self.direct.is_some() && keyed {
             self.resolve_repeated_keys()?;
         }
         if self.stream.write_mode == WriteMode::Overwrite {
@@ -308,9 +312,9 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    /// For a merge appended straight into a table that was empty at the start: refuses
-    /// NULL keys and keeps one row per key (highest cursor, then the last appended), the
-    /// same outcome as merging through the stage.
+    /// For a merge or history appended straight into a table that was empty at the start:
+    /// refuses NULL keys and keeps one row per key (highest cursor, then the last
+    /// appended), the same outcome as loading through the stage.
     fn resolve_repeated_keys(&mut self) -> Result<()> {
         let target = format!(
             "{}.{}",
