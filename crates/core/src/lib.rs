@@ -23,6 +23,8 @@ pub mod reconcile;
 pub mod secret;
 pub mod source;
 pub mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use catalog::{
     Backfill, Catalog, ConfiguredStream, Deletes, OnDelete, StreamDescriptor, SyncMode, WriteMode,

@@ -127,6 +127,16 @@ impl DuckDbSession {
             commit_rows: config.commit_rows,
             commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
         };
+        // DuckDB names a file's catalog after its stem: a schema of the same name makes
+        // every `schema.table` ambiguous.
+        let stem = Path::new(&config.path).file_stem().and_then(|s| s.to_str());
+        if stem.is_some_and(|stem| stem.eq_ignore_ascii_case(dataset)) {
+            return Err(Error::config(format!(
+                "the DuckDB file {} and the dataset {dataset:?} have the same name, which DuckDB \
+                 cannot tell apart; rename the file (`path`) or set the connection's `dataset`",
+                config.path
+            )));
+        }
         let (ds, owner) = (quote_ident(dataset), connection.to_owned());
         let conn = run_blocking(move || {
             let conn = connect(&config)?;

@@ -1,0 +1,79 @@
+//! The conformance kit (`elt_core::testkit`) against each source: `sample` in memory,
+//! `postgres` against a fresh database on the local server (`ELT_TEST_PG_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`).
+
+use elt_core::testkit::{ConfigCases, SourceKit};
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+fn factory(kind: &str) -> elt_core::SourceFactory {
+    elt_connectors::sources()
+        .into_iter()
+        .find(|f| f.kind == kind)
+        .expect("registered")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sample_passes_the_kit() {
+    let kit = SourceKit {
+        factory: factory("sample"),
+        cases: ConfigCases {
+            config: json!({ "customers": 300, "products": 50, "orders": 2000, "batch_rows": 250 }),
+            bad_options: vec![("batch_rows", json!(0)), ("orders", json!("many"))],
+            unreachable: None,
+            secrets: vec![],
+        },
+        streams: vec![],
+    };
+    for check in kit.run().await {
+        println!("sample: {check}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_passes_the_kit() {
+    let admin = std::env::var("ELT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL is up");
+    conn.execute("DROP DATABASE IF EXISTS elt_kit_source WITH (FORCE)")
+        .await
+        .unwrap();
+    conn.execute("CREATE DATABASE elt_kit_source")
+        .await
+        .unwrap();
+    let url = format!("{}/elt_kit_source", admin.rsplit_once('/').unwrap().0);
+    let mut db = PgConnection::connect(&url).await.unwrap();
+    db.execute(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
+         -- Ten rows share each timestamp, so checkpoints fall inside groups of equal cursors.
+         INSERT INTO items SELECT g, 'item ' || g, timestamptz '2024-01-01' + (g / 10) * interval '1 s'
+           FROM generate_series(1, 5000) g;
+         CREATE TABLE events (code text, at timestamptz);
+         INSERT INTO events SELECT 'e' || g, now() FROM generate_series(1, 100) g;",
+    )
+    .await
+    .unwrap();
+    let kit = SourceKit {
+        factory: factory("postgres"),
+        cases: ConfigCases {
+            config: json!({ "url": url, "batch_rows": 333 }),
+            bad_options: vec![
+                ("batch_rows", json!(0)),
+                ("schemas", json!([])),
+                ("connect_timeout_secs", json!(0)),
+                ("tls", json!("sometimes")),
+            ],
+            unreachable: Some(json!({
+                "url": "postgres://elt:kit-secret-pw@127.0.0.1:1/elt_kit_source",
+                "connect_timeout_secs": 2
+            })),
+            secrets: vec!["kit-secret-pw".into()],
+        },
+        streams: vec!["public.items".into(), "public.events".into()],
+    };
+    for check in kit.run().await {
+        println!("postgres: {check}");
+    }
+}

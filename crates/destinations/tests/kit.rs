@@ -1,0 +1,78 @@
+//! The conformance kit (`elt_core::testkit`) against each destination: DuckDB in a
+//! temporary file, PostgreSQL in a fresh database on the local server (`ELT_TEST_PG_URL`).
+
+use elt_core::testkit::{ConfigCases, DestinationKit};
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+fn factory(kind: &str) -> elt_core::DestinationFactory {
+    elt_destinations::destinations()
+        .into_iter()
+        .find(|f| f.kind == kind)
+        .expect("registered")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duckdb_passes_the_kit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kit.duckdb").to_string_lossy().into_owned();
+    let kit = DestinationKit {
+        factory: factory("duckdb"),
+        cases: ConfigCases {
+            config: json!({ "path": path, "commit_rows": 1, "threads": 1 }),
+            bad_options: vec![
+                ("path", json!(":memory:")),
+                ("commit_rows", json!(0)),
+                ("memory_limit", json!("lots")),
+            ],
+            unreachable: Some(json!({ "path": "/proc/elt-kit/no/such/dir/kit.duckdb" })),
+            secrets: vec![],
+        },
+        dataset: "raw".into(),
+    };
+    for check in kit.run().await {
+        println!("duckdb: {check}");
+    }
+    // The kit found this: a dataset named like the file is ambiguous in DuckDB, so it is
+    // refused with a message naming both.
+    let same_name = DestinationKit {
+        dataset: "kit".into(),
+        ..kit
+    };
+    let destination = same_name.factory.build(&same_name.cases.config).unwrap();
+    let error = destination.open("c", "kit").await.err().expect("refused");
+    assert_eq!(error.kind(), elt_core::ErrorKind::Config);
+    assert!(error.message().contains("same name"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_passes_the_kit() {
+    let admin = std::env::var("ELT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL is up");
+    conn.execute("DROP DATABASE IF EXISTS elt_kit_destination WITH (FORCE)")
+        .await
+        .unwrap();
+    conn.execute("CREATE DATABASE elt_kit_destination")
+        .await
+        .unwrap();
+    let url = format!("{}/elt_kit_destination", admin.rsplit_once('/').unwrap().0);
+    let kit = DestinationKit {
+        factory: factory("postgres"),
+        cases: ConfigCases {
+            config: json!({ "url": url, "commit_rows": 1 }),
+            bad_options: vec![("lease_secs", json!(0)), ("commit_rows", json!(-1))],
+            unreachable: Some(json!({
+                "url": "postgres://elt:kit-secret-pw@127.0.0.1:1/elt_kit_destination",
+                "connect_timeout_secs": 2
+            })),
+            secrets: vec!["kit-secret-pw".into()],
+        },
+        dataset: "kit".into(),
+    };
+    for check in kit.run().await {
+        println!("postgres: {check}");
+    }
+}
