@@ -93,7 +93,8 @@ pub fn meta_columns(mode: WriteMode) -> Vec<MetaColumn> {
     columns
 }
 
-/// The columns [`with_change_columns`] adds for `stream`, as `(name, Arrow type)`.
+/// The columns [`with_change_columns`] adds for `stream`: `_elt_deleted` (merge, history)
+/// and `_elt_row_hash` (history).
 pub fn change_fields(stream: &ConfiguredStream) -> Vec<Field> {
     let mut fields = Vec::new();
     if matches!(stream.write_mode, WriteMode::Merge | WriteMode::History) {

@@ -164,8 +164,10 @@ pub fn plan_streams(
             stream.deletes.reconcile_every = Some(every);
         }
         if options.reconcile_deletes && keyed {
-            elt_core::reconcile::check_key_types(&stream)?;
-            stream.deletes.reconcile_every = Some(1);
+            match elt_core::reconcile::check_key_types(&stream) {
+                Ok(()) => stream.deletes.reconcile_every = Some(1),
+                Err(e) => notes.push(format!("--reconcile-deletes skipped it: {}", e.message())),
+            }
         }
         if c.on_delete.is_some() && stream.write_mode != WriteMode::Merge {
             return Err(Error::config(format!(
