@@ -127,3 +127,49 @@ fn values_round_trip_with_types_nulls_and_unicode() {
     );
     assert_eq!(customers, ["true true true OBJECT"]);
 }
+
+#[test]
+fn calendar_loads_a_date_dimension_and_extends_it() {
+    let toml = |to: &str| {
+        format!(
+            r#"
+[sources.days]
+type = "calendar"
+from = "2024-01-01"
+to = "{to}"
+batch_rows = 100
+
+{}
+[connections.dates]
+source = "days"
+destination = "local"
+"#,
+            crate::common::DESTINATION
+        )
+    };
+    let project = Project::new(&toml("2024-12-31"));
+    let first = project
+        .elt(&["sync", "--connection", "dates", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(stream(&first, "dates")["rows_loaded"], 366, "a leap year");
+    project.write_config(&toml("2025-01-31"));
+    let second = project
+        .elt(&["sync", "--connection", "dates", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        stream(&second, "dates")["rows_read"],
+        31,
+        "only the new days"
+    );
+    assert_eq!(
+        project.query(
+            "SELECT count(*) || ' ' || count(*) FILTER (WHERE is_weekend) || ' ' ||
+                    max(date) || ' ' || min(iso_week) FILTER (WHERE date = DATE '2024-12-30')
+             FROM raw.dates"
+        ),
+        // 104 weekend days in 2024 (it starts on a Monday), 8 in January 2025.
+        ["397 112 2025-01-31 1"]
+    );
+}

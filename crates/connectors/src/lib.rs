@@ -4,6 +4,7 @@
 //! A connector directory holds `mod.rs` (the `Source` impl and its `//!` doc: what it
 //! reads, how it checkpoints, its limits), `config.rs` and files split by role.
 
+pub mod calendar;
 pub mod postgres;
 pub mod sample;
 
@@ -11,5 +12,5 @@ use elt_core::SourceFactory;
 
 /// Every source type this build knows, in the order `elt connectors` lists them.
 pub fn sources() -> Vec<SourceFactory> {
-    vec![sample::factory(), postgres::factory()]
+    vec![sample::factory(), postgres::factory(), calendar::factory()]
 }

@@ -1,4 +1,5 @@
-//! The conformance kit (`elt_core::testkit`) against each source: `sample` in memory,
+//! The conformance kit (`elt_core::testkit`) against each source: `sample` and `calendar`
+//! in memory,
 //! `postgres` against a fresh database on the local server (`ELT_TEST_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 
@@ -27,6 +28,27 @@ async fn sample_passes_the_kit() {
     };
     for check in kit.run().await {
         println!("sample: {check}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calendar_passes_the_kit() {
+    let kit = SourceKit {
+        factory: factory("calendar"),
+        cases: ConfigCases {
+            config: json!({ "from": "2023-12-25", "to": "2024-03-01", "batch_rows": 7 }),
+            bad_options: vec![
+                ("from", json!("yesterday")),
+                ("to", json!("2023-01-01")),
+                ("batch_rows", json!(0)),
+            ],
+            unreachable: None,
+            secrets: vec![],
+        },
+        streams: vec![],
+    };
+    for check in kit.run().await {
+        println!("calendar: {check}");
     }
 }
 
