@@ -3,7 +3,7 @@
 //! (history); nothing else changes; `reconcile_deletes_every` spaces the checks out.
 
 use crate::common::{Project, stream};
-use crate::pg::{execute, fresh_database, project_toml};
+use crate::pg::{execute, fresh_database, project_toml, query};
 
 const TABLES: &str = "
 CREATE TABLE accounts (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
@@ -152,7 +152,7 @@ reconcile_deletes_every = 1
 }
 
 #[test]
-fn a_destination_that_cannot_reconcile_fails_the_stream_before_reading() {
+fn the_postgres_destination_finds_and_marks_deleted_rows_too() {
     let url = fresh_database("reconcile_pg_destination");
     execute(&url, TABLES);
     let project = Project::new(&format!(
@@ -168,17 +168,43 @@ url = "{url}"
 [connections.pg]
 source = "pg"
 destination = "warehouse"
-streams = [{{ name = "public.accounts", reconcile_deletes_every = 1 }}]
+dataset = "raw"
+streams = [
+  {{ name = "public.accounts", reconcile_deletes_every = 1 }},
+  {{ name = "public.tags", write = "history", reconcile_deletes_every = 1 }},
+]
 "#
     ));
-    let run = project.elt(&["sync", "--connection", "pg", "--json"]);
-    assert_ne!(run.code(), 0);
-    let accounts = stream(&run.json(), "public.accounts").clone();
-    assert_eq!(accounts["rows_read"], 0, "{accounts}");
-    assert!(
-        accounts["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("cannot reconcile deletes")),
-        "{accounts}"
+    sync(&project, &[]);
+    execute(
+        &url,
+        "DELETE FROM accounts WHERE id IN (1, 17, 25000, 49999, 50000);
+         DELETE FROM tags WHERE code IN ('tag-1', 'tag-3-é', 'tag-4999')",
+    );
+    let second = sync(&project, &[]);
+    assert_eq!(stream(&second, "public.accounts")["rows_deleted"], 5);
+    assert_eq!(stream(&second, "public.tags")["rows_deleted"], 3);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM raw.public_accounts
+             WHERE _elt_deleted_at IS NOT NULL"
+        ),
+        ["1,17,25000,49999,50000"]
+    );
+    assert_eq!(
+        query(
+            &url,
+            "SELECT string_agg(code, ',' ORDER BY code COLLATE \"C\") FROM raw.public_tags
+             WHERE NOT _elt_is_current AND _elt_valid_to IS NOT NULL"
+        ),
+        ["tag-1,tag-3-é,tag-4999"]
+    );
+    let third = sync(&project, &[]);
+    assert_eq!(stream(&third, "public.accounts")["rows_deleted"], 0);
+    assert_eq!(stream(&third, "public.tags")["rows_deleted"], 0);
+    assert_eq!(
+        query(&url, "SELECT count(*)::text FROM raw._elt_reconciliations"),
+        ["6"]
     );
 }

@@ -97,6 +97,26 @@ pub fn check_key_types(stream: &ConfiguredStream) -> Result<()> {
     Ok(())
 }
 
+/// Where a digest is computed: the SQL differs only in turning hex into an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL (`('x' || hex)::bit(60)::bigint`).
+    Postgres,
+    /// DuckDB (`('0x' || hex)::BIGINT`).
+    DuckDb,
+}
+
+/// The select list of a range digest: the key count, and the sum of the first 60 bits of
+/// each key text's MD5, as text. Both dialects give equal values for equal keys.
+pub fn digest_list(columns: &[KeyColumn], dialect: Dialect) -> String {
+    let prefix = format!("substr(md5({}), 1, 15)", key_text(columns));
+    let number = match dialect {
+        Dialect::Postgres => format!("('x' || {prefix})::bit(60)::bigint"),
+        Dialect::DuckDb => format!("('0x' || {prefix})::BIGINT"),
+    };
+    format!("count(*), CAST(coalesce(sum({number}), 0) AS VARCHAR)")
+}
+
 /// The text of a row's key: its columns as text joined by the unit separator.
 pub fn key_text(columns: &[KeyColumn]) -> String {
     let parts: Vec<String> = columns

@@ -4,7 +4,7 @@
 //! a count and a sum per range, or the keys of a small range. Rows the stream's soft-delete
 //! column marks deleted are left out, as the destination leaves them out of its live rows.
 
-use elt_core::reconcile::{Key, KeyColumn, KeyRange, RangeDigest, key_text, range_sql};
+use elt_core::reconcile::{Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, range_sql};
 use elt_core::{ConfiguredStream, Error, Result, quote_ident};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
@@ -113,10 +113,7 @@ pub async fn digests(
     let target = target(config)?;
     let mut conn = idle.take(&target).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
-    let list = format!(
-        "count(*), coalesce(sum(('x' || substr(md5({}), 1, 15))::bit(60)::bigint), 0)::text",
-        key_text(&keyed.columns)
-    );
+    let list = digest_list(&keyed.columns, Dialect::Postgres);
     let mut out = Vec::with_capacity(ranges.len());
     for range in ranges {
         let rows = keyed

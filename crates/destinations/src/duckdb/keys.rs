@@ -5,7 +5,7 @@
 
 use duckdb::{Connection, params, params_from_iter};
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
-use elt_core::reconcile::{Key, KeyColumn, KeyRange, RangeDigest, key_text, range_sql};
+use elt_core::reconcile::{Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, range_sql};
 use elt_core::{ConfiguredStream, Error, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
 use super::session::{db_error, in_transaction};
@@ -63,9 +63,8 @@ impl LiveKeys {
             .map(|range| {
                 let range = range_sql(&self.columns, range, 1, false);
                 let sql = format!(
-                    "SELECT count(*), coalesce(sum(('0x' || substr(md5({}), 1, 15))::BIGINT), 0)::VARCHAR
-                     FROM {} WHERE {} AND {}",
-                    key_text(&self.columns),
+                    "SELECT {} FROM {} WHERE {} AND {}",
+                    digest_list(&self.columns, Dialect::DuckDb),
                     self.table,
                     self.live,
                     range.predicate

@@ -5,7 +5,7 @@
 //! stream's columns (see `types.rs` for the type mapping; names over 63 bytes shortened
 //! deterministically) plus `_elt_extracted_at` (the run's start), `_elt_run_id` and the
 //! columns of the write mode (see `elt_core::changes::meta_columns`), and beside them
-//! `_elt_state`, `_elt_runs` and `_elt_locks`.
+//! `_elt_state`, `_elt_runs`, `_elt_locks` and `_elt_reconciliations`.
 //!
 //! How it loads (`load.rs`): COPY … FROM STDIN in binary format, never row by row, into the
 //! raw table (`append`), a temporary stage upserted by primary key (`merge`; straight into
@@ -18,11 +18,12 @@
 //! syncing different streams of one connection run side by side; a second worker on the
 //! same stream fails with `Locked` (exit 3) until the lease is released or runs out.
 //!
-//! Not supported: hard-delete reconciliation (`reconcile_deletes_every`); streams asking
-//! for it fail before reading.
+//! Hard-delete reconciliation (`keys.rs`): live-key digests, and marking under the stream's
+//! lease.
 
 mod config;
 mod copy;
+mod keys;
 mod load;
 mod lock;
 mod session;

@@ -16,8 +16,10 @@ use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;
 
 use super::config::PostgresDestinationConfig;
+use super::keys::{self, LiveKeys};
 use super::load;
 use super::types::pg_name;
+use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 
 /// Runs `ddl` (statements without parameters) in a transaction holding an advisory lock
 /// named by `key`, so concurrent workers creating the same objects do not collide.
@@ -74,7 +76,7 @@ pub struct PgSession {
     pub(super) config: PostgresDestinationConfig,
     /// The dataset schema, quoted.
     pub(super) ds: String,
-    connection: String,
+    pub(super) connection: String,
 }
 
 impl PgSession {
@@ -103,7 +105,10 @@ impl PgSession {
              CREATE TABLE IF NOT EXISTS {ds}._elt_locks (
                  connection text NOT NULL, stream text NOT NULL, token bigint NOT NULL,
                  run_id text NOT NULL, holder text NOT NULL, acquired_at timestamptz NOT NULL,
-                 expires_at timestamptz NOT NULL, PRIMARY KEY (connection, stream));"
+                 expires_at timestamptz NOT NULL, PRIMARY KEY (connection, stream));
+             CREATE TABLE IF NOT EXISTS {ds}._elt_reconciliations (
+                 run_id uuid NOT NULL, connection text NOT NULL, stream text NOT NULL,
+                 reconciled_at timestamptz NOT NULL, rows_deleted bigint NOT NULL);"
         );
         locked_ddl(
             &mut conn,
@@ -276,5 +281,47 @@ impl DestinationSession for PgSession {
                 })
             })
             .collect()
+    }
+
+    async fn key_digests(
+        &mut self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.digests(self, ranges).await
+    }
+
+    async fn keys_in_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+    ) -> Result<Vec<Key>> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.keys(self, range).await
+    }
+
+    async fn split_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<(u64, Vec<Key>)> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.split(self, range, parts).await
+    }
+
+    async fn finish_reconcile(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        deleted: Vec<Key>,
+    ) -> Result<u64> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.finish(self, run, stream, deleted).await
+    }
+
+    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
+        keys::runs_since_reconcile(self, stream.name()).await
     }
 }
