@@ -3,7 +3,7 @@
 //! `postgres` against a fresh database on the local server (`ELT_TEST_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 
-use elt_core::testkit::{ConfigCases, SourceKit};
+use elt_core::testkit::{ConfigCases, SourceKit, fresh_pg_database};
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -54,18 +54,7 @@ async fn calendar_passes_the_kit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_passes_the_kit() {
-    let admin = std::env::var("ELT_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL is up");
-    conn.execute("DROP DATABASE IF EXISTS elt_kit_source WITH (FORCE)")
-        .await
-        .unwrap();
-    conn.execute("CREATE DATABASE elt_kit_source")
-        .await
-        .unwrap();
-    let url = format!("{}/elt_kit_source", admin.rsplit_once('/').unwrap().0);
+    let url = fresh_pg_database("elt_kit_source").await;
     let mut db = PgConnection::connect(&url).await.unwrap();
     db.execute(
         "CREATE TABLE items (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL);

@@ -11,7 +11,7 @@
 
 use arrow::datatypes::DataType;
 
-use crate::catalog::{ConfiguredStream, is_uuid_field};
+use crate::catalog::{ConfiguredStream, WriteMode, is_uuid_field};
 use crate::error::{Error, Result};
 
 /// One key: the text of each key column, in key order.
@@ -53,6 +53,19 @@ pub struct KeyColumn {
     pub sql_type: String,
     /// Whether it is text: compared in byte order (PostgreSQL needs `COLLATE "C"`).
     pub is_text: bool,
+}
+
+/// The raw-table rows that count as present in the source: merge rows not marked deleted,
+/// history's current versions. Other write modes cannot be reconciled.
+pub fn live_rows(stream: &ConfiguredStream) -> Result<&'static str> {
+    match stream.write_mode {
+        WriteMode::Merge => Ok("_elt_deleted_at IS NULL"),
+        WriteMode::History => Ok("_elt_is_current"),
+        mode => Err(Error::config(format!(
+            "stream {}: reconciling deletes needs write mode merge or history, not {mode}",
+            stream.name()
+        ))),
+    }
 }
 
 /// Refuses key columns whose text form differs between databases.

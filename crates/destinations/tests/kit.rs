@@ -1,9 +1,8 @@
 //! The conformance kit (`elt_core::testkit`) against each destination: DuckDB in a
 //! temporary file, PostgreSQL in a fresh database on the local server (`ELT_TEST_PG_URL`).
 
-use elt_core::testkit::{ConfigCases, DestinationKit};
+use elt_core::testkit::{ConfigCases, DestinationKit, fresh_pg_database};
 use serde_json::json;
-use sqlx::{Connection, Executor, PgConnection};
 
 fn factory(kind: &str) -> elt_core::DestinationFactory {
     elt_destinations::destinations()
@@ -47,18 +46,7 @@ async fn duckdb_passes_the_kit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_passes_the_kit() {
-    let admin = std::env::var("ELT_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL is up");
-    conn.execute("DROP DATABASE IF EXISTS elt_kit_destination WITH (FORCE)")
-        .await
-        .unwrap();
-    conn.execute("CREATE DATABASE elt_kit_destination")
-        .await
-        .unwrap();
-    let url = format!("{}/elt_kit_destination", admin.rsplit_once('/').unwrap().0);
+    let url = fresh_pg_database("elt_kit_destination").await;
     let kit = DestinationKit {
         factory: factory("postgres"),
         cases: ConfigCases {

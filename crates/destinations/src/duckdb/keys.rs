@@ -5,8 +5,10 @@
 
 use duckdb::{Connection, params, params_from_iter};
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
-use elt_core::reconcile::{Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, range_sql};
-use elt_core::{ConfiguredStream, Error, OnDelete, Result, RunInfo, WriteMode, quote_ident};
+use elt_core::reconcile::{
+    Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, live_rows, range_sql,
+};
+use elt_core::{ConfiguredStream, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
 use super::session::{db_error, in_transaction};
 
@@ -20,16 +22,7 @@ pub struct LiveKeys {
 impl LiveKeys {
     /// Reads the key columns' types from the catalog.
     pub fn of(conn: &Connection, dataset: &str, stream: &ConfiguredStream) -> Result<Self> {
-        let live = match stream.write_mode {
-            WriteMode::Merge => "_elt_deleted_at IS NULL",
-            WriteMode::History => "_elt_is_current",
-            mode => {
-                return Err(Error::config(format!(
-                    "stream {}: reconciling deletes needs write mode merge or history, not {mode}",
-                    stream.name()
-                )));
-            }
-        };
+        let live = live_rows(stream)?;
         let columns = stream
             .primary_key
             .iter()

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
-use elt_core::reconcile::{Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, range_sql};
+use elt_core::reconcile::{
+    Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, live_rows, range_sql,
+};
 use elt_core::{ConfiguredStream, Error, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -26,16 +28,7 @@ pub struct LiveKeys {
 impl LiveKeys {
     /// Reads the key columns' types from the catalog.
     pub async fn of(session: &mut PgSession, stream: &ConfiguredStream) -> Result<Self> {
-        let live = match stream.write_mode {
-            WriteMode::Merge => "_elt_deleted_at IS NULL",
-            WriteMode::History => "_elt_is_current",
-            mode => {
-                return Err(Error::config(format!(
-                    "stream {}: reconciling deletes needs write mode merge or history, not {mode}",
-                    stream.name()
-                )));
-            }
-        };
+        let live = live_rows(stream)?;
         let table = format!("{}.{}", session.ds, quote_ident(&pg_name(&stream.table)));
         let mut columns = Vec::new();
         for k in &stream.primary_key {
