@@ -11,7 +11,13 @@ INSERT INTO accounts SELECT g, 'account ' || g, timestamptz '2024-01-01' + g * i
   FROM generate_series(1, 50000) g;
 CREATE TABLE tags (code text PRIMARY KEY, label text, updated_at timestamptz NOT NULL);
 INSERT INTO tags SELECT 'tag-' || g || CASE WHEN g % 3 = 0 THEN '-é' ELSE '' END, 'label ' || g,
-  timestamptz '2024-01-01' + g * interval '1 second' FROM generate_series(1, 5000) g;";
+  timestamptz '2024-01-01' + g * interval '1 second' FROM generate_series(1, 5000) g;
+CREATE TABLE lines (order_id bigint, line_no int, qty int, updated_at timestamptz NOT NULL,
+  PRIMARY KEY (order_id, line_no));
+INSERT INTO lines SELECT g / 4, g % 4, g, timestamptz '2024-01-01' FROM generate_series(1, 12000) g;
+CREATE TABLE devices (id uuid PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
+INSERT INTO devices SELECT md5(g::text)::uuid, 'device ' || g, timestamptz '2024-01-01'
+  FROM generate_series(1, 3000) g;";
 
 fn project(url: &str, every: u32) -> Project {
     Project::new(&project_toml(
@@ -26,6 +32,12 @@ reconcile_deletes_every = {every}
 [[connections.pg.streams]]
 name = "public.tags"
 write = "history"
+
+[[connections.pg.streams]]
+name = "public.lines"
+
+[[connections.pg.streams]]
+name = "public.devices"
 "#
         ),
     ))
@@ -53,11 +65,23 @@ fn deleted_rows_are_found_and_marked_and_nothing_else_changes() {
     execute(
         &url,
         "DELETE FROM accounts WHERE id IN (1, 17, 25000, 49999, 50000);
-         DELETE FROM tags WHERE code IN ('tag-1', 'tag-3-é', 'tag-4999')",
+         DELETE FROM tags WHERE code IN ('tag-1', 'tag-3-é', 'tag-4999');
+         DELETE FROM lines WHERE (order_id, line_no) IN ((0, 1), (1500, 0), (1500, 3), (3000, 0));
+         DELETE FROM devices WHERE id IN (md5('1')::uuid, md5('2999')::uuid)",
     );
     let second = sync(&project, &["--reconcile-deletes"]);
     assert_eq!(stream(&second, "public.accounts")["rows_deleted"], 5);
     assert_eq!(stream(&second, "public.tags")["rows_deleted"], 3);
+    // Composite and UUID keys, both large enough to be cut into ranges.
+    assert_eq!(stream(&second, "public.lines")["rows_deleted"], 4);
+    assert_eq!(stream(&second, "public.devices")["rows_deleted"], 2);
+    assert_eq!(
+        project.query(
+            "SELECT string_agg(order_id || '/' || line_no, ',' ORDER BY order_id, line_no)
+             FROM raw.public_lines WHERE _elt_deleted_at IS NOT NULL"
+        ),
+        ["0/1,1500/0,1500/3,3000/0"]
+    );
     assert_eq!(
         project.query(
             "SELECT string_agg(id::VARCHAR, ',' ORDER BY id) FROM raw.public_accounts

@@ -139,50 +139,58 @@ pub fn key_text(columns: &[KeyColumn]) -> String {
     format!("concat_ws(chr(31), {})", parts.join(", "))
 }
 
-/// The row-value comparison `(k1, k2) OP (CAST($n AS t1), …)`.
-fn compare(columns: &[KeyColumn], op: &str, first_param: usize, collate: bool) -> String {
-    let collation = |c: &KeyColumn| {
-        if collate && c.is_text {
-            " COLLATE \"C\""
-        } else {
-            ""
-        }
-    };
-    let left: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{}{}", c.quoted, collation(c)))
-        .collect();
-    let right: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            format!(
-                "CAST(${} AS {}){}",
-                first_param + i,
-                c.sql_type,
-                collation(c)
-            )
-        })
-        .collect();
-    format!("({}) {op} ({})", left.join(", "), right.join(", "))
+/// `(k1, k2, …) OP (CAST($n AS t1), …)` for OP `>=` or `<`. PostgreSQL gets a row-value
+/// comparison (which its indexes serve), text in byte order (`COLLATE "C"`); DuckDB, whose
+/// optimizer cannot compare rows in a range, gets it spelled out:
+/// `k1 > v1 OR (k1 = v1 AND (k2 OP v2))` and so on.
+fn compare(columns: &[KeyColumn], op: &str, first_param: usize, dialect: Dialect) -> String {
+    let value = |i: usize, c: &KeyColumn| format!("CAST(${} AS {})", first_param + i, c.sql_type);
+    if dialect == Dialect::Postgres {
+        let collation = |c: &KeyColumn| if c.is_text { " COLLATE \"C\"" } else { "" };
+        let left: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{}{}", c.quoted, collation(c)))
+            .collect();
+        let right: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}{}", value(i, c), collation(c)))
+            .collect();
+        return format!("({}) {op} ({})", left.join(", "), right.join(", "));
+    }
+    let strict = if op == ">=" { ">" } else { "<" };
+    let last = columns.len() - 1;
+    let mut expression = format!(
+        "{} {op} {}",
+        columns[last].quoted,
+        value(last, &columns[last])
+    );
+    for (i, c) in columns.iter().enumerate().rev().skip(1) {
+        let v = value(i, c);
+        expression = format!(
+            "({q} {strict} {v} OR ({q} = {v} AND {expression}))",
+            q = c.quoted
+        );
+    }
+    expression
 }
 
-/// The predicate selecting `range`, with parameters numbered from `first_param`;
-/// `collate` adds `COLLATE "C"` to text columns (PostgreSQL).
+/// The predicate selecting `range` in `dialect`, with parameters numbered from
+/// `first_param`.
 pub fn range_sql(
     columns: &[KeyColumn],
     range: &KeyRange,
     first_param: usize,
-    collate: bool,
+    dialect: Dialect,
 ) -> RangeSql {
     let mut conditions = Vec::new();
     let mut params = Vec::new();
     if let Some(from) = &range.from {
-        conditions.push(compare(columns, ">=", first_param + params.len(), collate));
+        conditions.push(compare(columns, ">=", first_param + params.len(), dialect));
         params.extend(from.iter().cloned());
     }
     if let Some(to) = &range.to {
-        conditions.push(compare(columns, "<", first_param + params.len(), collate));
+        conditions.push(compare(columns, "<", first_param + params.len(), dialect));
         params.extend(to.iter().cloned());
     }
     RangeSql {
@@ -217,7 +225,7 @@ mod tests {
             from: Some(vec!["1".into(), "x".into()]),
             to: Some(vec!["2".into(), "y".into()]),
         };
-        let sql = range_sql(&columns, &range, 3, true);
+        let sql = range_sql(&columns, &range, 3, Dialect::Postgres);
         assert_eq!(
             sql.predicate,
             "(\"a\", \"b\" COLLATE \"C\") >= (CAST($3 AS bigint), CAST($4 AS text) COLLATE \"C\") \
@@ -225,8 +233,16 @@ mod tests {
         );
         assert_eq!(sql.params, ["1", "x", "2", "y"]);
         assert_eq!(
-            range_sql(&columns, &KeyRange::default(), 1, false).predicate,
+            range_sql(&columns, &KeyRange::default(), 1, Dialect::DuckDb).predicate,
             "true"
+        );
+        let below = KeyRange {
+            from: None,
+            to: range.to.clone(),
+        };
+        assert_eq!(
+            range_sql(&columns, &below, 1, Dialect::DuckDb).predicate,
+            "(\"a\" < CAST($1 AS bigint) OR (\"a\" = CAST($1 AS bigint) AND \"b\" < CAST($2 AS text)))"
         );
     }
 }

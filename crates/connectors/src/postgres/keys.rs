@@ -87,7 +87,7 @@ impl KeyedTable {
         range: &KeyRange,
         doing: &'static str,
     ) -> Result<Vec<PgRow>> {
-        let range = range_sql(&self.columns, range, 1, true);
+        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
         let sql = format!(
             "SELECT {list} FROM {} WHERE {} AND {}",
             self.table, self.live, range.predicate

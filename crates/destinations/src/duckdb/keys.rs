@@ -54,7 +54,7 @@ impl LiveKeys {
         ranges
             .iter()
             .map(|range| {
-                let range = range_sql(&self.columns, range, 1, false);
+                let range = range_sql(&self.columns, range, 1, Dialect::DuckDb);
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {} AND {}",
                     digest_list(&self.columns, Dialect::DuckDb),
@@ -76,7 +76,7 @@ impl LiveKeys {
     /// The keys of the rows `filter` selects in `range` (`filter` may add `rn` conditions
     /// on the row number in key order).
     fn select_keys(&self, conn: &Connection, range: &KeyRange, filter: &str) -> Result<Vec<Key>> {
-        let range = range_sql(&self.columns, range, 1, false);
+        let range = range_sql(&self.columns, range, 1, Dialect::DuckDb);
         let quoted: Vec<&str> = self.columns.iter().map(|c| c.quoted.as_str()).collect();
         let texts: Vec<String> = quoted
             .iter()

@@ -69,7 +69,7 @@ impl LiveKeys {
         tail: &str,
         doing: &'static str,
     ) -> Result<Vec<PgRow>> {
-        let range = range_sql(&self.columns, range, 1, true);
+        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
         let sql = format!(
             "SELECT {list} FROM {} WHERE {} AND {}{tail}",
             self.table, self.live, range.predicate
@@ -146,7 +146,7 @@ impl LiveKeys {
             self.texts(),
             order.join(", ")
         );
-        let range = range_sql(&self.columns, range, 1, true);
+        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
         let sql = format!(
             "SELECT k FROM (SELECT {list} FROM {} WHERE {} AND {}) AS ranked (k, rn)
              WHERE rn > 1 AND (rn - 1) % {step} = 0 ORDER BY rn",
