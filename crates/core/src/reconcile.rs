@@ -68,6 +68,29 @@ pub fn live_rows(stream: &ConfiguredStream) -> Result<&'static str> {
     }
 }
 
+/// Keys a split samples from a range: enough for even cuts, few enough to sort at once.
+pub const SPLIT_SAMPLE: usize = 4_096;
+
+/// Up to `parts - 1` cut points taken evenly from `sample` (keys in key order, distinct):
+/// the boundaries need not be exact quantiles, only increasing.
+pub fn cut_points(sample: Vec<Key>, parts: usize) -> Vec<Key> {
+    let len = sample.len();
+    if len < 2 || parts < 2 {
+        return Vec::new();
+    }
+    let wanted: Vec<usize> = (1..parts)
+        .map(|i| i * len / parts)
+        .filter(|&i| i > 0)
+        .collect();
+    let mut cuts: Vec<Key> = Vec::new();
+    for (i, key) in sample.into_iter().enumerate() {
+        if wanted.contains(&i) && cuts.last() != Some(&key) {
+            cuts.push(key);
+        }
+    }
+    cuts
+}
+
 /// Refuses key columns whose text form differs between databases.
 pub fn check_key_types(stream: &ConfiguredStream) -> Result<()> {
     if stream.primary_key.is_empty() {
@@ -232,6 +255,13 @@ mod tests {
              AND (\"a\", \"b\" COLLATE \"C\") < (CAST($5 AS bigint), CAST($6 AS text) COLLATE \"C\")"
         );
         assert_eq!(sql.params, ["1", "x", "2", "y"]);
+        let sample: Vec<Key> = (0..100).map(|i| vec![i.to_string()]).collect();
+        let cuts = cut_points(sample, 4);
+        assert_eq!(
+            cuts,
+            [vec!["25".to_owned()], vec!["50".into()], vec!["75".into()]]
+        );
+        assert!(cut_points(vec![vec!["only".into()]], 4).is_empty());
         assert_eq!(
             range_sql(&columns, &KeyRange::default(), 1, Dialect::DuckDb).predicate,
             "true"

@@ -53,20 +53,23 @@ pub async fn reconcile(
         if count == 0 {
             continue;
         }
+        // Both sides work at once: each spends most of its time hashing keys.
         if count <= LEAF || cuts.is_empty() {
-            let theirs: HashSet<Key> = source
-                .keys_in_range(stream, &range)
-                .await?
-                .into_iter()
-                .collect();
+            let (theirs, ours) = tokio::join!(
+                source.keys_in_range(stream, &range),
+                session.keys_in_range(stream, &range)
+            );
+            let theirs: HashSet<Key> = theirs?.into_iter().collect();
             done.source_keys_listed += theirs.len() as u64;
-            let ours = session.keys_in_range(stream, &range).await?;
-            deleted.extend(ours.into_iter().filter(|k| !theirs.contains(k)));
+            deleted.extend(ours?.into_iter().filter(|k| !theirs.contains(k)));
             continue;
         }
         let ranges = cut(&range, cuts);
-        let ours = session.key_digests(stream, &ranges).await?;
-        let theirs = source.key_digests(stream, &ranges).await?;
+        let (ours, theirs) = tokio::join!(
+            session.key_digests(stream, &ranges),
+            source.key_digests(stream, &ranges)
+        );
+        let (ours, theirs) = (ours?, theirs?);
         done.ranges_digested += ranges.len() as u64;
         for ((range, ours), theirs) in ranges.into_iter().zip(ours).zip(theirs) {
             if ours != theirs {

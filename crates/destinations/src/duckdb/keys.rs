@@ -6,7 +6,8 @@
 use duckdb::{Connection, params, params_from_iter};
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
 use elt_core::reconcile::{
-    Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, live_rows, range_sql,
+    Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
+    live_rows, range_sql,
 };
 use elt_core::{ConfiguredStream, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
@@ -73,25 +74,34 @@ impl LiveKeys {
             .collect()
     }
 
-    /// The keys of the rows `filter` selects in `range` (`filter` may add `rn` conditions
-    /// on the row number in key order).
-    fn select_keys(&self, conn: &Connection, range: &KeyRange, filter: &str) -> Result<Vec<Key>> {
+    /// The live keys of `range`, all of them or a random `sample` in key order.
+    fn select_keys(
+        &self,
+        conn: &Connection,
+        range: &KeyRange,
+        sample: Option<usize>,
+    ) -> Result<Vec<Key>> {
         let range = range_sql(&self.columns, range, 1, Dialect::DuckDb);
         let quoted: Vec<&str> = self.columns.iter().map(|c| c.quoted.as_str()).collect();
         let texts: Vec<String> = quoted
             .iter()
             .map(|q| format!("CAST({q} AS VARCHAR)"))
             .collect();
-        let sql = format!(
-            "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS rn FROM {} WHERE {} AND {})
-             WHERE {filter} ORDER BY rn",
-            texts.join(", "),
-            quoted.join(", "),
+        let rows = format!(
+            "SELECT {} FROM {} WHERE {} AND {}",
             quoted.join(", "),
             self.table,
             self.live,
             range.predicate
         );
+        let sql = match sample {
+            None => format!("SELECT {} FROM ({rows})", texts.join(", ")),
+            Some(n) => format!(
+                "SELECT {} FROM ({rows}) USING SAMPLE reservoir({n} ROWS) ORDER BY {}",
+                texts.join(", "),
+                quoted.join(", ")
+            ),
+        };
         let mut statement = conn
             .prepare(&sql)
             .map_err(|e| db_error("reading keys", e))?;
@@ -109,23 +119,33 @@ impl LiveKeys {
 
     /// The live keys in `range`.
     pub fn keys(&self, conn: &Connection, range: &KeyRange) -> Result<Vec<Key>> {
-        self.select_keys(conn, range, "true")
+        self.select_keys(conn, range, None)
     }
 
-    /// The live key count of `range` and the keys that cut it into `parts` even ranges.
+    /// The live key count of `range` and keys that cut it into about `parts` even ranges
+    /// (from a sample of its keys).
     pub fn split(
         &self,
         conn: &Connection,
         range: &KeyRange,
         parts: usize,
     ) -> Result<(u64, Vec<Key>)> {
-        let count = self.digests(conn, std::slice::from_ref(range))?[0].keys;
-        let step = count.div_ceil(parts.max(1) as u64).max(1);
+        let sql = range_sql(&self.columns, range, 1, Dialect::DuckDb);
+        let count: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {} AND {}",
+                    self.table, self.live, sql.predicate
+                ),
+                params_from_iter(&sql.params),
+                |r| r.get(0),
+            )
+            .map_err(|e| db_error("counting keys", e))?;
         if count <= 1 || parts <= 1 {
-            return Ok((count, Vec::new()));
+            return Ok((count as u64, Vec::new()));
         }
-        let cuts = self.select_keys(conn, range, &format!("rn > 1 AND (rn - 1) % {step} = 0"))?;
-        Ok((count, cuts))
+        let sample = self.select_keys(conn, range, Some(SPLIT_SAMPLE))?;
+        Ok((count as u64, cut_points(sample, parts)))
     }
 
     /// Marks `deleted` as deleted (see `DestinationSession::finish_reconcile`) and records

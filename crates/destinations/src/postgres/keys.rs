@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
 use elt_core::reconcile::{
-    Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, live_rows, range_sql,
+    Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
+    live_rows, range_sql,
 };
 use elt_core::{ConfiguredStream, Error, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 use sqlx::Row;
@@ -128,11 +129,13 @@ impl LiveKeys {
         range: &KeyRange,
         parts: usize,
     ) -> Result<(u64, Vec<Key>)> {
-        let count = self.digests(session, std::slice::from_ref(range)).await?[0].keys;
+        let counted = self
+            .select(session, "count(*)", range, "", "counting keys")
+            .await?;
+        let count = counted[0].get::<i64, _>(0) as u64;
         if count <= 1 || parts <= 1 {
             return Ok((count, Vec::new()));
         }
-        let step = count.div_ceil(parts as u64).max(1);
         let order: Vec<String> = self
             .columns
             .iter()
@@ -141,16 +144,17 @@ impl LiveKeys {
                 format!("{}{collate}", c.quoted)
             })
             .collect();
-        let list = format!(
-            "{}, row_number() OVER (ORDER BY {}) AS rn",
-            self.texts(),
-            order.join(", ")
-        );
+        let quoted: Vec<&str> = self.columns.iter().map(|c| c.quoted.as_str()).collect();
+        let list = format!("{} AS k, {}", self.texts(), quoted.join(", "));
         let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
+        // A random sample of the range's keys (a top-N by random(), no full sort), in order.
         let sql = format!(
-            "SELECT k FROM (SELECT {list} FROM {} WHERE {} AND {}) AS ranked (k, rn)
-             WHERE rn > 1 AND (rn - 1) % {step} = 0 ORDER BY rn",
-            self.table, self.live, range.predicate
+            "SELECT k FROM (SELECT {list} FROM {} WHERE {} AND {} ORDER BY random()
+             LIMIT {SPLIT_SAMPLE}) AS sample ORDER BY {}",
+            self.table,
+            self.live,
+            range.predicate,
+            order.join(", ")
         );
         let mut query = sqlx::query(&sql);
         for p in &range.params {
@@ -158,12 +162,10 @@ impl LiveKeys {
         }
         let rows = match query.fetch_all(&mut session.conn).await {
             Ok(rows) => rows,
-            Err(e) => return Err(session.target.error("cutting a key range", e)),
+            Err(e) => return Err(session.target.error("sampling a key range", e)),
         };
-        Ok((
-            count,
-            rows.iter().map(|r| r.get::<Vec<String>, _>(0)).collect(),
-        ))
+        let sample = rows.iter().map(|r| r.get::<Vec<String>, _>(0)).collect();
+        Ok((count, cut_points(sample, parts)))
     }
 
     /// Marks `deleted` as deleted and records the reconciliation, in one transaction
