@@ -4,10 +4,10 @@
 //!
 //! How: the destination cuts a key range into `PARTS` ranges of about equal size (at keys it
 //! samples); both sides digest each range at the same time (a count and a hash sum,
-//! computed in the database); only ranges whose digests differ are cut again, until a range holds at most `LEAF`
-//! destination keys, whose keys both sides then list. An unchanged table costs one pass over
-//! the source's primary-key index and returns `PARTS` small rows; a few deletions cost a few
-//! more passes over ever smaller ranges. Keys the source has and the destination lacks
+//! computed in the database); only ranges whose digests differ are cut again, until a range
+//! holds at most `LEAF` destination keys, whose keys both sides then list. An unchanged table
+//! costs one pass over the source's primary-key index and returns `PARTS` small rows; a few
+//! deletions cost a few more passes over ever smaller ranges. Keys the source has and the destination lacks
 //! (rows inserted since the sync) are left to the next sync.
 //!
 //! Not here: the SQL (each connector's), and when to run it (the engine).
