@@ -2,6 +2,8 @@
 //! into the table (append, overwrite, a merge into an empty table) or into a temporary
 //! stage that each checkpoint merges from; a commit carries the latest checkpoint's state.
 
+mod by_key;
+
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -9,18 +11,16 @@ use std::sync::Arc;
 use duckdb::Connection;
 use elt_core::arrow::datatypes::{Field, Schema};
 use elt_core::arrow::record_batch::RecordBatch;
-use elt_core::changes::{DELETED, DELETED_AT, change_fields, meta_columns, with_change_columns};
+use elt_core::changes::{change_fields, meta_columns, with_change_columns};
 use elt_core::{
-    ConfiguredStream, Error, Message, OnDelete, Result, RunInfo, StreamState, WriteMode,
-    WriteSummary, quote_ident,
+    ConfiguredStream, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::batches::{append, intervals_as_text, with_meta_columns};
 use super::session::{db_error, write_state};
-use super::tables::{column_names, columns, evolve, is_empty, key_counts, null_key_error};
+use super::tables::{column_names, columns, evolve, is_empty};
 use super::types::{Use, staged_as_text};
-use crate::keyed::KeyedSql;
 
 /// The run's start as a timestamp, from parameter `$1`.
 const NOW: &str = "make_timestamp($1::BIGINT)::TIMESTAMPTZ";
@@ -215,6 +215,17 @@ impl<'a> Loader<'a> {
         result
     }
 
+    /// Runs one statement whose parameters are `$1` (the run's start, microseconds) and
+    /// `$2` (the run id); returns the rows it changed.
+    fn run_sql(&self, sql: &str, doing: &str) -> Result<usize> {
+        let mut statement = self.conn.prepare(sql).map_err(|e| db_error(doing, e))?;
+        let count = statement.parameter_count();
+        let values: [&dyn duckdb::ToSql; 2] = [&self.run.started_at_us, &self.run.run_id];
+        statement
+            .execute(&values[..count])
+            .map_err(|e| db_error(doing, e))
+    }
+
     fn exec(&self, sql: &str, doing: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(|e| db_error(doing, e))
     }
@@ -310,160 +321,5 @@ impl<'a> Loader<'a> {
         self.uncommitted_rows += moved as u64;
         self.staged_rows = 0;
         Ok(())
-    }
-
-    /// For a merge or history appended straight into a table that was empty at the start:
-    /// refuses NULL keys and keeps one row per key (highest cursor, then the last
-    /// appended), the same outcome as loading through the stage.
-    fn resolve_repeated_keys(&mut self) -> Result<()> {
-        let target = format!(
-            "{}.{}",
-            quote_ident(self.dataset),
-            quote_ident(&self.stream.table)
-        );
-        let key: Vec<_> = self
-            .stream
-            .primary_key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect();
-        let (null_keys, repeated) = key_counts(self.conn, &target, &key)?;
-        if null_keys > 0 {
-            return Err(null_key_error(null_keys, &self.stream.primary_key));
-        }
-        if repeated == 0 {
-            return Ok(());
-        }
-        let order = match &self.stream.cursor {
-            Some(c) => format!("{} DESC NULLS LAST, rowid DESC", quote_ident(c)),
-            None => "rowid DESC".to_owned(),
-        };
-        let removed = self
-            .conn
-            .execute(
-                &format!(
-                    "DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM (SELECT rowid,
-                     row_number() OVER (PARTITION BY {} ORDER BY {order}) AS n FROM {target}) WHERE n > 1)",
-                    key.join(", ")
-                ),
-                [],
-            )
-            .map_err(|e| db_error("resolving repeated keys", e))?;
-        self.uncommitted_rows -= removed as u64;
-        Ok(())
-    }
-
-    /// Runs one statement whose parameters are `$1` (the run's start, microseconds) and
-    /// `$2` (the run id); returns the rows it changed.
-    fn run_sql(&self, sql: &str, doing: &str) -> Result<usize> {
-        let mut statement = self.conn.prepare(sql).map_err(|e| db_error(doing, e))?;
-        let count = statement.parameter_count();
-        let values: [&dyn duckdb::ToSql; 2] = [&self.run.started_at_us, &self.run.run_id];
-        statement
-            .execute(&values[..count])
-            .map_err(|e| db_error(doing, e))
-    }
-
-    /// The shared SQL of keyed loads (merge, history) for this stream.
-    fn keyed_sql<'s>(
-        &'s self,
-        key: &'s [String],
-        cursor: Option<&'s str>,
-        columns: &'s [String],
-    ) -> KeyedSql<'s> {
-        KeyedSql {
-            table: &self.into,
-            stage: &self.stage,
-            key,
-            cursor,
-            columns,
-            now: NOW,
-            row_id: "rowid",
-        }
-    }
-
-    /// Readies the stage of a merge or history load: refuses NULL keys and keeps one row
-    /// per key (the highest cursor, then the last staged).
-    fn one_row_per_key(&self, sql: &KeyedSql<'_>) -> Result<()> {
-        if sql.key.is_empty() {
-            return Err(Error::config(format!(
-                "write mode `{}` needs a primary key; set `primary_key` on the stream or use `append`",
-                self.stream.write_mode
-            )));
-        }
-        let (null_keys, repeated) = key_counts(self.conn, &self.stage, sql.key)?;
-        if null_keys > 0 {
-            return Err(null_key_error(null_keys, &self.stream.primary_key));
-        }
-        // Materializing every staged row for a window is costly: only when keys repeat.
-        if repeated > 0 {
-            self.exec(
-                &sql.keep_one_staged_row_per_key(),
-                "keeping one staged row per key",
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Upserts the staged rows by primary key: a row replaces the stored one unless the
-    /// stored cursor is higher; a row the soft-delete column marks deleted is kept with
-    /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`).
-    fn merge(&self) -> Result<usize> {
-        let (into, stage) = (&self.into, &self.stage);
-        let (key, cursor, columns) = self.quoted_names();
-        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
-        self.one_row_per_key(&sql)?;
-        if let Some(older) = sql.drop_older_staged("true") {
-            self.exec(&older, "dropping older staged rows")?;
-        }
-        self.exec(
-            &format!(
-                "DELETE FROM {into} AS t USING {stage} AS s WHERE {}",
-                sql.same_key()
-            ),
-            "replacing merged rows",
-        )?;
-        let (deleted_at, keep) = match self.stream.deletes.on_delete {
-            OnDelete::Mark => (format!("CASE WHEN s.{DELETED} THEN {NOW} END"), ""),
-            OnDelete::Remove => ("NULL::TIMESTAMPTZ".to_owned(), " WHERE NOT s._elt_deleted"),
-        };
-        self.run_sql(
-            &format!(
-                "INSERT INTO {into} BY NAME SELECT s.* EXCLUDE ({DELETED}), {RUN_META},
-                 {deleted_at} AS {DELETED_AT} FROM {stage} s{keep}"
-            ),
-            "merging rows",
-        )
-    }
-
-    /// Adds the staged rows as versions (see `keyed.rs` for the rules).
-    fn history(&self) -> Result<usize> {
-        let (key, cursor, columns) = self.quoted_names();
-        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
-        self.one_row_per_key(&sql)?;
-        let mut added = 0;
-        for (statement, doing) in sql.history() {
-            added = self.run_sql(&statement, doing)?;
-        }
-        Ok(added)
-    }
-
-    /// The quoted key columns, cursor and source columns.
-    fn quoted_names(&self) -> (Vec<String>, Option<String>, Vec<String>) {
-        let key = self
-            .stream
-            .primary_key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect();
-        let cursor = self.stream.cursor.as_deref().map(quote_ident);
-        let columns = self
-            .stream
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| quote_ident(f.name()))
-            .collect();
-        (key, cursor, columns)
     }
 }

@@ -1,0 +1,158 @@
+//! The DuckDB loader's keyed writes: merge and history from the stage at a checkpoint (the
+//! statements of `crate::keyed`, plus DuckDB's merge), and one row per key for loads
+//! appended straight into a table that was empty at the start. The transaction flow around
+//! them is in `load.rs`.
+
+use elt_core::changes::{DELETED, DELETED_AT};
+use elt_core::{Error, OnDelete, Result, quote_ident};
+
+use super::super::session::db_error;
+use super::super::tables::{key_counts, null_key_error};
+use super::{Loader, NOW, RUN_META};
+use crate::keyed::KeyedSql;
+
+impl Loader<'_> {
+    /// For a merge or history appended straight into a table that was empty at the start:
+    /// refuses NULL keys and keeps one row per key (highest cursor, then the last
+    /// appended), the same outcome as loading through the stage.
+    pub(super) fn resolve_repeated_keys(&mut self) -> Result<()> {
+        let target = format!(
+            "{}.{}",
+            quote_ident(self.dataset),
+            quote_ident(&self.stream.table)
+        );
+        let key: Vec<_> = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect();
+        let (null_keys, repeated) = key_counts(self.conn, &target, &key)?;
+        if null_keys > 0 {
+            return Err(null_key_error(null_keys, &self.stream.primary_key));
+        }
+        if repeated == 0 {
+            return Ok(());
+        }
+        let order = match &self.stream.cursor {
+            Some(c) => format!("{} DESC NULLS LAST, rowid DESC", quote_ident(c)),
+            None => "rowid DESC".to_owned(),
+        };
+        let removed = self
+            .conn
+            .execute(
+                &format!(
+                    "DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM (SELECT rowid,
+                     row_number() OVER (PARTITION BY {} ORDER BY {order}) AS n FROM {target}) WHERE n > 1)",
+                    key.join(", ")
+                ),
+                [],
+            )
+            .map_err(|e| db_error("resolving repeated keys", e))?;
+        self.uncommitted_rows -= removed as u64;
+        Ok(())
+    }
+
+    /// The shared SQL of keyed loads (merge, history) for this stream.
+    fn keyed_sql<'s>(
+        &'s self,
+        key: &'s [String],
+        cursor: Option<&'s str>,
+        columns: &'s [String],
+    ) -> KeyedSql<'s> {
+        KeyedSql {
+            table: &self.into,
+            stage: &self.stage,
+            key,
+            cursor,
+            columns,
+            now: NOW,
+            row_id: "rowid",
+        }
+    }
+
+    /// Readies the stage of a merge or history load: refuses NULL keys and keeps one row
+    /// per key (the highest cursor, then the last staged).
+    fn one_row_per_key(&self, sql: &KeyedSql<'_>) -> Result<()> {
+        if sql.key.is_empty() {
+            return Err(Error::config(format!(
+                "write mode `{}` needs a primary key; set `primary_key` on the stream or use `append`",
+                self.stream.write_mode
+            )));
+        }
+        let (null_keys, repeated) = key_counts(self.conn, &self.stage, sql.key)?;
+        if null_keys > 0 {
+            return Err(null_key_error(null_keys, &self.stream.primary_key));
+        }
+        // Materializing every staged row for a window is costly: only when keys repeat.
+        if repeated > 0 {
+            self.exec(
+                &sql.keep_one_staged_row_per_key(),
+                "keeping one staged row per key",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Upserts the staged rows by primary key: a row replaces the stored one unless the
+    /// stored cursor is higher; a row the soft-delete column marks deleted is kept with
+    /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`).
+    pub(super) fn merge(&self) -> Result<usize> {
+        let (into, stage) = (&self.into, &self.stage);
+        let (key, cursor, columns) = self.quoted_names();
+        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
+        self.one_row_per_key(&sql)?;
+        if let Some(older) = sql.drop_older_staged("true") {
+            self.exec(&older, "dropping older staged rows")?;
+        }
+        self.exec(
+            &format!(
+                "DELETE FROM {into} AS t USING {stage} AS s WHERE {}",
+                sql.same_key()
+            ),
+            "replacing merged rows",
+        )?;
+        let (deleted_at, keep) = match self.stream.deletes.on_delete {
+            OnDelete::Mark => (format!("CASE WHEN s.{DELETED} THEN {NOW} END"), ""),
+            OnDelete::Remove => ("NULL::TIMESTAMPTZ".to_owned(), " WHERE NOT s._elt_deleted"),
+        };
+        self.run_sql(
+            &format!(
+                "INSERT INTO {into} BY NAME SELECT s.* EXCLUDE ({DELETED}), {RUN_META},
+                 {deleted_at} AS {DELETED_AT} FROM {stage} s{keep}"
+            ),
+            "merging rows",
+        )
+    }
+
+    /// Adds the staged rows as versions (see `keyed.rs` for the rules).
+    pub(super) fn history(&self) -> Result<usize> {
+        let (key, cursor, columns) = self.quoted_names();
+        let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
+        self.one_row_per_key(&sql)?;
+        let mut added = 0;
+        for (statement, doing) in sql.history() {
+            added = self.run_sql(&statement, doing)?;
+        }
+        Ok(added)
+    }
+
+    /// The quoted key columns, cursor and source columns.
+    fn quoted_names(&self) -> (Vec<String>, Option<String>, Vec<String>) {
+        let key = self
+            .stream
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect();
+        let cursor = self.stream.cursor.as_deref().map(quote_ident);
+        let columns = self
+            .stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| quote_ident(f.name()))
+            .collect();
+        (key, cursor, columns)
+    }
+}
