@@ -3,7 +3,8 @@
 //! What lives here: the [`Source`] and [`Destination`] traits and their registration
 //! types, the [`Message`]s that flow between them, the [`Catalog`] a source discovers and
 //! the [`ConfiguredStream`] a sync runs, per-stream [`StreamState`], the classified
-//! [`Error`], the redacting [`Secret`], identifier quoting and the Arrow batch helpers.
+//! [`Error`], the redacting [`Secret`], identifier quoting, the Arrow batch helpers, and what SQL database sources
+//! share without a driver ([`sql`]).
 //!
 //! What does not: any I/O driver, except the PostgreSQL connection plumbing ([`pg`], feature
 //! `postgres`) that the PostgreSQL source and destination share. Connectors live in `elt-connectors`, loaders in
@@ -22,6 +23,7 @@ pub mod pg;
 pub mod reconcile;
 pub mod secret;
 pub mod source;
+pub mod sql;
 pub mod state;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -6,29 +6,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::secret::Revealed;
+pub use crate::sql::TlsMode;
 use crate::{Error, ErrorKind, Result, Secret};
-
-/// How the connection uses TLS (libpq's `sslmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum TlsMode {
-    /// Never TLS.
-    Disable,
-    /// TLS when the server offers it, else plaintext (libpq's default; silent fallback).
-    Prefer,
-    /// TLS always, without verifying the certificate.
-    Require,
-    /// TLS with the certificate verified against trusted roots.
-    VerifyCa,
-    /// TLS with the certificate and the host name verified.
-    VerifyFull,
-}
 
 /// A resolved connection target; prints as `host:port/database as user`.
 pub struct Target {

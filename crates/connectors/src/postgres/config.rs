@@ -67,30 +67,3 @@ impl ConnectorConfig for PostgresConfig {
         Ok(())
     }
 }
-
-/// Whether `name` (`schema.table`) matches a pattern where `*` matches any run of characters.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head)
-                && (head.len()..=name.len())
-                    .any(|i| name.is_char_boundary(i) && matches(tail, &name[i..]))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn patterns() {
-        assert!(matches("public.*", "public.orders"));
-        assert!(matches("*.orders", "sales.orders"));
-        assert!(matches("public.ord*s", "public.orders"));
-        assert!(!matches("public.ord*s", "public.order"));
-        assert!(matches("public.orders", "public.orders"));
-        assert!(!matches("public.orders", "public.orders2"));
-    }
-}

@@ -5,19 +5,9 @@ use elt_core::Result;
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
-use super::config::{PostgresConfig, matches};
+use super::config::PostgresConfig;
 use super::conn::Target;
 use super::types::{Column, TypeInfo, column};
-
-/// Column names that become cursor candidates, best first, when their type can be a cursor.
-const CURSOR_NAMES: &[&str] = &[
-    "updated_at",
-    "modified_at",
-    "last_modified",
-    "last_modified_at",
-    "updated",
-    "_updated_at",
-];
 
 /// A table or view as a stream.
 #[derive(Debug, Clone)]
@@ -40,15 +30,13 @@ impl Table {
 
     /// Columns usable as cursors, best first.
     pub fn cursor_candidates(&self) -> Vec<String> {
-        CURSOR_NAMES
+        let usable: Vec<&str> = self
+            .columns
             .iter()
-            .filter(|name| {
-                self.columns
-                    .iter()
-                    .any(|c| c.name == **name && c.kind.is_keyset_type() && c.fallback.is_none())
-            })
-            .map(|name| (*name).to_owned())
-            .collect()
+            .filter(|c| c.kind.is_keyset_type() && c.fallback.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        elt_core::sql::cursor_candidates(&usable)
     }
 }
 
@@ -135,9 +123,7 @@ pub async fn tables(
         }
     }
     tables.retain(|t| {
-        let full = t.stream_name();
-        (config.include.is_empty() || config.include.iter().any(|p| matches(p, &full)))
-            && !config.exclude.iter().any(|p| matches(p, &full))
+        elt_core::sql::table_selected(&config.include, &config.exclude, &t.stream_name())
     });
     Ok(tables)
 }

@@ -111,7 +111,7 @@ pub async fn digests(
     ranges: &[KeyRange],
 ) -> Result<Vec<RangeDigest>> {
     let target = target(config)?;
-    let mut conn = idle.take(&target).await?;
+    let mut conn = idle.take_or(target.connect()).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
     let list = digest_list(&keyed.columns, Dialect::Postgres);
     let mut out = Vec::with_capacity(ranges.len());
@@ -136,7 +136,7 @@ pub async fn keys(
     range: &KeyRange,
 ) -> Result<Vec<Key>> {
     let target = target(config)?;
-    let mut conn = idle.take(&target).await?;
+    let mut conn = idle.take_or(target.connect()).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
     let texts: Vec<String> = keyed
         .columns

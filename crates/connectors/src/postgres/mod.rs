@@ -75,7 +75,7 @@ impl Source for PostgresSource {
 
     async fn discover(&self) -> Result<Catalog> {
         let target = conn::target(&self.config)?;
-        let mut conn = self.idle.take(&target).await?;
+        let mut conn = self.idle.take_or(target.connect()).await?;
         let tables = discover::tables(&mut conn, &target, &self.config, None).await?;
         self.idle.put(conn).await;
         let streams = tables

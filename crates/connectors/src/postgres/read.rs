@@ -13,7 +13,7 @@ use super::config::PostgresConfig;
 use super::conn::{IdleConnection, Target};
 use super::copy::CopyDecoder;
 use super::discover::{self, Table};
-use super::position::{Keyset, json_text, last_row_state};
+use super::position::{Keyset, last_row_state};
 use super::types::{Column, Kind};
 
 /// Reads `stream` into `out`.
@@ -25,7 +25,7 @@ pub async fn read(
     out: &mut Emitter,
 ) -> Result<()> {
     let target = super::conn::target(config)?;
-    let mut conn = idle.take(&target).await?;
+    let mut conn = idle.take_or(target.connect()).await?;
     let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
         Error::config(format!(
             "stream {} is not named schema.table",
@@ -287,7 +287,11 @@ impl<'a> Reader<'a> {
         position: &StreamState,
         setting: &impl Fn(&str, &str) -> String,
     ) -> Result<String> {
-        let cursor = position.cursor.as_ref().map(json_text).unwrap_or_default();
+        let cursor = position
+            .cursor
+            .as_ref()
+            .map(elt_core::sql::state_text)
+            .unwrap_or_default();
         self.set("elt.cursor", &cursor).await?;
         let (c, ty) = (
             quote_ident(&ks.cursor.1.name),
@@ -312,7 +316,8 @@ impl<'a> Reader<'a> {
         let mut left = vec![c.clone()];
         let mut right = vec![setting("cursor", ty)];
         for (i, ((_, column), value)) in ks.key.iter().zip(&keys).enumerate() {
-            self.set(&format!("elt.key{i}"), &json_text(value)).await?;
+            self.set(&format!("elt.key{i}"), &elt_core::sql::state_text(value))
+                .await?;
             left.push(quote_ident(&column.name));
             right.push(setting(&format!("key{i}"), &column.sql_type));
         }

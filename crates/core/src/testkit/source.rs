@@ -62,6 +62,11 @@ impl SourceKit {
         for descriptor in wanted {
             let stream = ConfiguredStream::with_defaults(descriptor.clone());
             let all = read(source.as_ref(), &stream, None).await;
+            assert!(
+                !all.keys.is_empty(),
+                "stream {}: a read from empty state sent no row (the kit's streams must hold rows)",
+                stream.name()
+            );
             assert_monotonic(&stream, &all.states);
             if stream.sync_mode != SyncMode::Incremental || all.states.is_empty() {
                 continue;
@@ -82,7 +87,7 @@ impl SourceKit {
             );
             resumed += 1;
         }
-        passed.push("batches match the discovered schema");
+        passed.push("each stream sends rows, in batches that match the discovered schema");
         passed.push("checkpoints never go backwards");
         if resumed > 0 {
             passed.push("a resumed read loses and repeats no row; the final state reads nothing");
