@@ -11,6 +11,7 @@ mod demo;
 mod examples;
 mod history;
 mod lock;
+mod mysql;
 mod orchestration;
 mod pg;
 mod pg_destination;

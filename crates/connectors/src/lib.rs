@@ -5,6 +5,7 @@
 //! reads, how it checkpoints, its limits), `config.rs` and files split by role.
 
 pub mod calendar;
+pub mod mysql;
 pub mod postgres;
 pub mod sample;
 
@@ -12,5 +13,10 @@ use elt_core::SourceFactory;
 
 /// Every source type this build knows, in the order `elt connectors` lists them.
 pub fn sources() -> Vec<SourceFactory> {
-    vec![sample::factory(), postgres::factory(), calendar::factory()]
+    vec![
+        sample::factory(),
+        postgres::factory(),
+        calendar::factory(),
+        mysql::factory(),
+    ]
 }

@@ -1,11 +1,11 @@
 //! The conformance kit (`elt_core::testkit`) against each source: `sample` and `calendar`
-//! in memory,
-//! `postgres` against a fresh database on the local server (`ELT_TEST_PG_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/test`).
+//! in memory, `postgres` and `mysql` against a fresh database on the local servers
+//! (`ELT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
+//! `ELT_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 
 use elt_core::testkit::{ConfigCases, SourceKit, fresh_pg_database};
 use serde_json::json;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
 
 fn factory(kind: &str) -> elt_core::SourceFactory {
     elt_connectors::sources()
@@ -86,5 +86,64 @@ async fn postgres_passes_the_kit() {
     };
     for check in kit.run().await {
         println!("postgres: {check}");
+    }
+}
+
+/// A new, empty MySQL database `name` on the test server; returns its URL. (The tests
+/// fill tables from MariaDB's `seq_1_to_N` tables.)
+async fn fresh_mysql_database(name: &str) -> String {
+    let admin = std::env::var("ELT_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let mut conn = MySqlConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("MySQL at {admin} is not reachable: {e}"));
+    let sql = format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`");
+    conn.execute(sql.as_str())
+        .await
+        .expect("recreate the database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_passes_the_kit() {
+    let url = fresh_mysql_database("elt_kit_source").await;
+    let mut db = MySqlConnection::connect(&url).await.unwrap();
+    db.execute(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(50), updated_at datetime(6) NOT NULL);
+         -- Ten rows share each timestamp, so checkpoints fall inside groups of equal cursors.
+         INSERT INTO items SELECT seq, CONCAT('item ', seq),
+           TIMESTAMP '2024-01-01 00:00:00' + INTERVAL (seq DIV 10) SECOND FROM seq_1_to_5000;
+         CREATE TABLE events (code varchar(10), at timestamp(3) NULL);
+         INSERT INTO events SELECT CONCAT('e', seq), NOW(3) FROM seq_1_to_100;",
+    )
+    .await
+    .unwrap();
+    let kit = SourceKit {
+        factory: factory("mysql"),
+        cases: ConfigCases {
+            config: json!({ "url": url, "batch_rows": 333 }),
+            bad_options: vec![
+                ("batch_rows", json!(0)),
+                ("databases", json!([""])),
+                ("connect_timeout_secs", json!(0)),
+                ("stall_timeout_secs", json!(0)),
+                ("tls", json!("sometimes")),
+            ],
+            unreachable: Some(json!({
+                "url": "mysql://elt:kit-secret-pw@127.0.0.1:1/elt_kit_source",
+                "connect_timeout_secs": 2
+            })),
+            secrets: vec!["kit-secret-pw".into()],
+        },
+        streams: vec![
+            "elt_kit_source.items".into(),
+            "elt_kit_source.events".into(),
+        ],
+    };
+    for check in kit.run().await {
+        println!("mysql: {check}");
     }
 }

@@ -1,0 +1,80 @@
+//! Configuration of the `mysql` source.
+
+use elt_core::sql::TlsMode;
+use elt_core::{ConnectorConfig, Error, Result, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A MySQL or MariaDB server, read in consistent snapshots.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// Connection URL, such as `mysql://user:${MYSQL_PASSWORD}@host:3306/shop`. A secret:
+    /// `${ENV}` references are resolved when connecting and the URL is never printed.
+    pub url: Secret,
+    /// Databases (schemas) whose tables and views are offered as streams; the URL's
+    /// database when empty.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Only tables matching one of these patterns (`database.table`, `*` matches any run of
+    /// characters); every table when empty.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Tables matching one of these patterns are left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// TLS mode; the URL's `ssl-mode`, else `prefer`, when unset. `prefer` falls back to
+    /// plaintext silently: choose `require` or `verify-full` for remote servers.
+    #[serde(default)]
+    pub tls: Option<TlsMode>,
+    /// Rows per batch; incremental reads checkpoint after every batch.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Incremental reads start this many seconds before the saved date or time watermark,
+    /// to catch rows of transactions that committed late (the merge absorbs the overlap).
+    #[serde(default)]
+    pub lookback_secs: u64,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Seconds the server waits for elt to take more rows before it drops the connection
+    /// (the session's `net_write_timeout`): a slow destination pauses the read this long.
+    #[serde(default = "default_stall_timeout_secs")]
+    pub stall_timeout_secs: u64,
+}
+
+fn default_batch_rows() -> usize {
+    65_536
+}
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+fn default_stall_timeout_secs() -> u64 {
+    600
+}
+
+impl ConnectorConfig for MysqlConfig {
+    fn validate(&self) -> Result<()> {
+        if self.batch_rows == 0 || self.batch_rows > 1_000_000 {
+            return Err(Error::config(format!(
+                "`batch_rows` is {}; expected 1 to 1000000",
+                self.batch_rows
+            )));
+        }
+        if self.connect_timeout_secs == 0 {
+            return Err(Error::config("`connect_timeout_secs` must be at least 1"));
+        }
+        if !(1..=31_536_000).contains(&self.stall_timeout_secs) {
+            return Err(Error::config(format!(
+                "`stall_timeout_secs` is {}; expected 1 to 31536000",
+                self.stall_timeout_secs
+            )));
+        }
+        if let Some(empty) = self.databases.iter().find(|d| d.trim().is_empty()) {
+            return Err(Error::config(format!(
+                "`databases` has an empty name ({empty:?}); list database names, or leave it out to use the URL's"
+            )));
+        }
+        Ok(())
+    }
+}

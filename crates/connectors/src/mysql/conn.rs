@@ -1,0 +1,142 @@
+//! Connecting: a target built from the secret URL and the TLS mode, every session set up
+//! the same way (UTC, utf8mb4, the stall timeout), and sqlx errors classified into elt's
+//! kinds with the URL's secret scrubbed.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use elt_core::secret::Revealed;
+use elt_core::sql::TlsMode;
+use elt_core::{Error, ErrorKind, Result};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
+use sqlx::{ConnectOptions, Connection, Executor};
+
+use super::config::MysqlConfig;
+
+/// The connection kept between the calls of a run.
+pub type IdleConnection = elt_core::sql::IdleConnection<MySqlConnection>;
+
+/// A resolved connection target; prints as `host:port/database as user`.
+pub struct Target {
+    options: MySqlConnectOptions,
+    url: Revealed,
+    timeout: Duration,
+    stall_timeout_secs: u64,
+}
+
+impl Target {
+    /// Resolves the URL secret and applies the options; no I/O.
+    pub fn new(config: &MysqlConfig) -> Result<Self> {
+        let url = config
+            .url
+            .resolve()
+            .map_err(|e| Error::config(format!("`url`: {}", e.message())))?;
+        let mut options = MySqlConnectOptions::from_str(url.expose()).map_err(|e| {
+            Error::config(format!(
+                "`url` is not a valid MySQL URL (mysql://user:password@host:3306/database): {}",
+                url.redact(&e.to_string())
+            ))
+        })?;
+        if let Some(tls) = config.tls {
+            options = options.ssl_mode(match tls {
+                TlsMode::Disable => MySqlSslMode::Disabled,
+                TlsMode::Prefer => MySqlSslMode::Preferred,
+                TlsMode::Require => MySqlSslMode::Required,
+                TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+                TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+            });
+        }
+        options = options
+            .charset("utf8mb4")
+            .timezone(Some("+00:00".to_owned()))
+            .log_statements(tracing::log::LevelFilter::Debug);
+        Ok(Self {
+            options,
+            url,
+            timeout: Duration::from_secs(config.connect_timeout_secs),
+            stall_timeout_secs: config.stall_timeout_secs,
+        })
+    }
+
+    /// The URL's database, if it names one.
+    pub fn database(&self) -> Option<&str> {
+        self.options.get_database()
+    }
+
+    /// Where it connects, without the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{}/{} as {}",
+            self.options.get_host(),
+            self.options.get_port(),
+            self.database().unwrap_or("(no database)"),
+            self.options.get_username()
+        )
+    }
+
+    /// Opens a connection and sets up its session.
+    pub async fn connect(&self) -> Result<MySqlConnection> {
+        let connecting = MySqlConnection::connect_with(&self.options);
+        let mut conn = match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(self.error(
+                    &format!("cannot connect to MySQL at {}", self.describe()),
+                    e,
+                ));
+            }
+            Err(_) => {
+                return Err(Error::transient(format!(
+                    "timed out after {}s connecting to MySQL at {} (`connect_timeout_secs`)",
+                    self.timeout.as_secs(),
+                    self.describe()
+                )));
+            }
+        };
+        // An integer from the validated config, not user text.
+        let stall = format!(
+            "SET SESSION net_write_timeout = {}",
+            self.stall_timeout_secs
+        );
+        for setup in [
+            stall.as_str(),
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        ] {
+            conn.execute(setup)
+                .await
+                .map_err(|e| self.error("setting up the session", e))?;
+        }
+        Ok(conn)
+    }
+
+    /// Classifies a sqlx error: network faults, lock timeouts, deadlocks and shutdowns are
+    /// transient, bad credentials and unknown databases config errors, the rest permanent.
+    /// The message is scrubbed of the URL's secret.
+    pub fn error(&self, doing: &str, err: sqlx::Error) -> Error {
+        let number = match &err {
+            sqlx::Error::Database(db) => db
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .map(|e| e.number()),
+            _ => None,
+        };
+        let kind = match (&err, number) {
+            (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed, _) => {
+                ErrorKind::Transient
+            }
+            (sqlx::Error::Tls(_) | sqlx::Error::Configuration(_), _) => ErrorKind::Config,
+            // access denied (1044, 1045, 1142, 1143, 1227), unknown database (1049)
+            (_, Some(1044 | 1045 | 1049 | 1142 | 1143 | 1227)) => ErrorKind::Config,
+            // too many connections, shutdown, server gone or lost, lock wait timeout,
+            // deadlock, connection killed, query interrupted
+            (_, Some(1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013)) => {
+                ErrorKind::Transient
+            }
+            _ => ErrorKind::Permanent,
+        };
+        let detail = match (&err, number) {
+            (sqlx::Error::Database(db), Some(n)) => format!("{} (error {n})", db.message()),
+            (other, _) => other.to_string(),
+        };
+        Error::new(kind, format!("{doing}: {}", self.url.redact(&detail)))
+    }
+}
