@@ -10,6 +10,7 @@ mod crash;
 mod demo;
 mod examples;
 mod history;
+mod http;
 mod lock;
 mod mysql;
 mod orchestration;

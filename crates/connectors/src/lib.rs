@@ -5,6 +5,7 @@
 //! reads, how it checkpoints, its limits), `config.rs` and files split by role.
 
 pub mod calendar;
+pub mod http;
 pub mod mysql;
 pub mod postgres;
 pub mod sample;
@@ -18,5 +19,6 @@ pub fn sources() -> Vec<SourceFactory> {
         postgres::factory(),
         calendar::factory(),
         mysql::factory(),
+        http::factory(),
     ]
 }

@@ -1,8 +1,10 @@
 //! The conformance kit (`elt_core::testkit`) against each source: `sample` and `calendar`
-//! in memory, `postgres` and `mysql` against a fresh database on the local servers
+//! in memory, `http` against a local test server, `postgres` and `mysql` against a fresh
+//! database on the local servers
 //! (`ELT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
 //! `ELT_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 
+use elt_core::testkit::http::{Reply, TestServer};
 use elt_core::testkit::{ConfigCases, SourceKit, fresh_pg_database};
 use serde_json::json;
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection};
@@ -145,5 +147,70 @@ async fn mysql_passes_the_kit() {
     };
     for check in kit.run().await {
         println!("mysql: {check}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_passes_the_kit() {
+    // 500 records, five to a timestamp, 40 to a page, filtered by `since` like a real API.
+    let records: Vec<serde_json::Value> = (1..=500)
+        .map(|i| json!({ "id": i, "name": format!("item {i}"), "updated_at": format!("2024-01-01T00:{:02}:{:02}Z", i / 5 / 60, i / 5 % 60) }))
+        .collect();
+    let server = TestServer::start(move |request, _| {
+        if request.header("authorization") != Some("Bearer kit-secret-token") {
+            return Reply::status(401, json!({ "message": "no" }));
+        }
+        let since = request.param("since").unwrap_or_default();
+        let kept: Vec<_> = records
+            .iter()
+            .filter(|r| r["updated_at"].as_str().unwrap() >= since.as_str())
+            .collect();
+        let page: usize = request
+            .param("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let next = (page * 40 < kept.len()).then(|| page + 1);
+        Reply::json(
+            json!({ "items": kept.iter().skip((page - 1) * 40).take(40).collect::<Vec<_>>(), "next_page": next }),
+        )
+    });
+    let manifest = std::env::temp_dir().join(format!("elt-kit-http-{}.toml", std::process::id()));
+    std::fs::write(
+        &manifest,
+        r#"
+[[streams]]
+name = "items"
+path = "/items"
+records = "/items"
+primary_key = ["id"]
+cursor = "updated_at"
+cursor_param = "since"
+paginator = { type = "cursor_token", path = "/next_page", param = "page" }
+"#,
+    )
+    .unwrap();
+    let kit = SourceKit {
+        factory: factory("http"),
+        cases: ConfigCases {
+            config: json!({
+                "manifest_path": manifest, "base_url": server.url(), "allow_insecure": true,
+                "auth": { "kind": "bearer", "token": "kit-secret-token" }
+            }),
+            bad_options: vec![
+                ("batch_rows", json!(0)),
+                ("manifest", json!("no-such-api")),
+                ("requests_per_second", json!(0)),
+                ("auth", json!({ "kind": "api_key", "key": "k" })),
+            ],
+            unreachable: Some(json!({
+                "manifest_path": manifest, "base_url": "http://127.0.0.1:1", "allow_insecure": true,
+                "timeout_secs": 2, "auth": { "kind": "bearer", "token": "kit-secret-token" }
+            })),
+            secrets: vec!["kit-secret-token".into()],
+        },
+        streams: vec![],
+    };
+    for check in kit.run().await {
+        println!("http: {check}");
     }
 }

@@ -23,6 +23,12 @@ pub struct Secret {
 pub struct Revealed(String);
 
 impl Revealed {
+    /// A secret a connector obtained while running (an OAuth2 access token): kept and
+    /// redacted like a configured one.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
     /// The secret text, for handing to a driver. Never format it into a message.
     pub fn expose(&self) -> &str {
         &self.0

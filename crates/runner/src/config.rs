@@ -3,9 +3,9 @@
 //! Unknown keys are rejected everywhere; messages name the key path (such as
 //! `connections.demo.streams[0].write`) and what was expected. Each source and destination
 //! table is handed to its connector's factory, which parses its own options strictly and
-//! builds the connector without connecting. A relative `path` option of a source or
-//! destination is taken relative to the directory of `elt.toml`, so cron and orchestrators
-//! can run elt from anywhere.
+//! builds the connector without connecting. A relative `path` or `*_path` option of a
+//! source or destination is taken relative to the directory of `elt.toml`, so cron and
+//! orchestrators can run elt from anywhere.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -311,7 +311,7 @@ fn unknown_type(
 }
 
 /// Takes `type` out of a connector table, converts the rest to JSON and anchors a relative
-/// `path` at the project directory.
+/// `path` (or `*_path`, such as `manifest_path`) at the project directory.
 fn split_type(
     shown: &impl std::fmt::Display,
     section: &str,
@@ -333,11 +333,14 @@ fn split_type(
             )));
         }
     };
-    if let Some(toml::Value::String(p)) = table.get_mut("path")
-        && Path::new(p.as_str()).is_relative()
-        && !dir.as_os_str().is_empty()
-    {
-        *p = dir.join(&*p).to_string_lossy().into_owned();
+    for (key, value) in table.iter_mut() {
+        if let toml::Value::String(p) = value
+            && (key == "path" || key.ends_with("_path"))
+            && Path::new(p.as_str()).is_relative()
+            && !dir.as_os_str().is_empty()
+        {
+            *p = dir.join(&*p).to_string_lossy().into_owned();
+        }
     }
     let options = serde_json::to_value(table)
         .map_err(|e| Error::config(format!("{shown}: `{section}.{name}`: {e}")))?;

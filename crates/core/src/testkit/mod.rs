@@ -14,12 +14,14 @@
 //! completing keeps only what was committed.
 //!
 //! Files: this one (the config checks both kits share, and a fresh PostgreSQL database for
-//! tests), `source.rs` ([`SourceKit`]), `destination.rs` ([`DestinationKit`]).
+//! tests), `source.rs` ([`SourceKit`]), `destination.rs` ([`DestinationKit`]), `http.rs`
+//! (a local HTTP server with faults, for HTTP sources' tests).
 //!
 //! What it does not do: type round trips and write modes, which each connector tests
 //! against its own system.
 
 mod destination;
+pub mod http;
 mod source;
 
 use std::time::Duration;
