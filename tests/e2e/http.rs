@@ -726,3 +726,61 @@ schema = { type = "object", properties = { id = { type = "integer" } } }
             && tokens[0].body.contains("scope=read")
     );
 }
+
+#[test]
+fn a_next_url_to_another_host_and_an_oversized_page_are_refused() {
+    let elsewhere = TestServer::start(|_, _| Reply::json(json!({ "data": [record(3)] })));
+    let next = format!("{}/more", elsewhere.url());
+    let big = Value::Array((1..=20_000).map(record).collect()).to_string();
+    let server = TestServer::start(move |request, _| match request.path() {
+        "/away" => Reply::json(json!({ "data": [record(1)], "next": next })),
+        "/big" => Reply::json(&big),
+        _ => Reply::status(404, json!({})),
+    });
+    let manifest = r#"
+[[streams]]
+name = "away"
+path = "/away"
+records = "/data"
+primary_key = ["id"]
+paginator = { type = "next_url", path = "/next" }
+schema = { type = "object", properties = { id = { type = "integer" } } }
+
+[[streams]]
+name = "big"
+path = "/big"
+primary_key = ["id"]
+schema = { type = "object", properties = { id = { type = "integer" } } }
+"#;
+    let project = project(
+        &server,
+        manifest,
+        r#"max_response_mib = 1
+auth = { kind = "api_key", query = "key", key = "leak-me-not" }"#,
+    );
+    let run = project.elt(&["sync", "--connection", "api", "--json"]);
+    assert_ne!(run.code(), 0);
+    let summary = run.json();
+    let error = |s: &str| {
+        stream(&summary, s)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        error("away").contains("the next page") && error("away").contains("refused"),
+        "{}",
+        error("away")
+    );
+    assert!(
+        error("big").contains("larger than `max_response_mib` (1 MiB)"),
+        "{}",
+        error("big")
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other host saw {:?}",
+        elsewhere.requests()
+    );
+    assert!(!format!("{}{}", run.stdout(), run.stderr()).contains("leak-me-not"));
+}

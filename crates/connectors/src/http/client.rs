@@ -143,6 +143,11 @@ impl Client {
         if !matches!(url.scheme(), "http" | "https") {
             return refuse("not an http(s) URL");
         }
+        if !self.allow_insecure && url.scheme() != "https" {
+            return refuse(
+                "plain http from an https API (set `allow_insecure = true` to permit it)",
+            );
+        }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let same_origin = url.origin() == self.base.origin();
         let allowed = self
@@ -155,15 +160,7 @@ impl Client {
                 self.base.origin().ascii_serialization()
             ));
         }
-        if self.allow_insecure {
-            return Ok(());
-        }
-        if url.scheme() != "https" {
-            return refuse(
-                "plain http from an https API (set `allow_insecure = true` to permit it)",
-            );
-        }
-        if is_local(url) && !is_local(&self.base) {
+        if !self.allow_insecure && is_local(url) && !is_local(&self.base) {
             return refuse(
                 "a loopback or link-local address (set `allow_insecure = true` to permit it)",
             );
@@ -391,6 +388,71 @@ fn is_local(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(options: serde_json::Value) -> Client {
+        let config: HttpConfig = elt_core::parse_config(&options).unwrap();
+        let manifest = Manifest::parse(
+            "[[streams]]\nname = \"s\"\npath = \"/s\"",
+            "test",
+            &Default::default(),
+        )
+        .unwrap();
+        Client::new(&config, &manifest).unwrap()
+    }
+
+    #[test]
+    fn credentials_stay_on_the_api_host() {
+        let api = client(serde_json::json!({
+            "manifest": "github", "base_url": "https://api.example.com/v1",
+            "allowed_hosts": ["uploads.example.com"]
+        }));
+        let verdict = |url: &str| {
+            api.check_target(&Url::parse(url).unwrap(), "x")
+                .map_err(|e| e.message().to_owned())
+        };
+        assert!(verdict("https://api.example.com/v1/items?page=2").is_ok());
+        assert!(verdict("https://uploads.example.com/f").is_ok());
+        assert!(
+            verdict("https://evil.example.net/v1")
+                .unwrap_err()
+                .contains("allowed_hosts")
+        );
+        assert!(
+            verdict("https://api.example.com:8443/v1")
+                .unwrap_err()
+                .contains("allowed_hosts")
+        );
+        assert!(
+            verdict("http://api.example.com/v1")
+                .unwrap_err()
+                .contains("plain http")
+        );
+        let local = client(serde_json::json!({
+            "manifest": "github", "base_url": "https://api.example.com",
+            "allowed_hosts": ["127.0.0.1", "169.254.169.254"]
+        }));
+        let refused = |url: &str| {
+            local
+                .check_target(&Url::parse(url).unwrap(), "x")
+                .unwrap_err()
+                .message()
+                .to_owned()
+        };
+        assert!(refused("https://127.0.0.1/x").contains("loopback"));
+        assert!(refused("https://169.254.169.254/latest").contains("link-local"));
+        let plain: std::result::Result<HttpConfig, _> =
+            elt_core::parse_config(&serde_json::json!({
+                "manifest": "github", "base_url": "http://api.example.com"
+            }));
+        let manifest = Manifest::parse(
+            "[[streams]]\nname = \"s\"\npath = \"/s\"",
+            "t",
+            &Default::default(),
+        )
+        .unwrap();
+        let err = Client::new(&plain.unwrap(), &manifest).err().unwrap();
+        assert!(err.message().contains("allow_insecure"), "{err}");
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {
