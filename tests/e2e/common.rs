@@ -86,6 +86,27 @@ impl Project {
         query(&self.db(), sql)
     }
 
+    /// `name TYPE, ...` of the listed columns of raw table `table`, in table order.
+    pub fn column_types(&self, table: &str, columns: &[&str]) -> String {
+        let list: Vec<String> = columns.iter().map(|c| format!("'{c}'")).collect();
+        self.query(&format!(
+            "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) FROM duckdb_columns()
+             WHERE table_name = '{table}' AND column_name IN ({})",
+            list.join(", ")
+        ))
+        .remove(0)
+    }
+
+    /// The columns of the row `id = ID` of raw table `table` that are not NULL, leaving out
+    /// `id`, `updated_at` and the `_elt_` columns (comma-separated; empty when all are NULL).
+    pub fn non_null_columns(&self, table: &str, id: i64) -> String {
+        self.query(&format!(
+            "SELECT coalesce(string_agg(col, ','), '') FROM (UNPIVOT (SELECT * EXCLUDE (id, updated_at, _elt_extracted_at, _elt_run_id)
+             FROM raw.{table} WHERE id = {id}) ON COLUMNS(*)::VARCHAR INTO NAME col VALUE v) WHERE v IS NOT NULL"
+        ))
+        .remove(0)
+    }
+
     /// A digest of a raw table without its `_elt_` columns, and its row count.
     pub fn table_digest(&self, table: &str) -> String {
         self.query(&format!(

@@ -1,6 +1,7 @@
 //! What the SQL database sources share, free of any driver: the TLS mode option, the
 //! `include`/`exclude` table patterns, the cursor candidates by name, the one idle connection kept between the calls of a
-//! run, and the keyset position (state) of a row of an Arrow batch.
+//! run, the keyset position (state) of a row of an Arrow batch, and which checkpoint
+//! follows a batch in the middle of a table.
 //!
 //! It runs no SQL and knows no database: each source writes its own queries and maps its
 //! own types to Arrow; this module starts where a value is already an Arrow value.
@@ -111,6 +112,24 @@ pub fn last_row_position(batch: &RecordBatch, cursor: usize, key: &[usize]) -> O
         .map(|i| state_value(batch.column(*i), row))
         .collect::<Option<Vec<_>>>()?;
     Some(StreamState::at(cursor, key))
+}
+
+/// The checkpoint after a batch in the middle of a table read. An incremental read in
+/// keyset order with a primary key (`keyed`) checkpoints the last row's position; a full
+/// refresh checkpoints an empty state, which only lets the destination flush (an
+/// overwrite commits at the end anyway); an incremental read without a key cannot resume
+/// in the middle, and a commit there would move the watermark past rows a rerun must not
+/// read twice: none.
+pub fn mid_read_checkpoint(
+    incremental: bool,
+    keyed: bool,
+    last: Option<&StreamState>,
+) -> Option<StreamState> {
+    match (incremental, keyed) {
+        (true, true) => last.cloned(),
+        (false, _) => Some(StreamState::empty()),
+        (true, false) => None,
+    }
 }
 
 /// A state value as plain text, for a driver to bind or a database to cast.

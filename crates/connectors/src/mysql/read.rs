@@ -8,7 +8,7 @@
 use elt_core::arrow::compute::kernels::cast_utils::parse_decimal;
 use elt_core::arrow::datatypes::Decimal128Type;
 use elt_core::batch::{FlushPolicy, RowBatcher};
-use elt_core::sql::{last_row_position, state_text};
+use elt_core::sql::{last_row_position, mid_read_checkpoint, state_text};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
 use futures_util::TryStreamExt;
 use sqlx::mysql::MySqlConnection;
@@ -209,9 +209,7 @@ impl Reader<'_> {
             filter.sql()
         );
         tracing::debug!(stream = self.stream.name(), %sql, "reading");
-        // Mid-stream checkpoints only where the order makes them resumable: an incremental
-        // keyset read with a primary key.
-        let resumable = incremental && keyset.as_ref().is_some_and(|k| !k.key.is_empty());
+        let keyed = keyset.as_ref().is_some_and(|k| !k.key.is_empty());
         let position = keyset.as_ref().filter(|_| incremental);
         let batch_rows = self.config.batch_rows;
         let mut rows = RowBatcher::new(out.schema().clone(), FlushPolicy::rows(batch_rows));
@@ -242,16 +240,8 @@ impl Reader<'_> {
                     last_position = last_row_position(&batch, ks.cursor, &ks.key).or(last_position);
                 }
                 out.batch(batch).await?;
-                let checkpoint = match (mid_stream, resumable, incremental) {
-                    (false, ..) => None,
-                    (true, true, _) => last_position.clone(),
-                    // A full refresh's mid-stream checkpoints carry no position; they only
-                    // let the destination flush (overwrite commits at the end anyway).
-                    (true, false, false) => Some(StreamState::empty()),
-                    // An incremental read without a key cannot resume mid-stream.
-                    (true, false, true) => None,
-                };
-                if let Some(state) = checkpoint {
+                let checkpoint = mid_read_checkpoint(incremental, keyed, last_position.as_ref());
+                if let (true, Some(state)) = (mid_stream, checkpoint) {
                     out.checkpoint(state).await?;
                 }
             }

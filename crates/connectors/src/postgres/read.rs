@@ -4,6 +4,7 @@
 //! Values from state reach SQL through `set_config` parameters (COPY takes no bind
 //! parameters), never through string interpolation.
 
+use elt_core::sql::mid_read_checkpoint;
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode, quote_ident};
 use futures_util::StreamExt;
 use sqlx::postgres::PgConnection;
@@ -225,10 +226,7 @@ impl<'a> Reader<'a> {
             .copy_out_raw(&sql)
             .await
             .map_err(|e| target.error("reading", e).in_stream(&stream_name))?;
-        // Mid-stream checkpoints only where the order makes them resumable: an
-        // incremental keyset read with a primary key. A full refresh's mid-stream
-        // checkpoints carry no position (they only let the destination flush).
-        let resumable = incremental && keyset.as_ref().is_some_and(|k| !k.key.is_empty());
+        let keyed = keyset.as_ref().is_some_and(|k| !k.key.is_empty());
         let mut last_position = None;
         loop {
             let chunk = chunks.next().await;
@@ -251,17 +249,8 @@ impl<'a> Reader<'a> {
                     last_position = last_row_state(&batch, ks).or(last_position);
                 }
                 out.batch(batch).await?;
-                let checkpoint = match (full, resumable, incremental) {
-                    (false, ..) => None,
-                    (true, true, _) => last_position.clone(),
-                    // A full refresh's mid-stream checkpoints carry no position; they only
-                    // let the destination flush (overwrite commits at the end anyway).
-                    (true, false, false) => Some(StreamState::empty()),
-                    // An incremental read without a key cannot resume mid-stream: a commit
-                    // here would move the watermark past rows a rerun must not read twice.
-                    (true, false, true) => None,
-                };
-                if let Some(state) = checkpoint {
+                let checkpoint = mid_read_checkpoint(incremental, keyed, last_position.as_ref());
+                if let (true, Some(state)) = (full, checkpoint) {
                     out.checkpoint(state).await?;
                 }
             }
