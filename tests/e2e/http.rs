@@ -425,7 +425,7 @@ fn faults_are_retried_and_a_429_waits_for_retry_after() {
             (2, 0) => Reply::status(500, json!({})),
             (2, 1) => Reply::status(502, json!({})),
             (2, 2) => Reply::status(503, json!({})),
-            (3, 0) => Reply::Close,
+            (3, 0) => Reply::Reset,
             (4, 0) => Reply::Stall(Duration::from_secs(4)),
             (5, 0) => Reply::CutOff(Value::Array(page_of(&records, 5, 10)).to_string()),
             (6, 0) => Reply::json(r#"[{"id": 51, "name": "tru"#),
@@ -783,4 +783,47 @@ auth = { kind = "api_key", query = "key", key = "leak-me-not" }"#,
         elsewhere.requests()
     );
     assert!(!format!("{}{}", run.stdout(), run.stderr()).contains("leak-me-not"));
+}
+
+#[test]
+fn a_killed_sync_resumes_at_the_first_page_not_committed() {
+    let records: Vec<Value> = (1..=100).map(record).collect();
+    let url = Arc::new(Mutex::new(String::new()));
+    let base = url.clone();
+    let server = TestServer::start(move |request, _| {
+        link_reply(&base.lock().unwrap(), request, &records, 10)
+    });
+    *url.lock().unwrap() = server.url();
+    let manifest = r#"
+[[streams]]
+name = "items"
+path = "/items"
+primary_key = ["id"]
+cursor = "updated_at"
+paginator = { type = "link_header" }
+schema = { type = "object", properties = { id = { type = "integer" }, name = { type = "string" }, updated_at = { type = "string", format = "date-time" } } }
+"#;
+    let project = project(&server, manifest, "");
+    crate::crash::kill_at(&project, "api", "duckdb.after_commit:4:pause");
+    assert_eq!(
+        count(&project, "items"),
+        "40/40",
+        "four pages committed before the kill"
+    );
+    let before = server.requests().len();
+    let rerun = project
+        .elt(&["sync", "--connection", "api", "--json"])
+        .expect_code(0)
+        .json();
+    let pages: Vec<usize> = server.requests()[before..]
+        .iter()
+        .map(|r| number(r, "page", 1))
+        .collect();
+    assert_eq!(
+        pages,
+        (5..=10).collect::<Vec<_>>(),
+        "the rerun reads pages 5 to 10 once each"
+    );
+    assert_eq!(stream(&rerun, "items")["rows_read"], 60);
+    assert_eq!(count(&project, "items"), "100/100");
 }

@@ -1,7 +1,7 @@
 //! A local HTTP/1.1 server for tests of HTTP sources: it listens on 127.0.0.1 on an
 //! ephemeral port, records every request (method, target, headers, time), and answers
 //! each with what the test's handler returns, faults included: a status with headers and
-//! body, a connection closed without an answer, a response that stalls, or a body cut off
+//! body, a connection reset without an answer, a response that stalls, or a body cut off
 //! mid-way. One request per connection (`Connection: close`).
 //!
 //! Plain threads and `std::net`, no async runtime and no HTTP library: what it sends is
@@ -77,8 +77,8 @@ fn decode(text: &str) -> String {
 pub enum Reply {
     /// A response: status, extra headers, body.
     Respond(u16, Vec<(String, String)>, String),
-    /// Closes the connection without answering.
-    Close,
+    /// Resets the connection (TCP RST) without answering.
+    Reset,
     /// Waits this long, then closes without answering.
     Stall(Duration),
     /// Sends the headers and the first half of the body, announcing all of it, then closes.
@@ -205,7 +205,12 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(body.as_bytes());
         }
-        Reply::Close => {}
+        Reply::Reset => {
+            // Linger 0: closing sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            drop(stream);
+            return;
+        }
         Reply::Stall(wait) => std::thread::sleep(wait),
         Reply::CutOff(body) => {
             let head = format!(
