@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod config_errors;
 mod crash;
+mod datatests;
 mod demo;
 mod examples;
 mod history;

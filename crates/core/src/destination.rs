@@ -205,6 +205,21 @@ pub trait DestinationSession: Send {
     async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
         Err(cannot_reconcile(stream))
     }
+
+    /// A read-only query for data tests: `sql` (SQL both DuckDB and PostgreSQL accept, with
+    /// `$1`, `$2` ... bound to `params` as text, and every selected value cast to text by
+    /// the SQL itself); one vector per row. Destinations without SQL keep this default, an
+    /// error.
+    async fn query_text(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let _ = (sql, params);
+        Err(crate::Error::config(
+            "this destination type cannot run data tests; remove `tests` from the connection",
+        ))
+    }
 }
 
 type BuildDestination =

@@ -50,6 +50,12 @@ pub struct Connection {
     /// the last committed checkpoint.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// Data tests of the raw tables (`[[connections.NAME.tests]]`), run by `elt test`.
+    #[serde(default)]
+    pub tests: Vec<crate::datatests::StreamTests>,
+    /// Run the data tests after every sync; a failing test makes the run fail.
+    #[serde(default)]
+    pub test_after_sync: bool,
 }
 
 /// How one stream of a connection is synced.

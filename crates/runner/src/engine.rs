@@ -83,6 +83,7 @@ pub async fn sync(
         )
         .await?;
         let mut states = session.state().await?;
+        let planned: Vec<ConfiguredStream> = streams.iter().map(|(s, _)| s.clone()).collect();
         let mut reports = Vec::new();
         for (stream, notes) in streams {
             let before = states.remove(stream.name());
@@ -108,10 +109,23 @@ pub async fn sync(
                 break;
             }
         }
-        Ok::<_, Error>(reports)
+        let mut tests = Vec::new();
+        if config.test_after_sync {
+            let synced: Vec<String> = planned.iter().map(|s| s.name().to_owned()).collect();
+            tests = crate::datatests::run(
+                session.as_mut(),
+                &config.dataset,
+                &planned,
+                &config.tests,
+                Some(&synced),
+            )
+            .await?;
+        }
+        Ok::<_, Error>((reports, tests))
     }
     .instrument(span.clone())
     .await?;
+    let (reports, tests) = reports;
     let report = SyncReport {
         version: crate::report::REPORT_VERSION,
         run_id: run.run_id,
@@ -119,6 +133,7 @@ pub async fn sync(
         status: SyncReport::outcome(&reports),
         duration_secs: started.elapsed().as_secs_f64(),
         streams: reports,
+        tests,
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)

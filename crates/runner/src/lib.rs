@@ -14,6 +14,7 @@
 //! connector beyond the two registration lists (see [`registry`]).
 
 pub mod config;
+pub mod datatests;
 pub mod engine;
 pub mod plan;
 pub mod reconcile;

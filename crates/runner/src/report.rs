@@ -87,6 +87,8 @@ pub struct SyncReport {
     pub duration_secs: f64,
     /// Per stream, in sync order.
     pub streams: Vec<StreamReport>,
+    /// The data tests run after the sync (`test_after_sync`); empty otherwise.
+    pub tests: Vec<crate::datatests::TestOutcome>,
 }
 
 impl RunOutcome {
@@ -164,7 +166,15 @@ impl SyncReport {
                 out.push_str(&format!("error: {}: {error}\n", s.stream));
             }
         }
+        if !self.tests.is_empty() {
+            out.push_str(&crate::datatests::render(&self.tests));
+        }
         out
+    }
+
+    /// Whether a data test run after the sync failed.
+    pub fn tests_failed(&self) -> bool {
+        self.tests.iter().any(|t| !t.passed)
     }
 }
 

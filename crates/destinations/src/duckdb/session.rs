@@ -434,4 +434,30 @@ impl DestinationSession for DuckDbSession {
         self.with_conn(move |conn| keys::runs_since_reconcile(conn, &dataset, &connection, &name))
             .await
     }
+
+    async fn query_text(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.with_conn(move |conn| {
+            let failed = |e| db_error("running a data test", e);
+            let mut stmt = conn.prepare(&sql).map_err(failed)?;
+            let mut rows = stmt
+                .query(duckdb::params_from_iter(params.iter()))
+                .map_err(failed)?;
+            let columns = rows.as_ref().map_or(0, |s| s.column_count());
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(failed)? {
+                let values = (0..columns)
+                    .map(|i| row.get::<_, Option<String>>(i))
+                    .collect::<duckdb::Result<Vec<_>>>()
+                    .map_err(failed)?;
+                out.push(values);
+            }
+            Ok(out)
+        })
+        .await
+    }
 }

@@ -324,4 +324,28 @@ impl DestinationSession for PgSession {
     async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
         keys::runs_since_reconcile(self, stream.name()).await
     }
+
+    async fn query_text(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let sql = sql.to_owned();
+        let mut query = sqlx::query(&sql);
+        for param in params {
+            query = query.bind(param.clone());
+        }
+        let rows = query
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.error("running a data test", e))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.get::<Option<String>, _>(i))
+                    .collect()
+            })
+            .collect())
+    }
 }

@@ -75,6 +75,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a connection's data tests against its raw tables (`[[connections.NAME.tests]]`).
+    Test(TestArgs),
     /// Write a dbt `sources.yml` describing a connection's raw tables.
     DbtSources(DbtSourcesArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -176,4 +178,17 @@ pub enum StateAction {
         #[arg(long)]
         stream: Option<String>,
     },
+}
+
+/// Arguments of `elt test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArg,
+    /// Only the tests of these streams (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Option<Vec<String>>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

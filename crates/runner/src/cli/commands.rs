@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             )
             .await
         }
+        Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "elt", &mut std::io::stdout());
@@ -247,6 +248,7 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         .any(|s| s.error_kind == Some(ErrorKind::Locked));
     // Exit 3 means nothing was done: when other streams committed, the run is partial.
     Ok(match report.status {
+        RunOutcome::Succeeded if report.tests_failed() => exit::FAILED,
         RunOutcome::Succeeded => exit::SUCCESS,
         RunOutcome::Partial => exit::PARTIAL,
         RunOutcome::Failed if locked => exit::LOCKED,

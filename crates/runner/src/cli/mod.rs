@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod datatests;
 pub mod dbt;
 pub mod logging;
 pub mod progress;
