@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod config_errors;
+mod contracts;
 mod crash;
 mod datatests;
 mod demo;

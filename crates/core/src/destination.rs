@@ -44,6 +44,60 @@ pub struct WriteSummary {
     pub load_secs: f64,
 }
 
+/// How a stream's schema differs from its raw table (the `_elt_` columns left aside).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum SchemaChange {
+    /// The raw table does not exist yet.
+    NewTable,
+    /// The source sends a column the table lacks.
+    AddedColumn {
+        /// The column.
+        column: String,
+        /// Its type in the destination.
+        column_type: String,
+    },
+    /// The table has a column the source no longer sends (new rows would hold NULL).
+    RemovedColumn {
+        /// The column.
+        column: String,
+    },
+    /// A column's type differs.
+    TypeChanged {
+        /// The column.
+        column: String,
+        /// Its type in the table.
+        table_type: String,
+        /// The type the source's values need.
+        source_type: String,
+    },
+}
+
+impl std::fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaChange::NewTable => write!(f, "new table"),
+            SchemaChange::AddedColumn {
+                column,
+                column_type,
+            } => {
+                write!(f, "new column {column} {column_type}")
+            }
+            SchemaChange::RemovedColumn { column } => {
+                write!(f, "column {column} no longer sent (kept, NULL in new rows)")
+            }
+            SchemaChange::TypeChanged {
+                column,
+                table_type,
+                source_type,
+            } => write!(
+                f,
+                "column {column} changes type from {table_type} to {source_type}"
+            ),
+        }
+    }
+}
+
 /// The outcome of one stream in one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,6 +258,15 @@ pub trait DestinationSession: Send {
     /// Succeeded runs of `stream` since its last reconciliation (all of them when never).
     async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
         Err(cannot_reconcile(stream))
+    }
+
+    /// How `stream`'s schema differs from its raw table, changing nothing (for schema
+    /// contracts and `elt plan`). Destinations that cannot tell keep this default, an error.
+    async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
+        Err(crate::Error::config(format!(
+            "stream {}: this destination type cannot compare schemas; use `schema_contract = \"evolve\"`",
+            stream.name()
+        )))
     }
 
     /// A read-only query for data tests: `sql` (SQL both DuckDB and PostgreSQL accept, with

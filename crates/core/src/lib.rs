@@ -33,7 +33,7 @@ pub use catalog::{
 };
 pub use destination::{
     Destination, DestinationFactory, DestinationSession, RunInfo, RunRecord, RunStatus,
-    WriteSummary,
+    SchemaChange, WriteSummary,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use ident::{normalize_name, quote_ident, quote_literal};

@@ -56,6 +56,34 @@ pub struct Connection {
     /// Run the data tests after every sync; a failing test makes the run fail.
     #[serde(default)]
     pub test_after_sync: bool,
+    /// What a sync does when a stream's schema no longer matches its raw table, for streams
+    /// that do not set their own.
+    #[serde(default)]
+    pub schema_contract: SchemaContract,
+}
+
+/// What a sync does when a stream's schema no longer matches its raw table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaContract {
+    /// Add the new columns (nullable); a column whose type changed fails the stream.
+    #[default]
+    Evolve,
+    /// Fail the stream on any change (a new, removed or retyped column) before reading
+    /// anything: its data and state stay as they were.
+    Freeze,
+}
+
+impl Connection {
+    /// The schema contract of stream `name`: its own, else the connection's.
+    pub fn contract_of(&self, name: &str) -> SchemaContract {
+        self.streams
+            .iter()
+            .flatten()
+            .find(|s| s.name == name)
+            .and_then(|s| s.schema_contract)
+            .unwrap_or(self.schema_contract)
+    }
 }
 
 /// How one stream of a connection is synced.
@@ -77,6 +105,10 @@ pub struct StreamConfig {
     /// The primary key, overriding the discovered one.
     #[serde(default)]
     pub primary_key: Option<Vec<String>>,
+    /// `evolve` or `freeze`: what a sync does when the schema changed; the connection's
+    /// `schema_contract` when unset.
+    #[serde(default)]
+    pub schema_contract: Option<SchemaContract>,
     /// The raw table's name; the normalized stream name by default.
     #[serde(default)]
     pub table: Option<String>,

@@ -13,12 +13,12 @@ use backoff::backoff::Backoff;
 use elt_core::message::ReadStats;
 use elt_core::{
     ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
-    RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode,
+    RunInfo, RunRecord, RunStatus, SchemaChange, Source, StreamState, SyncMode,
 };
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::{Connection, Project};
+use crate::config::{Connection, Project, SchemaContract};
 use crate::plan::plan_streams;
 use crate::report::{StreamReport, SyncReport};
 
@@ -139,6 +139,27 @@ pub async fn sync(
     Ok(report)
 }
 
+/// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
+/// raw table (a new table is no change), before anything is read.
+async fn frozen(session: &mut dyn DestinationSession, stream: &ConfiguredStream) -> Result<()> {
+    let changes: Vec<String> = session
+        .schema_changes(stream)
+        .await?
+        .into_iter()
+        .filter(|c| *c != SchemaChange::NewTable)
+        .map(|c| c.to_string())
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::data(format!(
+        "stream {}: schema_contract is \"freeze\" and the schema changed ({}); nothing was read or loaded. \
+         Fix the source, or set schema_contract = \"evolve\" for the stream to apply the changes (`elt plan` shows them)",
+        stream.name(),
+        changes.join("; ")
+    )))
+}
+
 /// Opens a destination session; while another run holds the lock, tries again every
 /// second until `wait` has passed.
 async fn open_waiting(
@@ -245,6 +266,9 @@ async fn run_stream(
             Ok(n) => runs_since_reconcile = Some(n),
             Err(e) => error = Some(e),
         }
+    }
+    if error.is_none() && config.contract_of(&name) == SchemaContract::Freeze {
+        error = frozen(session, stream).await.err();
     }
     let mut state = before.clone();
     let mut attempts = 0;

@@ -37,6 +37,7 @@ pub fn plan_streams(
                 soft_delete: None,
                 on_delete: None,
                 reconcile_deletes_every: None,
+                schema_contract: None,
             })
             .collect(),
     };

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use duckdb::{Connection, params};
 use elt_core::{
     ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, RunStatus,
-    StateMap, StreamState, WriteSummary, quote_ident,
+    SchemaChange, StateMap, StreamState, WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
@@ -432,6 +432,16 @@ impl DestinationSession for DuckDbSession {
             stream.name().to_owned(),
         );
         self.with_conn(move |conn| keys::runs_since_reconcile(conn, &dataset, &connection, &name))
+            .await
+    }
+
+    async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
+        let (dataset, table, schema) = (
+            self.dataset.clone(),
+            stream.table.clone(),
+            stream.schema().clone(),
+        );
+        self.with_conn(move |conn| super::tables::changes(conn, &dataset, &table, &schema))
             .await
     }
 

@@ -1,12 +1,12 @@
-//! DDL and catalog questions about raw tables: column lists, schema evolution, emptiness
-//! and primary-key checks. No loading happens here.
+//! DDL and catalog questions about raw tables: column lists, schema evolution and its dry
+//! run (`changes`), emptiness and primary-key checks. No loading happens here.
 
 use std::collections::HashMap;
 
 use duckdb::{Connection, params};
 use elt_core::arrow::datatypes::SchemaRef;
 use elt_core::changes::{MetaKind, VALID_FROM, meta_columns};
-use elt_core::{Error, Result, WriteMode, quote_ident};
+use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 
 use super::session::db_error;
 use super::types::{Use, column_type};
@@ -158,4 +158,60 @@ pub fn evolve(
         }
     }
     Ok(())
+}
+
+/// How `schema` differs from the raw table `dataset.table`, the `_elt_` columns aside;
+/// changes nothing. Types are compared as DuckDB names them (`typeof`).
+pub fn changes(
+    conn: &Connection,
+    dataset: &str,
+    table: &str,
+    schema: &SchemaRef,
+) -> Result<Vec<SchemaChange>> {
+    let read = |e| db_error("reading the raw table's columns", e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT column_name, data_type FROM duckdb_columns()
+             WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+        )
+        .map_err(read)?;
+    let existing: Vec<(String, String)> = stmt
+        .query_map(params![dataset, table], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(read)?
+        .collect::<duckdb::Result<_>>()
+        .map_err(read)?;
+    if existing.is_empty() {
+        return Ok(vec![SchemaChange::NewTable]);
+    }
+    let mut changes = Vec::new();
+    for field in schema.fields() {
+        let declared = column_type(field, Use::Raw)?;
+        let wanted: String = conn
+            .query_row(
+                &format!("SELECT typeof(CAST(NULL AS {declared}))"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| db_error("naming a column type", e))?;
+        match existing.iter().find(|(name, _)| name == field.name()) {
+            None => changes.push(SchemaChange::AddedColumn {
+                column: field.name().clone(),
+                column_type: wanted,
+            }),
+            Some((_, stored)) if *stored != wanted => changes.push(SchemaChange::TypeChanged {
+                column: field.name().clone(),
+                table_type: stored.clone(),
+                source_type: wanted,
+            }),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in &existing {
+        if !name.starts_with("_elt_") && schema.field_with_name(name).is_err() {
+            changes.push(SchemaChange::RemovedColumn {
+                column: name.clone(),
+            });
+        }
+    }
+    Ok(changes)
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use elt_core::pg::Target;
 use elt_core::{
     ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, RunStatus,
-    StateMap, StreamState, WriteSummary, quote_ident, quote_literal,
+    SchemaChange, StateMap, StreamState, WriteSummary, quote_ident, quote_literal,
 };
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
@@ -323,6 +323,12 @@ impl DestinationSession for PgSession {
 
     async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
         keys::runs_since_reconcile(self, stream.name()).await
+    }
+
+    async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
+        let table = format!("{}.{}", self.ds, quote_ident(&pg_name(&stream.table)));
+        let schema = stream.schema().clone();
+        super::tables::changes(self, &table, &schema).await
     }
 
     async fn query_text(

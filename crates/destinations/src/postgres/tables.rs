@@ -1,10 +1,11 @@
 //! The raw table's DDL: creating it (under an advisory lock, so concurrent workers do not
 //! collide), adding the columns a source gained, refusing changed types, the unique key
 //! index a merge upserts on and the one a history table keeps its current versions unique
-//! by. No rows are written here.
+//! by; and the dry run of that evolution (`changes`). No rows are written here.
 
+use elt_core::arrow::datatypes::SchemaRef;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, MetaKind, VALID_FROM, meta_columns};
-use elt_core::{Error, Result, WriteMode, quote_ident};
+use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 
 use super::session::{PgSession, locked_ddl};
 use super::types::{PgType, pg_name};
@@ -119,4 +120,51 @@ async fn evolve(
         }
     }
     Ok(ddl)
+}
+
+/// How `schema` differs from the raw table `table` (quoted, in the dataset), the `_elt_`
+/// columns aside; changes nothing. Types are compared as PostgreSQL names them.
+pub async fn changes(
+    session: &mut PgSession,
+    table: &str,
+    schema: &SchemaRef,
+) -> Result<Vec<SchemaChange>> {
+    let existing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    .bind(table)
+    .fetch_all(&mut session.conn)
+    .await
+    .map_err(|e| session.target.error("reading the raw table's columns", e))?;
+    if existing.is_empty() {
+        return Ok(vec![SchemaChange::NewTable]);
+    }
+    let mut changes = Vec::new();
+    let mut sent = Vec::new();
+    for field in schema.fields() {
+        let name = pg_name(field.name());
+        let wanted = PgType::of(field)?.catalog_name();
+        match existing.iter().find(|(n, _)| *n == name) {
+            None => changes.push(SchemaChange::AddedColumn {
+                column: name.clone(),
+                column_type: wanted,
+            }),
+            Some((_, stored)) if *stored != wanted => changes.push(SchemaChange::TypeChanged {
+                column: name.clone(),
+                table_type: stored.clone(),
+                source_type: wanted,
+            }),
+            Some(_) => {}
+        }
+        sent.push(name);
+    }
+    for (name, _) in &existing {
+        if !name.starts_with("_elt_") && !sent.contains(name) {
+            changes.push(SchemaChange::RemovedColumn {
+                column: name.clone(),
+            });
+        }
+    }
+    Ok(changes)
 }

@@ -75,6 +75,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the schema changes the next sync would make, and what each contract does.
+    Plan(PlanArgs),
     /// Run a connection's data tests against its raw tables (`[[connections.NAME.tests]]`).
     Test(TestArgs),
     /// Write a dbt `sources.yml` describing a connection's raw tables.
@@ -188,6 +190,16 @@ pub struct TestArgs {
     /// Only the tests of these streams (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     pub streams: Option<Vec<String>>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `elt plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArg,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             )
             .await
         }
+        Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
         Command::Completions { shell } => {

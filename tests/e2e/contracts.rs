@@ -1,0 +1,141 @@
+//! Schema contracts and `elt plan`, with a PostgreSQL source whose table changes between
+//! syncs: a column added under `freeze` (the stream fails, data and state untouched) and
+//! under `evolve` (the column is added), a changed type, and a removed column.
+
+use serde_json::Value;
+
+use crate::common::{Project, stream};
+use crate::pg::{execute, fresh_database, project_toml};
+
+fn plan(project: &Project) -> Value {
+    project
+        .elt(&["plan", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json()
+}
+
+fn changes(plan: &Value) -> Vec<(String, String)> {
+    plan["streams"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["description"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn streams(contract: &str) -> String {
+    format!(r#"streams = [{{ name = "public.orders", schema_contract = "{contract}" }}]"#)
+}
+
+#[test]
+fn freeze_refuses_a_new_column_and_evolve_adds_it() {
+    let url = fresh_database("contracts");
+    execute(
+        &url,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, note text,
+           updated_at timestamptz NOT NULL);
+         INSERT INTO orders SELECT g, g, 'n' || g, timestamptz '2024-01-01' + g * interval '1 s'
+           FROM generate_series(1, 100) g;",
+    );
+    let project = Project::new(&project_toml(&url, "", &streams("freeze")));
+    let first = plan(&project);
+    assert_eq!(
+        changes(&first),
+        [("new table".to_owned(), "created".to_owned())]
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(changes(&plan(&project)), Vec::<(String, String)>::new());
+
+    execute(
+        &url,
+        "ALTER TABLE orders ADD COLUMN discount numeric(5,2);
+         UPDATE orders SET discount = 1.5, updated_at = now() WHERE id <= 10;",
+    );
+    assert_eq!(
+        changes(&plan(&project)),
+        [(
+            "new column discount DECIMAL(5,2)".to_owned(),
+            "the sync fails the stream (schema_contract = \"freeze\")".to_owned()
+        )]
+    );
+    let state = || project.query("SELECT state::VARCHAR FROM raw._elt_state");
+    let before = state();
+    let frozen = project.elt(&["sync", "--connection", "pg", "--json"]);
+    assert_eq!(frozen.code(), 1);
+    let error = stream(&frozen.json(), "public.orders")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("schema_contract is \"freeze\" and the schema changed (new column discount DECIMAL(5,2))"),
+        "{error}"
+    );
+    assert_eq!(state(), before, "state untouched");
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM duckdb_columns() WHERE table_name = 'public_orders' AND column_name = 'discount'"),
+        ["0"],
+        "table untouched"
+    );
+
+    project.write_config(&project_toml(&url, "", &streams("evolve")));
+    assert_eq!(
+        changes(&plan(&project))[0].1,
+        "added (NULL in existing rows)"
+    );
+    let evolved = project
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(stream(&evolved, "public.orders")["rows_read"], 10);
+    assert_eq!(
+        project.query("SELECT count(discount)::VARCHAR || '/' || count(*) FROM raw.public_orders"),
+        ["10/100"]
+    );
+
+    // A changed type: the plan says what will happen, and evolve fails clearly.
+    execute(
+        &url,
+        "ALTER TABLE orders ALTER COLUMN qty TYPE text; UPDATE orders SET updated_at = now() WHERE id = 1;",
+    );
+    assert_eq!(
+        changes(&plan(&project)),
+        [(
+            "column qty changes type from INTEGER to VARCHAR".to_owned(),
+            "the sync fails the stream: rebuild the table with `elt sync --full-refresh`"
+                .to_owned()
+        )]
+    );
+    let retyped = project.elt(&["sync", "--connection", "pg", "--json"]);
+    assert_eq!(retyped.code(), 1);
+    let error = stream(&retyped.json(), "public.orders")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("column qty is INTEGER"), "{error}");
+
+    // A removed column is kept in the table; new rows hold NULL there.
+    execute(
+        &url,
+        "ALTER TABLE orders ALTER COLUMN qty TYPE integer USING qty::integer;
+         ALTER TABLE orders DROP COLUMN note; UPDATE orders SET updated_at = now() WHERE id = 2;",
+    );
+    assert_eq!(
+        changes(&plan(&project)),
+        [(
+            "column note no longer sent (kept, NULL in new rows)".to_owned(),
+            "kept (NULL in new rows)".to_owned()
+        )]
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        project.query(
+            "SELECT coalesce(note, 'NULL') FROM raw.public_orders WHERE id IN (2, 3) ORDER BY id"
+        ),
+        ["NULL", "n3"]
+    );
+}
