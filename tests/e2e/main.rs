@@ -9,6 +9,7 @@ mod config_errors;
 mod contracts;
 mod crash;
 mod datatests;
+mod deadletter;
 mod demo;
 mod examples;
 mod history;

@@ -36,8 +36,11 @@ pub struct RunInfo {
 /// What a session did with one stream.
 #[derive(Debug, Clone, Default)]
 pub struct WriteSummary {
-    /// Rows committed into the raw table.
+    /// Rows committed into the raw table (for merge and history: rows that changed it).
     pub rows_loaded: u64,
+    /// Rows received from the source and committed, whatever the write mode made of them:
+    /// with the dead letters, every record the source extracted.
+    pub rows_received: u64,
     /// The last state committed, if any.
     pub state: Option<StreamState>,
     /// Seconds spent loading and committing (excluding time waiting for the source).

@@ -37,7 +37,7 @@ pub use destination::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use ident::{normalize_name, quote_ident, quote_literal};
-pub use message::{Emitter, Message};
+pub use message::{BatchCheck, DeadLetter, Emitter, Message};
 pub use secret::Secret;
 pub use source::{ConnectorConfig, Source, SourceFactory, parse_config};
 pub use state::{StateMap, StreamState};

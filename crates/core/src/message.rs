@@ -21,17 +21,42 @@ use crate::state::StreamState;
 pub enum Message {
     /// Rows of the stream, in the stream's schema.
     Batch(RecordBatch),
+    /// Records that failed a check, for `_elt_dead_letter`; committed with the rows of the
+    /// same checkpoint, so a record is in the raw table or the dead-letter table, never
+    /// both or neither.
+    DeadLetters(Vec<DeadLetter>),
     /// Every row before this was sent; commit them together with this state.
     Checkpoint(StreamState),
     /// The source finished the stream without error: commit what is pending.
     Complete,
 }
 
+/// A record that failed a check (a JSON Schema, a schema contract), on its way to the
+/// dead-letter table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Why it failed, readable (`/amount: "12" is not of type "number"`).
+    pub reason: String,
+    /// The record as JSON, as the source sent it.
+    pub record: String,
+}
+
+/// Checks each batch a source sends before the destination gets it: the rows that pass go
+/// on (in [`BatchCheck::output_schema`]), the others to the dead-letter table.
+pub trait BatchCheck: Send + Sync {
+    /// The schema of the batches that go on.
+    fn output_schema(&self) -> SchemaRef;
+    /// Splits a batch into the rows that pass (None when none do) and dead letters.
+    fn check(&self, batch: RecordBatch) -> Result<(Option<RecordBatch>, Vec<DeadLetter>)>;
+}
+
 /// Counters of one stream's read, shared with the runner's progress display.
 #[derive(Debug, Default)]
 pub struct ReadStats {
-    /// Rows sent so far.
+    /// Rows the source sent so far (extracted), dead-lettered ones included.
     pub rows: AtomicU64,
+    /// Rows that went to the dead-letter table.
+    pub dead_lettered: AtomicU64,
     /// Approximate Arrow bytes sent so far.
     pub bytes: AtomicU64,
     notes: Mutex<Vec<String>>,
@@ -55,6 +80,7 @@ pub struct Emitter {
     schema: SchemaRef,
     stats: Arc<ReadStats>,
     frozen: Option<StreamState>,
+    check: Option<Arc<dyn BatchCheck>>,
 }
 
 impl Emitter {
@@ -65,7 +91,15 @@ impl Emitter {
             schema,
             stats,
             frozen: None,
+            check: None,
         }
+    }
+
+    /// Passes every batch through `check` before sending it.
+    #[must_use]
+    pub fn with_check(mut self, check: Arc<dyn BatchCheck>) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// Makes every checkpoint carry `state` instead of the source's position: a backfill
@@ -93,8 +127,21 @@ impl Emitter {
         }
         let rows = batch.num_rows() as u64;
         let bytes = batch.get_array_memory_size() as u64;
-        self.send(Message::Batch(batch)).await?;
+        let (batch, dead) = match &self.check {
+            Some(check) => check.check(batch)?,
+            None => (Some(batch), Vec::new()),
+        };
+        let dead_count = dead.len() as u64;
+        if !dead.is_empty() {
+            self.send(Message::DeadLetters(dead)).await?;
+        }
+        if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
+            self.send(Message::Batch(batch)).await?;
+        }
         self.stats.rows.fetch_add(rows, Ordering::Relaxed);
+        self.stats
+            .dead_lettered
+            .fetch_add(dead_count, Ordering::Relaxed);
         self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }

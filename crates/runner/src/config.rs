@@ -72,9 +72,54 @@ pub enum SchemaContract {
     /// Fail the stream on any change (a new, removed or retyped column) before reading
     /// anything: its data and state stay as they were.
     Freeze,
+    /// Keep the table as it is: a row with a value in a new or retyped column goes to
+    /// `_elt_dead_letter`, the others are loaded without that column.
+    DiscardRow,
+    /// Keep the table as it is: load every row, without the values of new or retyped
+    /// columns.
+    DiscardValue,
+}
+
+impl SchemaContract {
+    /// The name used in `elt.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Evolve => "evolve",
+            Self::Freeze => "freeze",
+            Self::DiscardRow => "discard_row",
+            Self::DiscardValue => "discard_value",
+        }
+    }
+}
+
+impl StreamConfig {
+    /// Reads and checks the JSON Schema file, relative to `dir`; `at` names the option.
+    fn load_json_schema(&mut self, dir: &Path, at: &str) -> Result<()> {
+        let Some(path) = &self.json_schema_path else {
+            return Ok(());
+        };
+        let path = dir.join(path);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::config(format!("{at}: cannot read {}: {e}", path.display())))?;
+        let schema: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::config(format!("{at}: {} is not JSON: {e}", path.display())))?;
+        jsonschema::validator_for(&schema).map_err(|e| {
+            Error::config(format!(
+                "{at}: {} is not a valid JSON Schema: {e}",
+                path.display()
+            ))
+        })?;
+        self.json_schema = Some(schema);
+        Ok(())
+    }
 }
 
 impl Connection {
+    /// The configuration of stream `name`, when the connection lists it.
+    pub fn stream_config(&self, name: &str) -> Option<&StreamConfig> {
+        self.streams.iter().flatten().find(|s| s.name == name)
+    }
+
     /// The schema contract of stream `name`: its own, else the connection's.
     pub fn contract_of(&self, name: &str) -> SchemaContract {
         self.streams
@@ -105,10 +150,17 @@ pub struct StreamConfig {
     /// The primary key, overriding the discovered one.
     #[serde(default)]
     pub primary_key: Option<Vec<String>>,
-    /// `evolve` or `freeze`: what a sync does when the schema changed; the connection's
-    /// `schema_contract` when unset.
+    /// `evolve`, `freeze`, `discard_row` or `discard_value`: what a sync does when the
+    /// schema changed; the connection's `schema_contract` when unset.
     #[serde(default)]
     pub schema_contract: Option<SchemaContract>,
+    /// A JSON Schema file every record must pass (relative to `elt.toml`); failing records
+    /// go to `_elt_dead_letter` with the reasons.
+    #[serde(default)]
+    pub json_schema_path: Option<String>,
+    /// The JSON Schema read from `json_schema_path` when the project loads.
+    #[serde(skip)]
+    pub json_schema: Option<serde_json::Value>,
     /// The raw table's name; the normalized stream name by default.
     #[serde(default)]
     pub table: Option<String>,
@@ -175,7 +227,7 @@ impl Project {
         let document = toml::Deserializer::parse(text).map_err(|e| {
             Error::config(format!("{shown}{}: {}", line_of(&e), one_line(e.message())))
         })?;
-        let file: ProjectFile = serde_path_to_error::deserialize(document).map_err(|e| {
+        let mut file: ProjectFile = serde_path_to_error::deserialize(document).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
             Error::config(format!(
@@ -213,8 +265,11 @@ impl Project {
                 }))
             },
         )?;
-        for (name, c) in &file.connections {
+        for (name, c) in &mut file.connections {
             let at = format!("{shown}: `connections.{name}");
+            for (i, stream) in c.streams.iter_mut().flatten().enumerate() {
+                stream.load_json_schema(dir, &format!("{at}.streams[{i}].json_schema_path`"))?;
+            }
             if !sources.contains_key(&c.source) {
                 return Err(Error::config(format!(
                     "{at}.source`: no source named {:?}; defined: {}",

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use backoff::backoff::Backoff;
 use elt_core::message::ReadStats;
 use elt_core::{
-    ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
-    RunInfo, RunRecord, RunStatus, SchemaChange, Source, StreamState, SyncMode,
+    BatchCheck, ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind,
+    Message, Result, RunInfo, RunRecord, RunStatus, SchemaChange, Source, StreamState, SyncMode,
 };
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::checks::StreamCheck;
 use crate::config::{Connection, Project, SchemaContract};
 use crate::plan::plan_streams;
 use crate::report::{StreamReport, SyncReport};
@@ -37,6 +38,56 @@ pub struct SyncOptions {
     pub wait_for_lock: Option<Duration>,
     /// Look for hard deletes in every merge and history stream after it syncs.
     pub reconcile_deletes: bool,
+    /// Fail a stream whose dead-lettered records exceed this count or share.
+    pub max_dead_letter: Option<DeadLetterLimit>,
+}
+
+/// A limit on dead-lettered records: a count, or a share of the records read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeadLetterLimit {
+    /// At most this many.
+    Count(u64),
+    /// At most this share (0 to 1).
+    Ratio(f64),
+}
+
+impl DeadLetterLimit {
+    /// Parses `100` (a count), `0.05` or `5%` (a share).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("{text:?} is neither a count (100) nor a share (0.05 or 5%)");
+        if let Some(percent) = text.strip_suffix('%') {
+            let p: f64 = percent.trim().parse().map_err(|_| bad())?;
+            return (0.0..=100.0)
+                .contains(&p)
+                .then_some(Self::Ratio(p / 100.0))
+                .ok_or_else(bad);
+        }
+        if text.contains('.') {
+            let r: f64 = text.parse().map_err(|_| bad())?;
+            return (0.0..=1.0)
+                .contains(&r)
+                .then_some(Self::Ratio(r))
+                .ok_or_else(bad);
+        }
+        text.parse().map(Self::Count).map_err(|_| bad())
+    }
+
+    /// Whether `dead` of `read` records is too many.
+    pub fn exceeded(self, dead: u64, read: u64) -> bool {
+        match self {
+            Self::Count(n) => dead > n,
+            Self::Ratio(r) => read > 0 && dead as f64 / read as f64 > r,
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Ratio(r) => write!(f, "{}%", r * 100.0),
+        }
+    }
 }
 
 /// Hooks for progress display. Every method has an empty default.
@@ -137,6 +188,26 @@ pub async fn sync(
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)
+}
+
+/// The record checks of a stream (its JSON Schema, a discard contract), if any.
+async fn prepare_check(
+    session: &mut dyn DestinationSession,
+    config: &Connection,
+    stream: &ConfiguredStream,
+    notes: &mut Vec<String>,
+) -> Result<Option<StreamCheck>> {
+    let contract = config.contract_of(stream.name());
+    let json_schema = config
+        .stream_config(stream.name())
+        .and_then(|s| s.json_schema.as_ref());
+    let changes = match contract {
+        SchemaContract::DiscardRow | SchemaContract::DiscardValue => {
+            session.schema_changes(stream).await?
+        }
+        SchemaContract::Evolve | SchemaContract::Freeze => Vec::new(),
+    };
+    StreamCheck::new(stream.schema(), &changes, contract, json_schema, notes)
 }
 
 /// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
@@ -270,6 +341,21 @@ async fn run_stream(
     if error.is_none() && config.contract_of(&name) == SchemaContract::Freeze {
         error = frozen(session, stream).await.err();
     }
+    // The destination gets the checked rows, in the checks' schema.
+    let mut check: Option<Arc<dyn BatchCheck>> = None;
+    let mut write_stream = stream.clone();
+    if error.is_none() {
+        match prepare_check(session, config, stream, &mut notes).await {
+            Ok(Some(c)) => {
+                write_stream.stream.schema = c.output_schema();
+                check = Some(Arc::new(c));
+            }
+            Ok(None) => {}
+            Err(e) => error = Some(e),
+        }
+    }
+    let mut dead_lettered = 0;
+    let mut received = 0;
     let mut state = before.clone();
     let mut attempts = 0;
     let mut backoff = retry_backoff();
@@ -300,15 +386,19 @@ async fn run_stream(
             source,
             run,
             config,
-            stream,
+            (stream, &write_stream, check.clone()),
             read_from,
             stats.clone(),
         )
         .await;
         record.rows_read += stats.rows();
+        dead_lettered += stats
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed);
         notes.extend(stats.notes());
         record.extract_secs += attempt.extract_secs;
         record.rows_loaded += attempt.summary.rows_loaded;
+        received += attempt.summary.rows_received;
         record.load_secs += attempt.summary.load_secs;
         if attempt.summary.state.is_some() {
             state = attempt.summary.state;
@@ -334,12 +424,31 @@ async fn run_stream(
             Err(e) => error = Some(e),
         }
     }
+    if error.is_none()
+        && let Some(limit) = options.max_dead_letter
+        && limit.exceeded(dead_lettered, record.rows_read)
+    {
+        error = Some(Error::data(format!(
+            "stream {name}: {dead_lettered} of {} records went to _elt_dead_letter, above \
+             --max-dead-letter {limit} (they and the loaded rows are committed; see `elt dead-letter list`)",
+            record.rows_read
+        )));
+    }
     let mut reconciled = None;
     if error.is_none() {
         match reconcile_if_due(session, source, run, stream, runs_since_reconcile).await {
             Ok(done) => reconciled = done,
             Err(e) => error = Some(e),
         }
+    }
+    // Every extracted record is loaded or dead-lettered: checked on every clean run (a
+    // retried attempt re-reads rows that its failed predecessor read but did not commit).
+    if error.is_none() && attempts == 1 && record.rows_read != received + dead_lettered {
+        error = Some(Error::bug(format!(
+            "stream {name}: {} records extracted but {received} reached the raw table and \
+             {dead_lettered} the dead-letter table",
+            record.rows_read
+        )));
     }
     record.ended_at_us = Some(now_us());
     record.status = if error.is_some() {
@@ -369,7 +478,7 @@ async fn run_stream(
         status: record.status.as_str(),
         rows_read: record.rows_read,
         rows_loaded: record.rows_loaded,
-        rows_dead_lettered: 0,
+        rows_dead_lettered: dead_lettered,
         deletes_reconciled: reconciled.is_some(),
         rows_deleted: reconciled.map_or(0, |r| r.rows_deleted),
         watermark_before: record.watermark_before,
@@ -416,12 +525,19 @@ struct Attempt {
 }
 
 /// One try at a stream: the source and destination run concurrently over a bounded channel.
+/// The source's stream, the destination's (in the checks' schema), and the checks.
+type Streams<'a> = (
+    &'a ConfiguredStream,
+    &'a ConfiguredStream,
+    Option<Arc<dyn BatchCheck>>,
+);
+
 async fn run_attempt(
     session: &mut dyn DestinationSession,
     source: &dyn Source,
     run: &RunInfo,
     config: &Connection,
-    stream: &ConfiguredStream,
+    (stream, write_stream, check): Streams<'_>,
     state: Option<StreamState>,
     stats: Arc<ReadStats>,
 ) -> Attempt {
@@ -429,6 +545,9 @@ async fn run_attempt(
     let read = async move {
         let started = Instant::now();
         let mut emitter = Emitter::new(tx.clone(), stream.schema().clone(), stats);
+        if let Some(check) = check {
+            emitter = emitter.with_check(check);
+        }
         if stream.backfill.is_some() {
             emitter = emitter.with_frozen_state(state.clone().unwrap_or_else(StreamState::empty));
         }
@@ -444,7 +563,7 @@ async fn run_attempt(
             started.elapsed().as_secs_f64(),
         )
     };
-    let (read, (summary, write_result)) = tokio::join!(read, session.write(run, stream, rx));
+    let (read, (summary, write_result)) = tokio::join!(read, session.write(run, write_stream, rx));
     let (read_result, extract_secs) = read;
     // A destination failure makes the source fail too ("destination stopped"): report the cause.
     let result = write_result.and(read_result);

@@ -13,6 +13,7 @@
 //! What it does not do: parse command lines or print (that is `main.rs`), or know any
 //! connector beyond the two registration lists (see [`registry`]).
 
+pub mod checks;
 pub mod config;
 pub mod datatests;
 pub mod engine;

@@ -38,6 +38,8 @@ pub fn plan_streams(
                 on_delete: None,
                 reconcile_deletes_every: None,
                 schema_contract: None,
+                json_schema_path: None,
+                json_schema: None,
             })
             .collect(),
     };

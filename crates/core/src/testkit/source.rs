@@ -139,6 +139,7 @@ async fn read(
             }
             Message::Checkpoint(state) => out.states.push((state, out.keys.len())),
             Message::Complete => panic!("a source sent Complete (the runner's message)"),
+            Message::DeadLetters(_) => panic!("dead letters come from the runner's checks"),
         }
     }
     out

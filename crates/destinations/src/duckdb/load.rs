@@ -18,7 +18,7 @@ use elt_core::{
 use tokio::sync::mpsc;
 
 use super::batches::{append, intervals_as_text, with_meta_columns};
-use super::session::{db_error, write_state};
+use super::session::{db_error, write_dead_letters, write_state};
 use super::tables::{column_names, columns, evolve, is_empty};
 use super::types::{Use, staged_as_text};
 
@@ -81,8 +81,12 @@ struct Loader<'a> {
     /// The table (in the dataset) batches are appended to directly, bypassing the stage.
     direct: Option<String>,
     pending_state: Option<StreamState>,
+    /// Dead letters to insert with the next commit.
+    dead: Vec<elt_core::DeadLetter>,
     policy: CommitPolicy,
     uncommitted_rows: u64,
+    /// Rows received since the last commit.
+    uncommitted_received: u64,
     last_commit: Instant,
 }
 
@@ -179,8 +183,10 @@ impl<'a> Loader<'a> {
             staged_rows: 0,
             direct,
             pending_state: None,
+            dead: Vec::new(),
             policy,
             uncommitted_rows: 0,
+            uncommitted_received: 0,
             last_commit: Instant::now(),
         })
     }
@@ -196,6 +202,10 @@ impl<'a> Loader<'a> {
             let started = Instant::now();
             let step = match message {
                 Message::Batch(batch) => self.stage(batch),
+                Message::DeadLetters(dead) => {
+                    self.dead.extend(dead);
+                    Ok(())
+                }
                 Message::Checkpoint(state) => {
                     self.pending_state = Some(state);
                     self.move_staged().and_then(|()| self.commit_if_due())
@@ -232,6 +242,7 @@ impl<'a> Loader<'a> {
 
     fn stage(&mut self, batch: RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
+        self.uncommitted_received += rows as u64;
         if let Some(table) = &self.direct {
             let batch = with_meta_columns(batch, self.run, self.stream.write_mode)?;
             append(self.conn.appender_to_db(table, self.dataset), batch)?;
@@ -287,6 +298,8 @@ impl<'a> Loader<'a> {
                 "swapping in the new table",
             )?;
         }
+        let dead = std::mem::take(&mut self.dead);
+        write_dead_letters(self.conn, self.dataset, self.run, self.stream.name(), &dead)?;
         let state = self.pending_state.take();
         if let Some(state) = &state {
             write_state(self.conn, self.dataset, self.run, self.stream.name(), state)?;
@@ -296,6 +309,8 @@ impl<'a> Loader<'a> {
         elt_core::failpoint::hit("duckdb.after_commit");
         self.summary.rows_loaded += self.uncommitted_rows;
         self.uncommitted_rows = 0;
+        self.summary.rows_received += self.uncommitted_received;
+        self.uncommitted_received = 0;
         self.last_commit = Instant::now();
         if state.is_some() {
             self.summary.state = state;

@@ -153,7 +153,11 @@ impl DuckDbSession {
                      extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);
                  CREATE TABLE IF NOT EXISTS {ds}._elt_reconciliations (
                      run_id UUID NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
-                     reconciled_at TIMESTAMPTZ NOT NULL, rows_deleted BIGINT NOT NULL);"
+                     reconciled_at TIMESTAMPTZ NOT NULL, rows_deleted BIGINT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_dead_letter (
+                     id UUID NOT NULL, run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL,
+                     stream VARCHAR NOT NULL, reason VARCHAR NOT NULL, record JSON NOT NULL,
+                     dead_at TIMESTAMPTZ NOT NULL);"
             ))
             .map_err(|e| db_error("creating the bookkeeping tables", e))?;
             abandon_dead_runs(&conn, &ds, &owner)?;
@@ -205,6 +209,37 @@ pub(super) fn in_transaction<T>(
 }
 
 /// Replaces the state of one stream; part of the caller's transaction.
+/// Inserts dead letters of `stream` into `_elt_dead_letter`, in the open transaction.
+pub(super) fn write_dead_letters(
+    conn: &Connection,
+    dataset: &str,
+    run: &RunInfo,
+    stream: &str,
+    dead: &[elt_core::DeadLetter],
+) -> Result<()> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {}._elt_dead_letter VALUES (uuid(), ?, ?, ?, ?, ?, now())",
+        quote_ident(dataset)
+    );
+    let failed = |e| db_error("writing dead letters", e);
+    let mut insert = conn.prepare(&sql).map_err(failed)?;
+    for d in dead {
+        insert
+            .execute(params![
+                run.run_id,
+                run.connection,
+                stream,
+                d.reason,
+                d.record
+            ])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
 pub(super) fn write_state(
     conn: &Connection,
     dataset: &str,

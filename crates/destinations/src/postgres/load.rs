@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::changes::{EXTRACTED_AT, RUN_ID, change_fields, with_change_columns};
 use elt_core::{
-    ConfiguredStream, Error, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
-    quote_ident,
+    ConfiguredStream, DeadLetter, Error, Message, Result, RunInfo, StreamState, WriteMode,
+    WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::copy::encode_batch;
 use super::lock::StreamLock;
-use super::session::{PgSession, copy_in, exec, write_state};
+use super::session::{PgSession, copy_in, exec, write_dead_letters, write_state};
 use super::tables::{create_raw_table, meta_definitions};
 use super::types::{PgType, pg_name};
 
@@ -97,11 +97,15 @@ struct Loader<'a> {
     run_id: [u8; 16],
     summary: WriteSummary,
     pending_state: Option<StreamState>,
+    /// Dead letters to insert with the next commit.
+    dead: Vec<DeadLetter>,
     staged_rows: u64,
     /// A merge into a table that was empty at the start copies straight into it while no
     /// key repeats.
     direct: bool,
     uncommitted_rows: u64,
+    /// Rows received since the last commit.
+    uncommitted_received: u64,
     last_commit: Instant,
 }
 
@@ -252,9 +256,11 @@ impl<'a> Loader<'a> {
             run_id,
             summary: WriteSummary::default(),
             pending_state: None,
+            dead: Vec::new(),
             staged_rows: 0,
             direct,
             uncommitted_rows: 0,
+            uncommitted_received: 0,
             last_commit: Instant::now(),
         })
     }
@@ -269,6 +275,10 @@ impl<'a> Loader<'a> {
             let started = Instant::now();
             let step = match message {
                 Message::Batch(batch) => self.copy(batch).await,
+                Message::DeadLetters(dead) => {
+                    self.dead.extend(dead);
+                    Ok(())
+                }
                 Message::Checkpoint(state) => {
                     self.pending_state = Some(state);
                     match self.move_staged().await {
@@ -305,6 +315,7 @@ impl<'a> Loader<'a> {
         if keyed {
             refuse_null_keys(&batch, &self.stream.primary_key)?;
         }
+        self.uncommitted_received += batch.num_rows() as u64;
         if self.direct {
             let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
             // Straight into the (empty at start) raw table, unless a key repeats: then the
@@ -380,6 +391,16 @@ impl<'a> Loader<'a> {
         if self.stream.write_mode == WriteMode::Overwrite {
             self.swap_in_new_table().await?;
         }
+        let dead = std::mem::take(&mut self.dead);
+        write_dead_letters(
+            &mut self.session.conn,
+            &self.session.target,
+            &self.session.ds,
+            self.run,
+            self.stream.name(),
+            &dead,
+        )
+        .await?;
         let state = self.pending_state.take();
         if let Some(state) = &state {
             write_state(
@@ -397,6 +418,8 @@ impl<'a> Loader<'a> {
         elt_core::failpoint::hit("postgres.after_commit");
         self.summary.rows_loaded += self.uncommitted_rows;
         self.uncommitted_rows = 0;
+        self.summary.rows_received += self.uncommitted_received;
+        self.uncommitted_received = 0;
         self.last_commit = Instant::now();
         if state.is_some() {
             self.summary.state = state;

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use elt_core::pg::Target;
 use elt_core::{
-    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, RunStatus,
-    SchemaChange, StateMap, StreamState, WriteSummary, quote_ident, quote_literal,
+    ConfiguredStream, DeadLetter, DestinationSession, Error, Message, Result, RunInfo, RunRecord,
+    RunStatus, SchemaChange, StateMap, StreamState, WriteSummary, quote_ident, quote_literal,
 };
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
@@ -108,7 +108,11 @@ impl PgSession {
                  expires_at timestamptz NOT NULL, PRIMARY KEY (connection, stream));
              CREATE TABLE IF NOT EXISTS {ds}._elt_reconciliations (
                  run_id uuid NOT NULL, connection text NOT NULL, stream text NOT NULL,
-                 reconciled_at timestamptz NOT NULL, rows_deleted bigint NOT NULL);"
+                 reconciled_at timestamptz NOT NULL, rows_deleted bigint NOT NULL);
+             CREATE TABLE IF NOT EXISTS {ds}._elt_dead_letter (
+                 id uuid NOT NULL PRIMARY KEY, run_id text NOT NULL, connection text NOT NULL,
+                 stream text NOT NULL, reason text NOT NULL, record jsonb NOT NULL,
+                 dead_at timestamptz NOT NULL);"
         );
         locked_ddl(
             &mut conn,
@@ -155,6 +159,35 @@ pub(super) async fn write_state(
         .await
         .map(drop)
         .map_err(|e| target.error("writing the state", e))
+}
+
+/// Inserts dead letters of `stream` into `_elt_dead_letter`, in the caller's transaction.
+pub(super) async fn write_dead_letters(
+    conn: &mut PgConnection,
+    target: &Target,
+    ds: &str,
+    run: &RunInfo,
+    stream: &str,
+    dead: &[DeadLetter],
+) -> Result<()> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {ds}._elt_dead_letter
+         SELECT gen_random_uuid(), $1, $2, $3, reason, record::jsonb, now()
+         FROM unnest($4::text[], $5::text[]) AS d(reason, record)"
+    );
+    sqlx::query(&sql)
+        .bind(run.run_id.clone())
+        .bind(run.connection.clone())
+        .bind(stream.to_owned())
+        .bind(dead.iter().map(|d| d.reason.clone()).collect::<Vec<_>>())
+        .bind(dead.iter().map(|d| d.record.clone()).collect::<Vec<_>>())
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(|e| target.error("writing dead letters", e))
 }
 
 /// A timestamp from microseconds since the epoch, in SQL.

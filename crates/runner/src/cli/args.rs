@@ -79,6 +79,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run a connection's data tests against its raw tables (`[[connections.NAME.tests]]`).
     Test(TestArgs),
+    /// Records that failed a check, kept in `_elt_dead_letter`.
+    DeadLetter {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
     /// Write a dbt `sources.yml` describing a connection's raw tables.
     DbtSources(DbtSourcesArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -153,6 +158,10 @@ pub struct SyncArgs {
     /// (compares primary keys range by range) and mark them deleted.
     #[arg(long)]
     pub reconcile_deletes: bool,
+    /// Fail a stream when more of its records than this went to `_elt_dead_letter`: a count
+    /// (`100`) or a share of the records read (`0.05`, `5%`). The rows stay committed.
+    #[arg(long, value_name = "LIMIT", value_parser = elt_runner::engine::DeadLetterLimit::parse)]
+    pub max_dead_letter: Option<elt_runner::engine::DeadLetterLimit>,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -200,6 +209,29 @@ pub struct TestArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub connection: ConnectionArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `elt dead-letter` actions.
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterAction {
+    /// List the dead letters of a connection, newest first.
+    List(DeadLetterListArgs),
+}
+
+/// Arguments of `elt dead-letter list`.
+#[derive(Debug, Args)]
+pub struct DeadLetterListArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArg,
+    /// Only this stream's.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// How many at most.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -10,7 +10,7 @@ use elt_runner::{Project, RunOutcome, SyncOptions, registry};
 
 use clap::CommandFactory;
 
-use super::args::{Cli, Command, LogFormat, StateAction, SyncArgs};
+use super::args::{Cli, Command, DeadLetterAction, LogFormat, StateAction, SyncArgs};
 use super::exit;
 use super::progress::{Display, Progress};
 
@@ -53,6 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             )
             .await
         }
+        Command::DeadLetter {
+            action: DeadLetterAction::List(args),
+        } => super::deadletter::list(&Project::load(&cli.config)?, &args).await,
         Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
@@ -222,6 +225,7 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
         wait_for_lock: args.wait_for_lock.map(std::time::Duration::from_secs),
         reconcile_deletes: args.reconcile_deletes,
+        max_dead_letter: args.max_dead_letter,
     };
     // A failure before any stream started still names the streams it was to sync.
     let planned = options.streams.clone().or_else(|| {

@@ -5,6 +5,7 @@ pub mod args;
 pub mod commands;
 pub mod datatests;
 pub mod dbt;
+pub mod deadletter;
 pub mod logging;
 pub mod plan;
 pub mod progress;

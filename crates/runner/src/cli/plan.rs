@@ -22,10 +22,14 @@ fn action(change: &SchemaChange, contract: SchemaContract) -> &'static str {
         (SchemaChange::AddedColumn { .. }, SchemaContract::Evolve) => {
             "added (NULL in existing rows)"
         }
-        (SchemaChange::RemovedColumn { .. }, SchemaContract::Evolve) => "kept (NULL in new rows)",
         (SchemaChange::TypeChanged { .. }, SchemaContract::Evolve) => {
             "the sync fails the stream: rebuild the table with `elt sync --full-refresh`"
         }
+        (SchemaChange::RemovedColumn { .. }, _) => "kept (NULL in new rows)",
+        (_, SchemaContract::DiscardRow) => {
+            "not loaded; rows with a value there go to _elt_dead_letter"
+        }
+        (_, SchemaContract::DiscardValue) => "not loaded; rows are loaded without its values",
     }
 }
 
@@ -41,10 +45,7 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
     for (stream, _) in &planned {
         let contract = config.contract_of(stream.name());
         let changes = session.schema_changes(stream).await?;
-        let contract_name = match contract {
-            SchemaContract::Evolve => "evolve",
-            SchemaContract::Freeze => "freeze",
-        };
+        let contract_name = contract.as_str();
         text.push_str(&format!(
             "{} -> {}.{} ({}/{}, schema_contract {contract_name})\n",
             stream.name(),
