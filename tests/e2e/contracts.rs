@@ -139,3 +139,68 @@ fn freeze_refuses_a_new_column_and_evolve_adds_it() {
         ["NULL", "n3"]
     );
 }
+
+#[test]
+fn a_new_field_in_http_records_is_frozen_or_added() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use elt_core::testkit::http::{Reply, TestServer};
+
+    let coupon = Arc::new(AtomicBool::new(false));
+    let with_coupon = coupon.clone();
+    let server = TestServer::start(move |_, _| {
+        let records: Vec<Value> = (1..=5)
+            .map(|i| {
+                let mut r = serde_json::json!({ "id": i, "name": format!("n{i}") });
+                if with_coupon.load(Ordering::SeqCst) {
+                    r["coupon"] = format!("SAVE{i}").into();
+                }
+                r
+            })
+            .collect();
+        Reply::json(Value::Array(records))
+    });
+    let toml = |contract: &str| {
+        format!(
+            r#"
+[sources.api]
+type = "http"
+manifest_path = "manifest.toml"
+base_url = "{}"
+allow_insecure = true
+
+{}
+[connections.api]
+source = "api"
+destination = "local"
+schema_contract = "{contract}"
+"#,
+            server.url(),
+            crate::common::DESTINATION
+        )
+    };
+    let project = Project::new(&toml("freeze"));
+    std::fs::write(
+        project.dir().join("manifest.toml"),
+        "[[streams]]\nname = \"items\"\npath = \"/items\"\nprimary_key = [\"id\"]\n",
+    )
+    .unwrap();
+    project.elt(&["sync", "--connection", "api"]).expect_code(0);
+
+    coupon.store(true, Ordering::SeqCst);
+    let frozen = project.elt(&["sync", "--connection", "api", "--json"]);
+    assert_eq!(frozen.code(), 1);
+    let error = stream(&frozen.json(), "items")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("new column coupon VARCHAR"), "{error}");
+
+    project.write_config(&toml("evolve"));
+    project.elt(&["sync", "--connection", "api"]).expect_code(0);
+    assert_eq!(
+        project.query("SELECT string_agg(coupon, ',' ORDER BY id) FROM raw.items"),
+        ["SAVE1,SAVE2,SAVE3,SAVE4,SAVE5"]
+    );
+}

@@ -146,6 +146,19 @@ impl Emitter {
         Ok(())
     }
 
+    /// Sends records the source read but cannot put in the stream's schema (a value of the
+    /// wrong type) to the dead-letter table; they count as read.
+    pub async fn dead_letters(&mut self, dead: Vec<DeadLetter>) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let count = dead.len() as u64;
+        self.send(Message::DeadLetters(dead)).await?;
+        self.stats.rows.fetch_add(count, Ordering::Relaxed);
+        self.stats.dead_lettered.fetch_add(count, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Sends a checkpoint: every row sent before it is covered by `state`.
     pub async fn checkpoint(&mut self, state: StreamState) -> Result<()> {
         let state = self.frozen.clone().unwrap_or(state);

@@ -14,8 +14,8 @@
 //!
 //! Limits: GET requests with JSON bodies only; one level of parent and child; a child
 //! stream re-reads every parent record each sync and checkpoints only at its end; it
-//! cannot reconcile hard deletes. A value whose type changed fails the stream with a clear
-//! error (there is no dead-letter table yet).
+//! cannot reconcile hard deletes. A record with a value whose type does not fit its column
+//! goes to `_elt_dead_letter` with the reason.
 
 mod auth;
 mod client;

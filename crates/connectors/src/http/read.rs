@@ -9,6 +9,9 @@
 //! dropped on our side too (the APIs' `since` parameters are inclusive), so a rerun of a
 //! finished sync reads nothing new; `lookback_secs` widens that window instead.
 //!
+//! A record with a value that does not fit the stream's schema goes to the dead-letter
+//! table with the reason; it moves the watermark like any record read.
+//!
 //! A child stream reads its parent's records (every page, not incremental) and makes a
 //! request chain per parent; it checkpoints only at its end.
 
@@ -16,7 +19,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use elt_core::batch::{FlushPolicy, JsonBatcher};
-use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
+use elt_core::{ConfiguredStream, DeadLetter, Emitter, Error, Result, StreamState, SyncMode};
 use reqwest::Url;
 use serde_json::{Value, json};
 
@@ -135,24 +138,27 @@ impl Reader<'_> {
         Some(Position { cursor, key })
     }
 
-    /// Loads one page's records; returns how many were kept.
+    /// Loads one page's records: rows that fit the schema go on, records with a value that
+    /// does not fit go to the dead-letter table with the reason.
     async fn load(
         &mut self,
         records: Vec<Value>,
         added: &[(&str, &Value)],
         out: &mut Emitter,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         let mut batcher =
             JsonBatcher::new(out.schema().clone(), FlushPolicy::rows(self.batch_rows))?;
         let mut rows = Vec::with_capacity(records.len());
+        let mut dead = Vec::new();
         let mut nulls = 0;
-        for (i, record) in records.into_iter().enumerate() {
+        for record in records {
             let position = self.position(&record);
             match &position {
                 Some(p) if !self.keeps(p) => continue,
                 None if self.incremental => nulls += 1,
                 _ => {}
             }
+            // Dead letters move the watermark too: they were read, and are kept.
             if let Some(p) = position
                 && self
                     .newest
@@ -161,11 +167,14 @@ impl Reader<'_> {
             {
                 self.newest = Some(p);
             }
-            let row = self
-                .normalizer
-                .row(record, added)
-                .map_err(|why| Error::data(format!("record {} of the page: {why}", i + 1)))?;
-            rows.push(row);
+            let text = record.to_string();
+            match self.normalizer.row(record, added) {
+                Ok(row) => rows.push(row),
+                Err(why) => dead.push(DeadLetter {
+                    reason: why,
+                    record: text,
+                }),
+            }
         }
         if nulls > 0 {
             out.note(format!(
@@ -173,14 +182,14 @@ impl Reader<'_> {
                 self.spec.cursor.as_deref().unwrap_or("")
             ));
         }
-        let kept = rows.len();
+        out.dead_letters(dead).await?;
         for batch in batcher.push_values(&rows)? {
             out.batch(batch).await?;
         }
         if let Some(batch) = batcher.flush()? {
             out.batch(batch).await?;
         }
-        Ok(kept)
+        Ok(())
     }
 
     /// A top-level stream: one request chain, resumable at every page.

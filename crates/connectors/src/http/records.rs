@@ -3,8 +3,8 @@
 //!
 //! Objects and arrays are kept as JSON columns. Fields the schema does not name are not
 //! dropped: they go, as one JSON object, to the `_extra` column. A value whose type does
-//! not fit its column fails the stream with an error naming the field, the record and the
-//! page: nothing is silently dropped or coerced.
+//! not fit its column makes the record a dead letter, with a reason naming the field:
+//! nothing is silently dropped or coerced.
 
 use std::sync::Arc;
 

@@ -139,7 +139,8 @@ async fn read(
             }
             Message::Checkpoint(state) => out.states.push((state, out.keys.len())),
             Message::Complete => panic!("a source sent Complete (the runner's message)"),
-            Message::DeadLetters(_) => panic!("dead letters come from the runner's checks"),
+            // Records the source could not type; the kit's checks are about the rows.
+            Message::DeadLetters(_) => {}
         }
     }
     out
