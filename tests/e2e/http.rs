@@ -74,12 +74,13 @@ fn number(request: &Request, name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A `Link` header to page `page` of `path` when there is one.
-fn link_reply(server_url: &str, request: &Request, records: &[Value], size: usize) -> Reply {
+/// Page `page` (1-based, `size` records) of `records`, with a relative `Link` header to the
+/// next page when there is one (relative targets resolve against the page's URL).
+fn link_reply(request: &Request, records: &[Value], size: usize) -> Reply {
     let page = number(request, "page", 1);
     let reply = Reply::json(Value::Array(page_of(records, page, size)));
     if page * size < records.len() {
-        let mut next = format!("{server_url}{}?page={}", request.path(), page + 1);
+        let mut next = format!("{}?page={}", request.path(), page + 1);
         if let Some(since) = request.param("since") {
             next.push_str(&format!("&since={since}"));
         }
@@ -100,37 +101,31 @@ fn count(project: &Project, table: &str) -> String {
 #[test]
 fn every_paginator_loads_every_record_once() {
     let records: Vec<Value> = (1..=25).map(record).collect();
-    let url = Arc::new(Mutex::new(String::new()));
-    let shared = url.clone();
-    let server = TestServer::start(move |request, _| {
-        let base = shared.lock().unwrap().clone();
-        match request.path() {
-            "/offset" => {
-                let (offset, limit) = (number(request, "offset", 0), number(request, "limit", 0));
-                Reply::json(
-                    json!({ "items": records.iter().skip(offset).take(limit).collect::<Vec<_>>() }),
-                )
-            }
-            "/pages" => Reply::json(
-                json!({ "items": page_of(&records, number(request, "page", 1), number(request, "per_page", 0)) }),
-            ),
-            "/cursor" => {
-                let from = number(request, "cursor", 0);
-                let next = (from + 10 < records.len()).then(|| (from + 10).to_string());
-                Reply::json(
-                    json!({ "data": page_of(&records, from / 10 + 1, 10), "meta": { "next": next } }),
-                )
-            }
-            "/next" => {
-                let page = number(request, "p", 1);
-                let next = (page * 10 < records.len()).then(|| format!("/next?p={}", page + 1));
-                Reply::json(json!({ "results": page_of(&records, page, 10), "next": next }))
-            }
-            "/link" => link_reply(&base, request, &records, 10),
-            _ => Reply::status(404, json!({ "message": "no such path" })),
+    let server = TestServer::start(move |request, _| match request.path() {
+        "/offset" => {
+            let (offset, limit) = (number(request, "offset", 0), number(request, "limit", 0));
+            Reply::json(
+                json!({ "items": records.iter().skip(offset).take(limit).collect::<Vec<_>>() }),
+            )
         }
+        "/pages" => Reply::json(
+            json!({ "items": page_of(&records, number(request, "page", 1), number(request, "per_page", 0)) }),
+        ),
+        "/cursor" => {
+            let from = number(request, "cursor", 0);
+            let next = (from + 10 < records.len()).then(|| (from + 10).to_string());
+            Reply::json(
+                json!({ "data": page_of(&records, from / 10 + 1, 10), "meta": { "next": next } }),
+            )
+        }
+        "/next" => {
+            let page = number(request, "p", 1);
+            let next = (page * 10 < records.len()).then(|| format!("/next?p={}", page + 1));
+            Reply::json(json!({ "results": page_of(&records, page, 10), "next": next }))
+        }
+        "/link" => link_reply(request, &records, 10),
+        _ => Reply::status(404, json!({ "message": "no such path" })),
     });
-    *url.lock().unwrap() = server.url();
     let manifest = r#"
 [[streams]]
 name = "offset"
@@ -314,8 +309,7 @@ schema = { type = "object", properties = { id = { type = "integer" } } }
 fn a_failed_sync_resumes_from_the_last_committed_page() {
     let data: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new((1..=50).map(record).collect()));
     let broken = Arc::new(AtomicBool::new(true));
-    let url = Arc::new(Mutex::new(String::new()));
-    let (shared, failing, base) = (data.clone(), broken.clone(), url.clone());
+    let (shared, failing) = (data.clone(), broken.clone());
     let server = TestServer::start(move |request, _| {
         if failing.load(Ordering::SeqCst) && number(request, "page", 1) == 3 {
             return Reply::status(500, json!({ "message": "down" }));
@@ -329,9 +323,8 @@ fn a_failed_sync_resumes_from_the_last_committed_page() {
             .cloned()
             .collect();
         records.sort_by_key(|r| r["updated_at"].as_str().unwrap_or("").to_owned());
-        link_reply(&base.lock().unwrap(), request, &records, 10)
+        link_reply(request, &records, 10)
     });
-    *url.lock().unwrap() = server.url();
     let manifest = r#"
 [[streams]]
 name = "items"
@@ -412,8 +405,6 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
 #[test]
 fn faults_are_retried_and_a_429_waits_for_retry_after() {
     let records: Vec<Value> = (1..=60).map(record).collect();
-    let url = Arc::new(Mutex::new(String::new()));
-    let base = url.clone();
     let server = TestServer::start(move |request, earlier| {
         let page = number(request, "page", 1);
         let tries = earlier
@@ -429,10 +420,9 @@ fn faults_are_retried_and_a_429_waits_for_retry_after() {
             (4, 0) => Reply::Stall(Duration::from_secs(4)),
             (5, 0) => Reply::CutOff(Value::Array(page_of(&records, 5, 10)).to_string()),
             (6, 0) => Reply::json(r#"[{"id": 51, "name": "tru"#),
-            _ => link_reply(&base.lock().unwrap(), request, &records, 10),
+            _ => link_reply(request, &records, 10),
         }
     });
-    *url.lock().unwrap() = server.url();
     let manifest = r#"
 [[streams]]
 name = "items"
@@ -522,12 +512,7 @@ fn a_changed_field_type_sends_the_record_to_the_dead_letter_table() {
             r
         })
         .collect();
-    let url = Arc::new(Mutex::new(String::new()));
-    let base = url.clone();
-    let server = TestServer::start(move |request, _| {
-        link_reply(&base.lock().unwrap(), request, &records, 10)
-    });
-    *url.lock().unwrap() = server.url();
+    let server = TestServer::start(move |request, _| link_reply(request, &records, 10));
     let manifest = r#"
 [[streams]]
 name = "items"
@@ -565,12 +550,7 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
 #[test]
 fn the_rate_limit_holds_over_every_second() {
     let records: Vec<Value> = (1..=25).map(record).collect();
-    let url = Arc::new(Mutex::new(String::new()));
-    let base = url.clone();
-    let server = TestServer::start(move |request, _| {
-        link_reply(&base.lock().unwrap(), request, &records, 1)
-    });
-    *url.lock().unwrap() = server.url();
+    let server = TestServer::start(move |request, _| link_reply(request, &records, 1));
     let manifest = r#"
 requests_per_second = 100
 
@@ -682,8 +662,7 @@ destination = "local"
 fn an_oauth2_token_is_renewed_after_a_401() {
     let records: Vec<Value> = (1..=5).map(record).collect();
     let valid = Arc::new(Mutex::new(String::new()));
-    let url = Arc::new(Mutex::new(String::new()));
-    let (current, base) = (valid.clone(), url.clone());
+    let current = valid.clone();
     let server = TestServer::start(move |request, earlier| {
         if request.path() == "/token" {
             let issued = earlier.iter().filter(|r| r.path() == "/token").count() + 1;
@@ -703,9 +682,8 @@ fn an_oauth2_token_is_renewed_after_a_401() {
         if presented != format!("Bearer {}", current.lock().unwrap()) {
             return Reply::status(401, json!({ "message": "token expired" }));
         }
-        link_reply(&base.lock().unwrap(), request, &records, 1)
+        link_reply(request, &records, 1)
     });
-    *url.lock().unwrap() = server.url();
     let manifest = r#"
 [[streams]]
 name = "items"
@@ -794,12 +772,7 @@ auth = { kind = "api_key", query = "key", key = "leak-me-not" }"#,
 #[test]
 fn a_killed_sync_resumes_at_the_first_page_not_committed() {
     let records: Vec<Value> = (1..=100).map(record).collect();
-    let url = Arc::new(Mutex::new(String::new()));
-    let base = url.clone();
-    let server = TestServer::start(move |request, _| {
-        link_reply(&base.lock().unwrap(), request, &records, 10)
-    });
-    *url.lock().unwrap() = server.url();
+    let server = TestServer::start(move |request, _| link_reply(request, &records, 10));
     let manifest = r#"
 [[streams]]
 name = "items"

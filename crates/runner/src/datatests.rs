@@ -412,24 +412,33 @@ fn outcome(
     }
 }
 
-async fn texts(
+/// The first column of each row of a data test's query (None for NULL).
+async fn first_column(
     session: &mut dyn DestinationSession,
     sql: &str,
     params: &[String],
     test: &str,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Option<String>>> {
     let rows = session
         .query_text(sql, params)
         .await
         .map_err(|e| Error::new(e.kind(), format!("data test {test}: {}", e.message())))?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            row.into_iter()
-                .next()
-                .flatten()
-                .unwrap_or_else(|| "NULL".into())
-        })
+        .map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
+async fn texts(
+    session: &mut dyn DestinationSession,
+    sql: &str,
+    params: &[String],
+    test: &str,
+) -> Result<Vec<String>> {
+    let values = first_column(session, sql, params, test).await?;
+    Ok(values
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| "NULL".into()))
         .collect())
 }
 
@@ -439,14 +448,8 @@ async fn scalar(
     params: &[String],
     test: &str,
 ) -> Result<Option<String>> {
-    let rows = session
-        .query_text(sql, params)
-        .await
-        .map_err(|e| Error::new(e.kind(), format!("data test {test}: {}", e.message())))?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next().flatten()))
+    let values = first_column(session, sql, params, test).await?;
+    Ok(values.into_iter().next().flatten())
 }
 
 #[cfg(test)]
