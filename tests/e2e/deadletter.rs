@@ -226,3 +226,104 @@ fn postgresql_keeps_the_same_dead_letters() {
         Some(dead.min(50) as usize)
     );
 }
+
+#[test]
+fn replay_loads_what_now_passes_exactly_once() {
+    let project = sample_with_schema();
+    let run = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    let dead = stream(&run, "orders")["rows_dead_lettered"]
+        .as_u64()
+        .unwrap();
+    let nines: u64 = project.query(
+        "SELECT count(*)::VARCHAR FROM raw._elt_dead_letter WHERE (record->>'$.quantity')::INT = 9",
+    )[0]
+    .parse()
+    .unwrap();
+    assert!(nines > 0 && nines < dead);
+
+    // Half fixed: quantities up to 8 pass now, the nines still fail.
+    let schema = |max: u32| ORDERS_SCHEMA.replace("\"maximum\": 7", &format!("\"maximum\": {max}"));
+    std::fs::write(project.dir().join("schemas/orders.json"), schema(8)).unwrap();
+    let partial = project.elt(&["dead-letter", "replay", "--connection", "demo", "--json"]);
+    assert_eq!(partial.code(), 1, "some still fail");
+    let orders = &partial.json()["streams"][0];
+    assert_eq!(orders["replayed"], dead - nines);
+    assert_eq!(orders["still_failing"], nines);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
+        [(3_000 - nines).to_string()]
+    );
+
+    std::fs::write(project.dir().join("schemas/orders.json"), schema(9)).unwrap();
+    project
+        .elt(&["dead-letter", "replay", "--connection", "demo"])
+        .expect_code(0);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR || '/' || count(DISTINCT id) FROM raw.orders"),
+        ["3000/3000"]
+    );
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter"),
+        ["0"]
+    );
+    let again = project
+        .elt(&["dead-letter", "replay", "--connection", "demo"])
+        .expect_code(0)
+        .stdout();
+    assert_eq!(again, "demo: no dead letters\n");
+}
+
+#[test]
+fn replay_never_overwrites_a_newer_row() {
+    let url = fresh_database("replay_superseded");
+    execute(
+        &url,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, updated_at timestamptz NOT NULL);
+         INSERT INTO orders SELECT g, g, timestamptz '2024-01-01' + g * interval '1 s'
+           FROM generate_series(1, 20) g;",
+    );
+    let streams = |contract: &str| {
+        format!(r#"streams = [{{ name = "public.orders", schema_contract = "{contract}" }}]"#)
+    };
+    let project = Project::new(&project_toml(&url, "", &streams("discard_row")));
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    execute(
+        &url,
+        "ALTER TABLE orders ADD COLUMN coupon text;
+         UPDATE orders SET coupon = 'OLD', updated_at = now() - interval '1 minute' WHERE id <= 5;",
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter"),
+        ["5"]
+    );
+
+    // The table takes the column, and newer versions of rows 1 to 3 load.
+    project.write_config(&project_toml(&url, "", &streams("evolve")));
+    execute(
+        &url,
+        "UPDATE orders SET coupon = 'NEW', updated_at = now() WHERE id <= 3;",
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+
+    let replay = project
+        .elt(&["dead-letter", "replay", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    let orders = &replay["streams"][0];
+    assert_eq!(
+        (orders["replayed"].as_u64(), orders["superseded"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(
+        project.query("SELECT string_agg(id || ':' || coupon, ',' ORDER BY id) FROM raw.public_orders WHERE id <= 5"),
+        ["1:NEW,2:NEW,3:NEW,4:OLD,5:OLD"]
+    );
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter"),
+        ["0"]
+    );
+}

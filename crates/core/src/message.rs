@@ -25,6 +25,9 @@ pub enum Message {
     /// same checkpoint, so a record is in the raw table or the dead-letter table, never
     /// both or neither.
     DeadLetters(Vec<DeadLetter>),
+    /// Ids of `_elt_dead_letter` records that were replayed (or are superseded): deleted in
+    /// the same commit as the rows sent with them, so a replay loads a record exactly once.
+    Replayed(Vec<String>),
     /// Every row before this was sent; commit them together with this state.
     Checkpoint(StreamState),
     /// The source finished the stream without error: commit what is pending.

@@ -15,10 +15,33 @@ use elt_core::arrow::array::{Array, BooleanArray, RecordBatch};
 use elt_core::arrow::compute::filter_record_batch;
 use elt_core::arrow::datatypes::{Schema, SchemaRef};
 use elt_core::catalog::is_json_field;
-use elt_core::{BatchCheck, DeadLetter, Error, Result, SchemaChange};
+use elt_core::{
+    BatchCheck, ConfiguredStream, DeadLetter, DestinationSession, Error, Result, SchemaChange,
+};
 use serde_json::Value;
 
-use crate::config::SchemaContract;
+use crate::config::{Connection, SchemaContract};
+
+/// The record checks of `stream` under `config` (its JSON Schema, a discard contract
+/// against the raw table's current columns), if any.
+pub async fn for_stream(
+    session: &mut dyn DestinationSession,
+    config: &Connection,
+    stream: &ConfiguredStream,
+    notes: &mut Vec<String>,
+) -> Result<Option<StreamCheck>> {
+    let contract = config.contract_of(stream.name());
+    let json_schema = config
+        .stream_config(stream.name())
+        .and_then(|s| s.json_schema.as_ref());
+    let changes = match contract {
+        SchemaContract::DiscardRow | SchemaContract::DiscardValue => {
+            session.schema_changes(stream).await?
+        }
+        SchemaContract::Evolve | SchemaContract::Freeze => Vec::new(),
+    };
+    StreamCheck::new(stream.schema(), &changes, contract, json_schema, notes)
+}
 
 /// The checks of one stream.
 pub struct StreamCheck {

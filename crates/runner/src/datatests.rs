@@ -377,8 +377,11 @@ async fn freshness(
 
 /// A timestamp as DuckDB or PostgreSQL print it (zone or not; a zone-less one is UTC), or a
 /// date.
-fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.to_utc());
+    }
     for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
         if let Ok(t) = chrono::DateTime::parse_from_str(text, format) {
             return Some(t.to_utc());

@@ -18,7 +18,6 @@ use elt_core::{
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::checks::StreamCheck;
 use crate::config::{Connection, Project, SchemaContract};
 use crate::plan::plan_streams;
 use crate::report::{StreamReport, SyncReport};
@@ -190,26 +189,6 @@ pub async fn sync(
     Ok(report)
 }
 
-/// The record checks of a stream (its JSON Schema, a discard contract), if any.
-async fn prepare_check(
-    session: &mut dyn DestinationSession,
-    config: &Connection,
-    stream: &ConfiguredStream,
-    notes: &mut Vec<String>,
-) -> Result<Option<StreamCheck>> {
-    let contract = config.contract_of(stream.name());
-    let json_schema = config
-        .stream_config(stream.name())
-        .and_then(|s| s.json_schema.as_ref());
-    let changes = match contract {
-        SchemaContract::DiscardRow | SchemaContract::DiscardValue => {
-            session.schema_changes(stream).await?
-        }
-        SchemaContract::Evolve | SchemaContract::Freeze => Vec::new(),
-    };
-    StreamCheck::new(stream.schema(), &changes, contract, json_schema, notes)
-}
-
 /// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
 /// raw table (a new table is no change), before anything is read.
 async fn frozen(session: &mut dyn DestinationSession, stream: &ConfiguredStream) -> Result<()> {
@@ -345,7 +324,7 @@ async fn run_stream(
     let mut check: Option<Arc<dyn BatchCheck>> = None;
     let mut write_stream = stream.clone();
     if error.is_none() {
-        match prepare_check(session, config, stream, &mut notes).await {
+        match crate::checks::for_stream(session, config, stream, &mut notes).await {
             Ok(Some(c)) => {
                 write_stream.stream.schema = c.output_schema();
                 check = Some(Arc::new(c));

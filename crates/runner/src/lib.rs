@@ -20,6 +20,7 @@ pub mod engine;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;
+pub mod replay;
 pub mod report;
 
 pub use config::Project;

@@ -141,6 +141,7 @@ async fn read(
             Message::Complete => panic!("a source sent Complete (the runner's message)"),
             // Records the source could not type; the kit's checks are about the rows.
             Message::DeadLetters(_) => {}
+            Message::Replayed(_) => panic!("a source sent Replayed (the runner's message)"),
         }
     }
     out

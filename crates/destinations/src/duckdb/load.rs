@@ -83,6 +83,8 @@ struct Loader<'a> {
     pending_state: Option<StreamState>,
     /// Dead letters to insert with the next commit.
     dead: Vec<elt_core::DeadLetter>,
+    /// Replayed dead letters to delete with the next commit.
+    replayed: Vec<String>,
     policy: CommitPolicy,
     uncommitted_rows: u64,
     /// Rows received since the last commit.
@@ -184,6 +186,7 @@ impl<'a> Loader<'a> {
             direct,
             pending_state: None,
             dead: Vec::new(),
+            replayed: Vec::new(),
             policy,
             uncommitted_rows: 0,
             uncommitted_received: 0,
@@ -204,6 +207,10 @@ impl<'a> Loader<'a> {
                 Message::Batch(batch) => self.stage(batch),
                 Message::DeadLetters(dead) => {
                     self.dead.extend(dead);
+                    Ok(())
+                }
+                Message::Replayed(ids) => {
+                    self.replayed.extend(ids);
                     Ok(())
                 }
                 Message::Checkpoint(state) => {
@@ -299,7 +306,14 @@ impl<'a> Loader<'a> {
             )?;
         }
         let dead = std::mem::take(&mut self.dead);
-        write_dead_letters(self.conn, self.dataset, self.run, self.stream.name(), &dead)?;
+        let replayed = std::mem::take(&mut self.replayed);
+        write_dead_letters(
+            self.conn,
+            self.dataset,
+            (self.run, self.stream.name()),
+            &dead,
+            &replayed,
+        )?;
         let state = self.pending_state.take();
         if let Some(state) = &state {
             write_state(self.conn, self.dataset, self.run, self.stream.name(), state)?;

@@ -209,33 +209,38 @@ pub(super) fn in_transaction<T>(
 }
 
 /// Replaces the state of one stream; part of the caller's transaction.
-/// Inserts dead letters of `stream` into `_elt_dead_letter`, in the open transaction.
+/// Inserts dead letters of `stream` into `_elt_dead_letter` and deletes the `replayed`
+/// ones, in the open transaction.
 pub(super) fn write_dead_letters(
     conn: &Connection,
     dataset: &str,
-    run: &RunInfo,
-    stream: &str,
+    (run, stream): (&RunInfo, &str),
     dead: &[elt_core::DeadLetter],
+    replayed: &[String],
 ) -> Result<()> {
-    if dead.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO {}._elt_dead_letter VALUES (uuid(), ?, ?, ?, ?, ?, now())",
-        quote_ident(dataset)
-    );
+    let table = format!("{}._elt_dead_letter", quote_ident(dataset));
     let failed = |e| db_error("writing dead letters", e);
-    let mut insert = conn.prepare(&sql).map_err(failed)?;
-    for d in dead {
-        insert
-            .execute(params![
-                run.run_id,
-                run.connection,
-                stream,
-                d.reason,
-                d.record
-            ])
-            .map_err(failed)?;
+    if !dead.is_empty() {
+        let sql = format!("INSERT INTO {table} VALUES (uuid(), ?, ?, ?, ?, ?, now())");
+        let mut insert = conn.prepare(&sql).map_err(failed)?;
+        for d in dead {
+            insert
+                .execute(params![
+                    run.run_id,
+                    run.connection,
+                    stream,
+                    d.reason,
+                    d.record
+                ])
+                .map_err(failed)?;
+        }
+    }
+    if !replayed.is_empty() {
+        let sql = format!("DELETE FROM {table} WHERE id = CAST(? AS UUID)");
+        let mut delete = conn.prepare(&sql).map_err(failed)?;
+        for id in replayed {
+            delete.execute(params![id]).map_err(failed)?;
+        }
     }
     Ok(())
 }

@@ -99,6 +99,8 @@ struct Loader<'a> {
     pending_state: Option<StreamState>,
     /// Dead letters to insert with the next commit.
     dead: Vec<DeadLetter>,
+    /// Replayed dead letters to delete with the next commit.
+    replayed: Vec<String>,
     staged_rows: u64,
     /// A merge into a table that was empty at the start copies straight into it while no
     /// key repeats.
@@ -257,6 +259,7 @@ impl<'a> Loader<'a> {
             summary: WriteSummary::default(),
             pending_state: None,
             dead: Vec::new(),
+            replayed: Vec::new(),
             staged_rows: 0,
             direct,
             uncommitted_rows: 0,
@@ -277,6 +280,10 @@ impl<'a> Loader<'a> {
                 Message::Batch(batch) => self.copy(batch).await,
                 Message::DeadLetters(dead) => {
                     self.dead.extend(dead);
+                    Ok(())
+                }
+                Message::Replayed(ids) => {
+                    self.replayed.extend(ids);
                     Ok(())
                 }
                 Message::Checkpoint(state) => {
@@ -392,13 +399,14 @@ impl<'a> Loader<'a> {
             self.swap_in_new_table().await?;
         }
         let dead = std::mem::take(&mut self.dead);
+        let replayed = std::mem::take(&mut self.replayed);
         write_dead_letters(
             &mut self.session.conn,
             &self.session.target,
             &self.session.ds,
-            self.run,
-            self.stream.name(),
+            (self.run, self.stream.name()),
             &dead,
+            &replayed,
         )
         .await?;
         let state = self.pending_state.take();

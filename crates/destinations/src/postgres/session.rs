@@ -161,33 +161,41 @@ pub(super) async fn write_state(
         .map_err(|e| target.error("writing the state", e))
 }
 
-/// Inserts dead letters of `stream` into `_elt_dead_letter`, in the caller's transaction.
+/// Inserts dead letters of `stream` into `_elt_dead_letter` and deletes the `replayed`
+/// ones, in the caller's transaction.
 pub(super) async fn write_dead_letters(
     conn: &mut PgConnection,
     target: &Target,
     ds: &str,
-    run: &RunInfo,
-    stream: &str,
+    (run, stream): (&RunInfo, &str),
     dead: &[DeadLetter],
+    replayed: &[String],
 ) -> Result<()> {
-    if dead.is_empty() {
-        return Ok(());
+    if !dead.is_empty() {
+        let sql = format!(
+            "INSERT INTO {ds}._elt_dead_letter
+             SELECT gen_random_uuid(), $1, $2, $3, reason, record::jsonb, now()
+             FROM unnest($4::text[], $5::text[]) AS d(reason, record)"
+        );
+        sqlx::query(&sql)
+            .bind(run.run_id.clone())
+            .bind(run.connection.clone())
+            .bind(stream.to_owned())
+            .bind(dead.iter().map(|d| d.reason.clone()).collect::<Vec<_>>())
+            .bind(dead.iter().map(|d| d.record.clone()).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| target.error("writing dead letters", e))?;
     }
-    let sql = format!(
-        "INSERT INTO {ds}._elt_dead_letter
-         SELECT gen_random_uuid(), $1, $2, $3, reason, record::jsonb, now()
-         FROM unnest($4::text[], $5::text[]) AS d(reason, record)"
-    );
-    sqlx::query(&sql)
-        .bind(run.run_id.clone())
-        .bind(run.connection.clone())
-        .bind(stream.to_owned())
-        .bind(dead.iter().map(|d| d.reason.clone()).collect::<Vec<_>>())
-        .bind(dead.iter().map(|d| d.record.clone()).collect::<Vec<_>>())
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(|e| target.error("writing dead letters", e))
+    if !replayed.is_empty() {
+        let sql = format!("DELETE FROM {ds}._elt_dead_letter WHERE id = ANY($1::uuid[])");
+        sqlx::query(&sql)
+            .bind(replayed.to_vec())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| target.error("removing replayed dead letters", e))?;
+    }
+    Ok(())
 }
 
 /// A timestamp from microseconds since the epoch, in SQL.

@@ -219,6 +219,21 @@ pub struct PlanArgs {
 pub enum DeadLetterAction {
     /// List the dead letters of a connection, newest first.
     List(DeadLetterListArgs),
+    /// Re-check the dead letters and load those that now pass, exactly once.
+    Replay(DeadLetterReplayArgs),
+}
+
+/// Arguments of `elt dead-letter replay`.
+#[derive(Debug, Args)]
+pub struct DeadLetterReplayArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArg,
+    /// Only this stream's.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `elt dead-letter list`.

@@ -56,6 +56,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::DeadLetter {
             action: DeadLetterAction::List(args),
         } => super::deadletter::list(&Project::load(&cli.config)?, &args).await,
+        Command::DeadLetter {
+            action: DeadLetterAction::Replay(args),
+        } => super::deadletter::replay(&Project::load(&cli.config)?, &args).await,
         Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,

@@ -1,12 +1,11 @@
 //! `elt dead-letter list`: the records of a connection's `_elt_dead_letter` table, newest
-//! first, with their stream, run and reason.
-//!
-//! Read through the destination's data-test query (`DestinationSession::query_text`), so it
-//! works on DuckDB and PostgreSQL alike. It changes nothing.
+//! first, with their stream, run and reason (read through `DestinationSession::query_text`,
+//! so on DuckDB and PostgreSQL alike; it changes nothing). `elt dead-letter replay`: see
+//! `elt_runner::replay`.
 
 use elt_runner::Project;
 
-use super::args::DeadLetterListArgs;
+use super::args::{DeadLetterListArgs, DeadLetterReplayArgs};
 use super::exit;
 
 /// Prints the dead letters; returns the exit code.
@@ -60,4 +59,29 @@ pub async fn list(project: &Project, args: &DeadLetterListArgs) -> anyhow::Resul
         println!("  record: {}", text(r, 5));
     }
     Ok(exit::SUCCESS)
+}
+
+/// Replays the dead letters; exit 1 when some still fail.
+pub async fn replay(project: &Project, args: &DeadLetterReplayArgs) -> anyhow::Result<i32> {
+    let connection = &args.connection.connection;
+    project.check_environment()?;
+    let outcomes = elt_runner::replay::replay(project, connection, args.stream.as_deref()).await?;
+    if args.json {
+        let out = serde_json::json!({ "connection": connection, "streams": outcomes });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if outcomes.is_empty() {
+        println!("{connection}: no dead letters");
+    } else {
+        for o in &outcomes {
+            println!(
+                "{}: {} replayed, {} superseded by newer rows, {} still failing",
+                o.stream, o.replayed, o.superseded, o.still_failing
+            );
+        }
+    }
+    Ok(if outcomes.iter().any(|o| o.still_failing > 0) {
+        exit::FAILED
+    } else {
+        exit::SUCCESS
+    })
 }
