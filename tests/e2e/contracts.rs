@@ -138,6 +138,90 @@ fn freeze_refuses_a_new_column_and_evolve_adds_it() {
         ),
         ["NULL", "n3"]
     );
+
+    // A type that grows is widened in place.
+    execute(
+        &url,
+        "ALTER TABLE orders ALTER COLUMN qty TYPE bigint;
+         UPDATE orders SET qty = 5000000000, updated_at = now() WHERE id = 4;",
+    );
+    assert_eq!(
+        changes(&plan(&project)),
+        [
+            (
+                "column qty widens from INTEGER to BIGINT".to_owned(),
+                "widened in place".to_owned()
+            ),
+            (
+                "column note no longer sent (kept, NULL in new rows)".to_owned(),
+                "kept (NULL in new rows)".to_owned()
+            ),
+        ]
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        project.query("SELECT data_type FROM duckdb_columns() WHERE table_name = 'public_orders' AND column_name = 'qty'"),
+        ["BIGINT"]
+    );
+    assert_eq!(
+        project.query("SELECT qty::VARCHAR FROM raw.public_orders WHERE id IN (4, 5) ORDER BY id"),
+        ["5000000000", "5"]
+    );
+}
+
+#[test]
+fn postgresql_widens_in_place_too() {
+    let url = fresh_database("widen_pg");
+    execute(
+        &url,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, price numeric(8,2),
+           updated_at timestamptz NOT NULL);
+         INSERT INTO orders SELECT g, g, g / 4.0, timestamptz '2024-01-01' + g * interval '1 s'
+           FROM generate_series(1, 10) g;",
+    );
+    let project = Project::new(&format!(
+        r#"
+[sources.pg]
+type = "postgres"
+url = "{url}"
+
+[destinations.pg]
+type = "postgres"
+url = "{url}"
+
+[connections.pg]
+source = "pg"
+destination = "pg"
+dataset = "raw"
+"#
+    ));
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    execute(
+        &url,
+        "ALTER TABLE orders ALTER COLUMN qty TYPE bigint, ALTER COLUMN price TYPE numeric(12,3);
+         UPDATE orders SET qty = 5000000000, price = 123456.789, updated_at = now() WHERE id = 1;",
+    );
+    assert_eq!(
+        changes(&plan(&project)),
+        [
+            (
+                "column qty widens from integer to bigint".to_owned(),
+                "widened in place".to_owned()
+            ),
+            (
+                "column price widens from numeric(8,2) to numeric(12,3)".to_owned(),
+                "widened in place".to_owned()
+            ),
+        ]
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        crate::pg::query(
+            &url,
+            "SELECT qty || ' ' || price FROM raw.public_orders WHERE id = 1"
+        ),
+        ["5000000000 123456.789"]
+    );
 }
 
 #[test]

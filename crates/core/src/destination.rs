@@ -65,7 +65,17 @@ pub enum SchemaChange {
         /// The column.
         column: String,
     },
-    /// A column's type differs.
+    /// A column's type grew in a way the table can follow in place (a wider integer,
+    /// `double` for `float`, a wider decimal).
+    Widened {
+        /// The column.
+        column: String,
+        /// Its type in the table.
+        table_type: String,
+        /// The wider type.
+        source_type: String,
+    },
+    /// A column's type differs, and the table cannot follow in place.
     TypeChanged {
         /// The column.
         column: String,
@@ -89,6 +99,14 @@ impl std::fmt::Display for SchemaChange {
             SchemaChange::RemovedColumn { column } => {
                 write!(f, "column {column} no longer sent (kept, NULL in new rows)")
             }
+            SchemaChange::Widened {
+                column,
+                table_type,
+                source_type,
+            } => write!(
+                f,
+                "column {column} widens from {table_type} to {source_type}"
+            ),
             SchemaChange::TypeChanged {
                 column,
                 table_type,

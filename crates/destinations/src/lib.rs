@@ -4,6 +4,7 @@
 pub mod duckdb;
 mod keyed;
 pub mod postgres;
+mod widen;
 
 use elt_core::DestinationFactory;
 

@@ -80,6 +80,11 @@ impl StreamCheck {
                         column,
                         table_type,
                         source_type,
+                    }
+                    | SchemaChange::Widened {
+                        column,
+                        table_type,
+                        source_type,
                     } => (
                         column,
                         format!(

@@ -11,6 +11,7 @@ use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 use super::session::db_error;
 use super::types::{Use, column_type};
 use crate::keyed::check_history_layout;
+use crate::widen::widens;
 
 /// `name TYPE [NOT NULL]` of each metadata column a raw table of `mode` carries.
 pub fn meta_definitions(mode: WriteMode) -> Vec<String> {
@@ -97,7 +98,7 @@ pub fn columns(schema: &SchemaRef, usage: Use, meta: Option<WriteMode>) -> Resul
 
 /// Adds the columns the source now sends to an existing raw table, and the metadata
 /// columns `mode` needs that it lacks (a merge table from before `_elt_deleted_at`);
-/// refuses a column whose type changed, and a history table written in another mode or
+/// widens a column whose type grew (`crate::widen`) and refuses any other type change, and a history table written in another mode or
 /// the other way round. Types are compared as DuckDB names them, through the staging table.
 pub fn evolve(
     conn: &Connection,
@@ -148,6 +149,13 @@ pub fn evolve(
                 if stored == incoming_type
                     || (matches!(stored.as_str(), "JSON" | "INTERVAL")
                         && incoming_type == "VARCHAR") => {}
+            Some(stored) if widens(stored, incoming_type) => {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {target} ALTER COLUMN {} SET DATA TYPE {incoming_type}",
+                    quote_ident(field.name())
+                ))
+                .map_err(|e| db_error("widening a column", e))?;
+            }
             Some(stored) => {
                 return Err(Error::data(format!(
                     "column {} is {stored} in {dataset}.{table} but the source now sends {incoming_type}; \
@@ -198,6 +206,13 @@ pub fn changes(
                 column: field.name().clone(),
                 column_type: wanted,
             }),
+            Some((_, stored)) if *stored != wanted && widens(stored, &wanted) => {
+                changes.push(SchemaChange::Widened {
+                    column: field.name().clone(),
+                    table_type: stored.clone(),
+                    source_type: wanted,
+                });
+            }
             Some((_, stored)) if *stored != wanted => changes.push(SchemaChange::TypeChanged {
                 column: field.name().clone(),
                 table_type: stored.clone(),

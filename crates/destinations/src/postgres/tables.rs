@@ -1,5 +1,6 @@
 //! The raw table's DDL: creating it (under an advisory lock, so concurrent workers do not
-//! collide), adding the columns a source gained, refusing changed types, the unique key
+//! collide), adding the columns a source gained, widening grown types and refusing other
+//! type changes, the unique key
 //! index a merge upserts on and the one a history table keeps its current versions unique
 //! by; and the dry run of that evolution (`changes`). No rows are written here.
 
@@ -10,6 +11,7 @@ use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 use super::session::{PgSession, locked_ddl};
 use super::types::{PgType, pg_name};
 use crate::keyed::check_history_layout;
+use crate::widen::widens;
 
 /// `(name, type [NOT NULL])` of each metadata column a raw table of `mode` carries.
 pub fn meta_definitions(mode: WriteMode) -> Vec<(String, String)> {
@@ -109,6 +111,15 @@ async fn evolve(
                 quote_ident(name),
                 pg.sql()
             )),
+            Some((_, current))
+                if *current != pg.catalog_name() && widens(current, &pg.catalog_name()) =>
+            {
+                ddl.push_str(&format!(
+                    "ALTER TABLE {table} ALTER COLUMN {} TYPE {};",
+                    quote_ident(name),
+                    pg.sql()
+                ));
+            }
             Some((_, current)) if *current != pg.catalog_name() => {
                 return Err(Error::data(format!(
                     "column {name} of {table} is {current} but the source now sends {}; rebuild \
@@ -150,6 +161,13 @@ pub async fn changes(
                 column: name.clone(),
                 column_type: wanted,
             }),
+            Some((_, stored)) if *stored != wanted && widens(stored, &wanted) => {
+                changes.push(SchemaChange::Widened {
+                    column: name.clone(),
+                    table_type: stored.clone(),
+                    source_type: wanted,
+                });
+            }
             Some((_, stored)) if *stored != wanted => changes.push(SchemaChange::TypeChanged {
                 column: name.clone(),
                 table_type: stored.clone(),

@@ -22,6 +22,7 @@ fn action(change: &SchemaChange, contract: SchemaContract) -> &'static str {
         (SchemaChange::AddedColumn { .. }, SchemaContract::Evolve) => {
             "added (NULL in existing rows)"
         }
+        (SchemaChange::Widened { .. }, SchemaContract::Evolve) => "widened in place",
         (SchemaChange::TypeChanged { .. }, SchemaContract::Evolve) => {
             "the sync fails the stream: rebuild the table with `elt sync --full-refresh`"
         }
