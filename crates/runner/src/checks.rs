@@ -2,12 +2,14 @@
 //! (`json_schema_path`) and the `discard_row` / `discard_value` schema contracts. Rows that
 //! pass go on; the others become dead letters (the record as JSON, and why), which the
 //! destination commits to `_elt_dead_letter` with the rows of the same checkpoint. Every
-//! extracted record ends in the raw table or the dead-letter table.
+//! extracted record ends in the raw table or the dead-letter table. Also the limits around
+//! them: `freeze` refusing a changed schema before anything is read, and
+//! `--max-dead-letter`.
 //!
 //! Under `discard_row`, a row with a value in a new or retyped column is dead-lettered and
 //! the column is not loaded; under `discard_value`, the column is not loaded and the rows
-//! go on without it (the run's notes say so). What it does not do: `freeze` (the engine
-//! refuses such a stream before reading) or `evolve` (the destination adds columns).
+//! go on without it (the run's notes say so). What it does not do: `evolve` (the
+//! destination adds and widens columns).
 
 use std::sync::Arc;
 
@@ -41,6 +43,75 @@ pub async fn for_stream(
         SchemaContract::Evolve | SchemaContract::Freeze => Vec::new(),
     };
     StreamCheck::new(stream.schema(), &changes, contract, json_schema, notes)
+}
+
+/// A limit on dead-lettered records: a count, or a share of the records read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeadLetterLimit {
+    /// At most this many.
+    Count(u64),
+    /// At most this share (0 to 1).
+    Ratio(f64),
+}
+
+impl DeadLetterLimit {
+    /// Parses `100` (a count), `0.05` or `5%` (a share).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("{text:?} is neither a count (100) nor a share (0.05 or 5%)");
+        if let Some(percent) = text.strip_suffix('%') {
+            let p: f64 = percent.trim().parse().map_err(|_| bad())?;
+            return (0.0..=100.0)
+                .contains(&p)
+                .then_some(Self::Ratio(p / 100.0))
+                .ok_or_else(bad);
+        }
+        if text.contains('.') {
+            let r: f64 = text.parse().map_err(|_| bad())?;
+            return (0.0..=1.0)
+                .contains(&r)
+                .then_some(Self::Ratio(r))
+                .ok_or_else(bad);
+        }
+        text.parse().map(Self::Count).map_err(|_| bad())
+    }
+
+    /// Whether `dead` of `read` records is too many.
+    pub fn exceeded(self, dead: u64, read: u64) -> bool {
+        match self {
+            Self::Count(n) => dead > n,
+            Self::Ratio(r) => read > 0 && dead as f64 / read as f64 > r,
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Ratio(r) => write!(f, "{}%", r * 100.0),
+        }
+    }
+}
+
+/// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
+/// raw table (a new table is no change), before anything is read.
+pub async fn frozen(session: &mut dyn DestinationSession, stream: &ConfiguredStream) -> Result<()> {
+    let changes: Vec<String> = session
+        .schema_changes(stream)
+        .await?
+        .into_iter()
+        .filter(|c| *c != SchemaChange::NewTable)
+        .map(|c| c.to_string())
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::data(format!(
+        "stream {}: schema_contract is \"freeze\" and the schema changed ({}); nothing was read or loaded. \
+         Fix the source, or set schema_contract = \"evolve\" for the stream to apply the changes (`elt plan` shows them)",
+        stream.name(),
+        changes.join("; ")
+    )))
 }
 
 /// The checks of one stream.

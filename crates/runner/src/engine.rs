@@ -13,11 +13,12 @@ use backoff::backoff::Backoff;
 use elt_core::message::ReadStats;
 use elt_core::{
     BatchCheck, ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind,
-    Message, Result, RunInfo, RunRecord, RunStatus, SchemaChange, Source, StreamState, SyncMode,
+    Message, Result, RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode,
 };
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+pub use crate::checks::DeadLetterLimit;
 use crate::config::{Connection, Project, SchemaContract};
 use crate::plan::plan_streams;
 use crate::report::{StreamReport, SyncReport};
@@ -38,55 +39,7 @@ pub struct SyncOptions {
     /// Look for hard deletes in every merge and history stream after it syncs.
     pub reconcile_deletes: bool,
     /// Fail a stream whose dead-lettered records exceed this count or share.
-    pub max_dead_letter: Option<DeadLetterLimit>,
-}
-
-/// A limit on dead-lettered records: a count, or a share of the records read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DeadLetterLimit {
-    /// At most this many.
-    Count(u64),
-    /// At most this share (0 to 1).
-    Ratio(f64),
-}
-
-impl DeadLetterLimit {
-    /// Parses `100` (a count), `0.05` or `5%` (a share).
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("{text:?} is neither a count (100) nor a share (0.05 or 5%)");
-        if let Some(percent) = text.strip_suffix('%') {
-            let p: f64 = percent.trim().parse().map_err(|_| bad())?;
-            return (0.0..=100.0)
-                .contains(&p)
-                .then_some(Self::Ratio(p / 100.0))
-                .ok_or_else(bad);
-        }
-        if text.contains('.') {
-            let r: f64 = text.parse().map_err(|_| bad())?;
-            return (0.0..=1.0)
-                .contains(&r)
-                .then_some(Self::Ratio(r))
-                .ok_or_else(bad);
-        }
-        text.parse().map(Self::Count).map_err(|_| bad())
-    }
-
-    /// Whether `dead` of `read` records is too many.
-    pub fn exceeded(self, dead: u64, read: u64) -> bool {
-        match self {
-            Self::Count(n) => dead > n,
-            Self::Ratio(r) => read > 0 && dead as f64 / read as f64 > r,
-        }
-    }
-}
-
-impl std::fmt::Display for DeadLetterLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Count(n) => write!(f, "{n}"),
-            Self::Ratio(r) => write!(f, "{}%", r * 100.0),
-        }
-    }
+    pub max_dead_letter: Option<crate::checks::DeadLetterLimit>,
 }
 
 /// Hooks for progress display. Every method has an empty default.
@@ -187,27 +140,6 @@ pub async fn sync(
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)
-}
-
-/// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
-/// raw table (a new table is no change), before anything is read.
-async fn frozen(session: &mut dyn DestinationSession, stream: &ConfiguredStream) -> Result<()> {
-    let changes: Vec<String> = session
-        .schema_changes(stream)
-        .await?
-        .into_iter()
-        .filter(|c| *c != SchemaChange::NewTable)
-        .map(|c| c.to_string())
-        .collect();
-    if changes.is_empty() {
-        return Ok(());
-    }
-    Err(Error::data(format!(
-        "stream {}: schema_contract is \"freeze\" and the schema changed ({}); nothing was read or loaded. \
-         Fix the source, or set schema_contract = \"evolve\" for the stream to apply the changes (`elt plan` shows them)",
-        stream.name(),
-        changes.join("; ")
-    )))
 }
 
 /// Opens a destination session; while another run holds the lock, tries again every
@@ -318,7 +250,7 @@ async fn run_stream(
         }
     }
     if error.is_none() && config.contract_of(&name) == SchemaContract::Freeze {
-        error = frozen(session, stream).await.err();
+        error = crate::checks::frozen(session, stream).await.err();
     }
     // The destination gets the checked rows, in the checks' schema.
     let mut check: Option<Arc<dyn BatchCheck>> = None;

@@ -1,10 +1,9 @@
 //! The HTTP client of a source: every request goes through here, so every rule holds for
 //! all of them.
 //!
-//! - Hosts: requests go only to the base URL's origin and to `allowed_hosts`. Redirects are
-//!   followed by hand, never by reqwest: a redirect or a `next` URL to any other host, to
-//!   plain http or to a loopback or link-local address (when the base is not one) is refused
-//!   before a byte is sent, so no credential (header, query key or cookie) can leave.
+//! - Hosts: every URL passes `hosts.rs` first; redirects are followed by hand, never by
+//!   reqwest, so a redirect or a `next` URL elsewhere is refused before a byte is sent and
+//!   no credential (header, query key or cookie) can leave.
 //! - Rate: a governor limiter spaces requests evenly (no bursts) at the configured rate.
 //! - Retries: 429, 408, 5xx, timeouts, connection failures and resets, truncated bodies and
 //!   bodies that are not JSON are retried with exponential backoff, or after `Retry-After`
@@ -25,6 +24,7 @@ use reqwest::{StatusCode, Url};
 
 use super::auth::Auth;
 use super::config::HttpConfig;
+use super::hosts::Hosts;
 use super::manifest::Manifest;
 
 /// A response whose body is JSON.
@@ -46,8 +46,7 @@ pub struct Client {
     limiter: Option<DefaultDirectRateLimiter>,
     max_retry: Duration,
     max_bytes: u64,
-    allowed_hosts: Vec<String>,
-    allow_insecure: bool,
+    hosts: Hosts,
 }
 
 /// Why one attempt failed: retry it (after an optional wait) or give up.
@@ -111,14 +110,13 @@ impl Client {
         }
         Ok(Self {
             http,
+            hosts: Hosts::new(base.clone(), &config.allowed_hosts, config.allow_insecure),
             base,
             headers,
             auth,
             limiter,
             max_retry: Duration::from_secs(config.max_retry_secs),
             max_bytes: config.max_response_mib * 1024 * 1024,
-            allowed_hosts: config.allowed_hosts.clone(),
-            allow_insecure: config.allow_insecure,
         })
     }
 
@@ -129,43 +127,12 @@ impl Client {
 
     /// A URL for display: no query string (it may hold a key), no user info.
     pub fn shown(url: &Url) -> String {
-        format!("{}{}", url.origin().ascii_serialization(), url.path())
+        super::hosts::shown(url)
     }
 
-    /// Refuses a URL that credentials must not reach (see the module doc).
+    /// Refuses a URL that credentials must not reach (see `hosts.rs`).
     pub fn check_target(&self, url: &Url, what: &str) -> Result<()> {
-        let refuse = |why: &str| {
-            Err(Error::config(format!(
-                "{what} {} refused: {why}",
-                Self::shown(url)
-            )))
-        };
-        if !matches!(url.scheme(), "http" | "https") {
-            return refuse("not an http(s) URL");
-        }
-        if !self.allow_insecure && url.scheme() != "https" {
-            return refuse(
-                "plain http from an https API (set `allow_insecure = true` to permit it)",
-            );
-        }
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let same_origin = url.origin() == self.base.origin();
-        let allowed = self
-            .allowed_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(&host));
-        if !same_origin && !allowed {
-            return refuse(&format!(
-                "it leaves {} (credentials never go to another host; add {host:?} to `allowed_hosts` if it belongs to the API)",
-                self.base.origin().ascii_serialization()
-            ));
-        }
-        if !self.allow_insecure && is_local(url) && !is_local(&self.base) {
-            return refuse(
-                "a loopback or link-local address (set `allow_insecure = true` to permit it)",
-            );
-        }
-        Ok(())
+        self.hosts.check(url, what)
     }
 
     /// `url` without the API key's query parameter.
@@ -371,88 +338,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_millis(wait.max(0) as u64))
 }
 
-/// Whether a URL's host is a loopback or link-local address, or `localhost`.
-fn is_local(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost")
-        }
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn client(options: serde_json::Value) -> Client {
-        let config: HttpConfig = elt_core::parse_config(&options).unwrap();
-        let manifest = Manifest::parse(
-            "[[streams]]\nname = \"s\"\npath = \"/s\"",
-            "test",
-            &Default::default(),
-        )
-        .unwrap();
-        Client::new(&config, &manifest).unwrap()
-    }
-
-    #[test]
-    fn credentials_stay_on_the_api_host() {
-        let api = client(serde_json::json!({
-            "manifest": "github", "base_url": "https://api.example.com/v1",
-            "allowed_hosts": ["uploads.example.com"]
-        }));
-        let verdict = |url: &str| {
-            api.check_target(&Url::parse(url).unwrap(), "x")
-                .map_err(|e| e.message().to_owned())
-        };
-        assert!(verdict("https://api.example.com/v1/items?page=2").is_ok());
-        assert!(verdict("https://uploads.example.com/f").is_ok());
-        assert!(
-            verdict("https://evil.example.net/v1")
-                .unwrap_err()
-                .contains("allowed_hosts")
-        );
-        assert!(
-            verdict("https://api.example.com:8443/v1")
-                .unwrap_err()
-                .contains("allowed_hosts")
-        );
-        assert!(
-            verdict("http://api.example.com/v1")
-                .unwrap_err()
-                .contains("plain http")
-        );
-        let local = client(serde_json::json!({
-            "manifest": "github", "base_url": "https://api.example.com",
-            "allowed_hosts": ["127.0.0.1", "169.254.169.254"]
-        }));
-        let refused = |url: &str| {
-            local
-                .check_target(&Url::parse(url).unwrap(), "x")
-                .unwrap_err()
-                .message()
-                .to_owned()
-        };
-        assert!(refused("https://127.0.0.1/x").contains("loopback"));
-        assert!(refused("https://169.254.169.254/latest").contains("link-local"));
-        let plain: std::result::Result<HttpConfig, _> =
-            elt_core::parse_config(&serde_json::json!({
-                "manifest": "github", "base_url": "http://api.example.com"
-            }));
-        let manifest = Manifest::parse(
-            "[[streams]]\nname = \"s\"\npath = \"/s\"",
-            "t",
-            &Default::default(),
-        )
-        .unwrap();
-        let err = Client::new(&plain.unwrap(), &manifest).err().unwrap();
-        assert!(err.message().contains("allow_insecure"), "{err}");
-    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {
@@ -464,11 +352,21 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
-        assert!(is_local(&Url::parse("http://127.0.0.1:8080/x").unwrap()));
-        assert!(is_local(&Url::parse("http://[fe80::1]/x").unwrap()));
-        assert!(is_local(
-            &Url::parse("http://169.254.169.254/latest").unwrap()
-        ));
-        assert!(!is_local(&Url::parse("https://api.github.com/").unwrap()));
+    }
+
+    #[test]
+    fn a_plain_http_base_needs_allow_insecure() {
+        let plain: HttpConfig = elt_core::parse_config(&serde_json::json!({
+            "manifest": "github", "base_url": "http://api.example.com"
+        }))
+        .unwrap();
+        let manifest = Manifest::parse(
+            "[[streams]]\nname = \"s\"\npath = \"/s\"",
+            "t",
+            &Default::default(),
+        )
+        .unwrap();
+        let err = Client::new(&plain, &manifest).err().unwrap();
+        assert!(err.message().contains("allow_insecure"), "{err}");
     }
 }

@@ -20,6 +20,7 @@
 mod auth;
 mod client;
 mod config;
+mod hosts;
 mod manifest;
 mod paginate;
 mod read;

@@ -24,6 +24,7 @@
 mod config;
 mod conn;
 mod discover;
+mod params;
 mod read;
 mod types;
 mod values;

@@ -1,12 +1,10 @@
 //! Reading one table: a keyset-ordered SELECT inside one consistent-snapshot, read-only
 //! transaction, streamed row by row into batches with a checkpoint after each.
 //!
-//! Every value from state or from a backfill window is checked here, then bound as text
+//! Every value from state or from a backfill window is checked (`params.rs`), bound as text
 //! and cast by MySQL to the column's type (`CAST(? AS DATETIME(6))`); nothing is
 //! interpolated into SQL but quoted identifiers and integers from the validated config.
 
-use elt_core::arrow::compute::kernels::cast_utils::parse_decimal;
-use elt_core::arrow::datatypes::Decimal128Type;
 use elt_core::batch::{FlushPolicy, RowBatcher};
 use elt_core::sql::{last_row_position, mid_read_checkpoint, state_text};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
@@ -17,8 +15,9 @@ use sqlx::{Executor, Row};
 use super::config::MysqlConfig;
 use super::conn::{IdleConnection, Target};
 use super::discover::{self, Table};
-use super::types::{Column, Kind, qualified};
-use super::values::{append_row, parse_date, parse_datetime};
+use super::params::{Filter, param};
+use super::types::{Column, qualified};
+use super::values::append_row;
 
 /// Reads `stream` into `out`.
 pub async fn read(
@@ -79,13 +78,6 @@ pub async fn read(
 struct Keyset {
     cursor: usize,
     key: Vec<usize>,
-}
-
-/// A query under construction: its WHERE conditions and their bound values, in order.
-#[derive(Default)]
-struct Filter {
-    conditions: Vec<String>,
-    binds: Vec<String>,
 }
 
 struct Reader<'a> {
@@ -346,69 +338,4 @@ impl Reader<'_> {
             .end_row()?
             .and_then(|batch| last_row_position(&batch, 0, &key)))
     }
-}
-
-impl Filter {
-    fn push(&mut self, condition: String, bind: String) {
-        self.conditions.push(condition);
-        self.binds.push(bind);
-    }
-
-    fn sql(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-}
-
-/// A value for `column` from state or the command line, checked and put in the form
-/// MySQL casts exactly: integers and decimals as digits, dates as `YYYY-MM-DD`, times as
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, text as it is. `what` names its origin in errors.
-fn param(column: &Column, text: &str, what: &str) -> Result<String> {
-    let fix = if what.starts_with("the saved") {
-        "; reset the stream with `elt state reset`"
-    } else {
-        ""
-    };
-    let bad = |expected: &str| {
-        Error::config(format!(
-            "{what} for column {} is {text:?}, not {expected}{fix}",
-            column.name
-        ))
-    };
-    Ok(match column.kind {
-        Kind::Int { unsigned: true, .. } => text
-            .parse::<u64>()
-            .map_err(|_| bad("an unsigned integer"))?
-            .to_string(),
-        Kind::Int { .. } | Kind::Year => text
-            .parse::<i64>()
-            .map_err(|_| bad("an integer"))?
-            .to_string(),
-        Kind::Decimal { precision, scale } => {
-            parse_decimal::<Decimal128Type>(text, precision, scale)
-                .map_err(|_| bad("a decimal"))?;
-            text.to_owned()
-        }
-        Kind::Date => chrono::NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d")
-            .map_err(|_| bad("a date (YYYY-MM-DD)"))?
-            .to_string(),
-        Kind::DateTime | Kind::Timestamp => {
-            let micros = chrono::DateTime::parse_from_rfc3339(text)
-                .map(|t| t.timestamp_micros())
-                .ok()
-                .or_else(|| parse_datetime(text))
-                .or_else(|| parse_date(text).map(|d| i64::from(d) * 86_400_000_000))
-                .ok_or_else(|| {
-                    bad("a date and time (YYYY-MM-DD HH:MM:SS[.ffffff], or RFC 3339)")
-                })?;
-            chrono::DateTime::from_timestamp_micros(micros)
-                .ok_or_else(|| bad("a date and time in range"))?
-                .format("%Y-%m-%d %H:%M:%S%.6f")
-                .to_string()
-        }
-        _ => text.to_owned(),
-    })
 }
