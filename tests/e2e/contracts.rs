@@ -28,7 +28,8 @@ fn changes(plan: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn streams(contract: &str) -> String {
+/// `streams` of a project that syncs `public.orders` under schema contract `contract`.
+pub fn streams(contract: &str) -> String {
     format!(r#"streams = [{{ name = "public.orders", schema_contract = "{contract}" }}]"#)
 }
 

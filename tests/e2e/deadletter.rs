@@ -4,6 +4,7 @@
 //! fails the stream above its limit; `elt dead-letter list` shows them.
 
 use crate::common::{Project, sample_toml, stream};
+use crate::contracts::streams;
 use crate::pg::{execute, fresh_database, project_toml};
 
 const ORDERS_SCHEMA: &str = r#"{
@@ -127,18 +128,22 @@ fn max_dead_letter_fails_the_stream_above_its_limit() {
     assert_eq!(bad.code(), 2, "{}", bad.stderr());
 }
 
+/// Table `orders` (id, qty, updated_at) with `rows` rows in database `url`.
+fn orders_table(url: &str, rows: u32) {
+    execute(
+        url,
+        &format!(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, updated_at timestamptz NOT NULL);
+             INSERT INTO orders SELECT g, g, timestamptz '2024-01-01' + g * interval '1 s'
+               FROM generate_series(1, {rows}) g;"
+        ),
+    );
+}
+
 #[test]
 fn discard_row_and_discard_value_keep_the_table_and_lose_no_record() {
     let url = fresh_database("discard");
-    execute(
-        &url,
-        "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, updated_at timestamptz NOT NULL);
-         INSERT INTO orders SELECT g, g, timestamptz '2024-01-01' + g * interval '1 s'
-           FROM generate_series(1, 100) g;",
-    );
-    let streams = |contract: &str| {
-        format!(r#"streams = [{{ name = "public.orders", schema_contract = "{contract}" }}]"#)
-    };
+    orders_table(&url, 100);
     let project = Project::new(&project_toml(&url, "", &streams("discard_row")));
     project.elt(&["sync", "--connection", "pg"]).expect_code(0);
     execute(
@@ -279,15 +284,7 @@ fn replay_loads_what_now_passes_exactly_once() {
 #[test]
 fn replay_never_overwrites_a_newer_row() {
     let url = fresh_database("replay_superseded");
-    execute(
-        &url,
-        "CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, updated_at timestamptz NOT NULL);
-         INSERT INTO orders SELECT g, g, timestamptz '2024-01-01' + g * interval '1 s'
-           FROM generate_series(1, 20) g;",
-    );
-    let streams = |contract: &str| {
-        format!(r#"streams = [{{ name = "public.orders", schema_contract = "{contract}" }}]"#)
-    };
+    orders_table(&url, 20);
     let project = Project::new(&project_toml(&url, "", &streams("discard_row")));
     project.elt(&["sync", "--connection", "pg"]).expect_code(0);
     execute(

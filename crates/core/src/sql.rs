@@ -1,5 +1,6 @@
 //! What the SQL database sources share, free of any driver: the TLS mode option, the
-//! `include`/`exclude` table patterns, the cursor candidates by name, the one idle connection kept between the calls of a
+//! `include`/`exclude` table patterns, a discovered table ([`Table`]: its stream descriptor,
+//! cursor candidates and keyset columns), the one idle connection kept between the calls of a
 //! run, the keyset position (state) of a row of an Arrow batch, and which checkpoint
 //! follows a batch in the middle of a table.
 //!
@@ -10,11 +11,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::arrow::array::{Array, ArrayRef, AsArray};
+use crate::arrow::datatypes::Field;
 use crate::arrow::datatypes::{
     DataType, Date32Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
     TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use crate::arrow::record_batch::RecordBatch;
+use crate::catalog::{ConfiguredStream, StreamDescriptor};
+use crate::error::{Error, Result};
 use crate::state::{StreamState, timestamp_cursor};
 
 /// How a connection uses TLS (libpq's `sslmode` names; MySQL's `ssl-mode` maps onto them).
@@ -43,14 +47,110 @@ pub const CURSOR_NAMES: &[&str] = &[
     "_updated_at",
 ];
 
-/// The cursor candidates of a table, best first: the [`CURSOR_NAMES`] among `usable`, its
-/// columns whose types can order a keyset.
-pub fn cursor_candidates(usable: &[&str]) -> Vec<String> {
-    CURSOR_NAMES
-        .iter()
-        .filter(|name| usable.contains(name))
-        .map(|name| (*name).to_owned())
-        .collect()
+/// A column of a SQL source's table, as the shared table helpers see it.
+pub trait SqlColumn {
+    /// Its name.
+    fn name(&self) -> &str;
+    /// Its type as the database prints it, for messages.
+    fn sql_type(&self) -> &str;
+    /// Whether its values can be a cursor or a key of a keyset read (ordered the same way
+    /// by the database and by their state form, and exact in state JSON).
+    fn orders_keyset(&self) -> bool;
+    /// Its Arrow field.
+    fn field(&self) -> Field;
+}
+
+/// A table or view of a SQL source, as a stream `schema.name`.
+#[derive(Debug, Clone)]
+pub struct Table<C> {
+    /// Its schema (a database, in MySQL).
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// Its columns in order.
+    pub columns: Vec<C>,
+    /// Its primary key columns (empty for views and tables without one).
+    pub primary_key: Vec<String>,
+}
+
+impl<C: SqlColumn> Table<C> {
+    /// The stream name, `schema.table`.
+    pub fn stream_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The Arrow fields of its columns.
+    pub fn fields(&self) -> Vec<Field> {
+        self.columns.iter().map(SqlColumn::field).collect()
+    }
+
+    /// What discovery says of it: schema, key and cursor candidates (the [`CURSOR_NAMES`]
+    /// among the columns that can order a keyset, best first).
+    pub fn descriptor(&self) -> StreamDescriptor {
+        let cursor_candidates = CURSOR_NAMES
+            .iter()
+            .filter(|name| {
+                self.columns
+                    .iter()
+                    .any(|c| c.name() == **name && c.orders_keyset())
+            })
+            .map(|name| (*name).to_owned())
+            .collect();
+        StreamDescriptor {
+            name: self.stream_name(),
+            schema: crate::catalog::schema(self.fields()),
+            primary_key: self.primary_key.clone(),
+            cursor_candidates,
+        }
+    }
+
+    /// The indexes of the cursor and key columns of an incremental read of `stream`; None
+    /// without a cursor. A missing column, or one that cannot order a keyset, is a config
+    /// error naming it.
+    pub fn keyset(&self, stream: &ConfiguredStream) -> Result<Option<(usize, Vec<usize>)>> {
+        let Some(cursor) = &stream.cursor else {
+            return Ok(None);
+        };
+        let find = |name: &str, role: &str| match self.columns.iter().position(|c| c.name() == name)
+        {
+            Some(i) if self.columns[i].orders_keyset() => Ok(i),
+            Some(i) => Err(Error::config(format!(
+                "stream {}: {role} column {name} has type {}, which cannot order an incremental read",
+                stream.name(),
+                self.columns[i].sql_type()
+            ))),
+            None => Err(Error::config(format!(
+                "stream {}: no {role} column {name}",
+                stream.name()
+            ))),
+        };
+        let cursor = find(cursor, "cursor")?;
+        let key = stream
+            .primary_key
+            .iter()
+            .map(|k| find(k, "primary key"))
+            .collect::<Result<_>>()?;
+        Ok(Some((cursor, key)))
+    }
+
+    /// Refuses a read when the table's columns differ from those `stream` was discovered
+    /// with (the table changed between discovery and the read).
+    pub fn check_unchanged(&self, stream: &ConfiguredStream) -> Result<()> {
+        let fields = self.fields();
+        let same = fields.len() == stream.schema().fields().len()
+            && fields
+                .iter()
+                .zip(stream.schema().fields())
+                .all(|(a, b)| a == b.as_ref());
+        if same {
+            Ok(())
+        } else {
+            Err(Error::data(format!(
+                "the columns of {}.{} changed while the sync started; run it again",
+                self.schema, self.name
+            )))
+        }
+    }
 }
 
 /// Whether `name` (`schema.table`) passes `include` (every name when empty) and is not in
@@ -85,9 +185,9 @@ impl<C> Default for IdleConnection<C> {
 
 impl<C> IdleConnection<C> {
     /// The idle connection, or a new one from `connect`.
-    pub async fn take_or<F>(&self, connect: F) -> crate::Result<C>
+    pub async fn take_or<F>(&self, connect: F) -> Result<C>
     where
-        F: std::future::Future<Output = crate::Result<C>>,
+        F: std::future::Future<Output = Result<C>>,
     {
         let idle = self.0.lock().await.take();
         match idle {

@@ -13,36 +13,8 @@ use super::config::MysqlConfig;
 use super::conn::Target;
 use super::types::Column;
 
-/// A table or view as a stream.
-#[derive(Debug, Clone)]
-pub struct Table {
-    /// Its database.
-    pub database: String,
-    /// Its name.
-    pub name: String,
-    /// Its columns in order.
-    pub columns: Vec<Column>,
-    /// Its primary key columns (empty for views and tables without one).
-    pub primary_key: Vec<String>,
-}
-
-impl Table {
-    /// The stream name, `database.table`.
-    pub fn stream_name(&self) -> String {
-        format!("{}.{}", self.database, self.name)
-    }
-
-    /// Columns usable as cursors, best first.
-    pub fn cursor_candidates(&self) -> Vec<String> {
-        let usable: Vec<&str> = self
-            .columns
-            .iter()
-            .filter(|c| c.kind.is_keyset_type() && c.fallback.is_none())
-            .map(|c| c.name.as_str())
-            .collect();
-        elt_core::sql::cursor_candidates(&usable)
-    }
-}
+/// A table or view as a stream (`schema` is its database).
+pub type Table = elt_core::sql::Table<Column>;
 
 /// The databases to read: the configured ones, else the URL's.
 pub fn databases(config: &MysqlConfig, target: &Target) -> Result<Vec<String>> {
@@ -119,9 +91,9 @@ pub async fn tables(
             row.get(7),
         );
         match tables.last_mut() {
-            Some(t) if t.database == database && t.name == name => t.columns.push(col),
+            Some(t) if t.schema == database && t.name == name => t.columns.push(col),
             _ => tables.push(Table {
-                database,
+                schema: database,
                 name,
                 columns: vec![col],
                 primary_key: Vec::new(),
@@ -133,7 +105,7 @@ pub async fn tables(
             (row.get(0), row.get(1), row.get(2));
         if let Some(t) = tables
             .iter_mut()
-            .find(|t| t.database == database && t.name == name)
+            .find(|t| t.schema == database && t.name == name)
         {
             t.primary_key.push(column);
         }

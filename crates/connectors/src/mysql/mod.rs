@@ -30,10 +30,7 @@ mod types;
 mod values;
 
 use async_trait::async_trait;
-use elt_core::{
-    Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamDescriptor,
-    StreamState,
-};
+use elt_core::{Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamState};
 use sqlx::Executor;
 
 pub use config::MysqlConfig;
@@ -74,15 +71,7 @@ impl Source for MysqlSource {
         let mut conn = self.idle.take_or(target.connect()).await?;
         let tables = discover::tables(&mut conn, &target, &self.config, None).await?;
         self.idle.put(conn).await;
-        let streams = tables
-            .iter()
-            .map(|t| StreamDescriptor {
-                name: t.stream_name(),
-                schema: elt_core::catalog::schema(t.columns.iter().map(|c| c.field()).collect()),
-                primary_key: t.primary_key.clone(),
-                cursor_candidates: t.cursor_candidates(),
-            })
-            .collect();
+        let streams = tables.iter().map(discover::Table::descriptor).collect();
         Ok(Catalog { streams })
     }
 

@@ -41,17 +41,7 @@ pub async fn read(
         .ok_or_else(|| {
             Error::permanent(format!("table {database}.{name} does not exist (any more)"))
         })?;
-    let fields: Vec<_> = table.columns.iter().map(Column::field).collect();
-    if fields.len() != stream.schema().fields().len()
-        || fields
-            .iter()
-            .zip(stream.schema().fields())
-            .any(|(a, b)| a != b.as_ref())
-    {
-        return Err(Error::data(format!(
-            "the columns of {database}.{name} changed while the sync started; run it again"
-        )));
-    }
+    table.check_unchanged(stream)?;
     for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
         tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
     }
@@ -94,38 +84,10 @@ impl Reader<'_> {
     }
 
     fn keyset(&self) -> Result<Option<Keyset>> {
-        let Some(cursor) = &self.stream.cursor else {
-            return Ok(None);
-        };
-        let find = |name: &str, role: &str| match self
+        Ok(self
             .table
-            .columns
-            .iter()
-            .position(|c| c.name == name)
-        {
-            Some(i)
-                if self.column(i).kind.is_keyset_type() && self.column(i).fallback.is_none() =>
-            {
-                Ok(i)
-            }
-            Some(i) => Err(Error::config(format!(
-                "stream {}: {role} column {name} has type {}, which cannot order an incremental read",
-                self.stream.name(),
-                self.column(i).sql_type
-            ))),
-            None => Err(Error::config(format!(
-                "stream {}: no {role} column {name}",
-                self.stream.name()
-            ))),
-        };
-        let cursor = find(cursor, "cursor")?;
-        let key = self
-            .stream
-            .primary_key
-            .iter()
-            .map(|k| find(k, "primary key"))
-            .collect::<Result<_>>()?;
-        Ok(Some(Keyset { cursor, key }))
+            .keyset(self.stream)?
+            .map(|(cursor, key)| Keyset { cursor, key }))
     }
 
     async fn scalar(&mut self, sql: &str) -> Result<Option<String>> {
@@ -141,7 +103,7 @@ impl Reader<'_> {
     }
 
     async fn select(&mut self, state: Option<StreamState>, out: &mut Emitter) -> Result<()> {
-        let table = qualified(&self.table.database, &self.table.name);
+        let table = qualified(&self.table.schema, &self.table.name);
         let keyset = self.keyset()?;
         let incremental = self.stream.sync_mode == SyncMode::Incremental;
         let mut filter = Filter::default();

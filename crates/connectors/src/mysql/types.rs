@@ -241,14 +241,27 @@ impl Column {
         }
     }
 
-    /// The Arrow field of the column.
-    pub fn field(&self) -> Field {
-        self.kind.field(&self.name, self.nullable)
-    }
-
     /// The quoted column name.
     pub fn quoted(&self) -> String {
         quote_mysql(&self.name)
+    }
+}
+
+impl elt_core::sql::SqlColumn for Column {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sql_type(&self) -> &str {
+        &self.sql_type
+    }
+
+    fn orders_keyset(&self) -> bool {
+        self.kind.is_keyset_type() && self.fallback.is_none()
+    }
+
+    fn field(&self) -> Field {
+        self.kind.field(&self.name, self.nullable)
     }
 }
 

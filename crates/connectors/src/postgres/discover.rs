@@ -10,35 +10,7 @@ use super::conn::Target;
 use super::types::{Column, TypeInfo, column};
 
 /// A table or view as a stream.
-#[derive(Debug, Clone)]
-pub struct Table {
-    /// Its schema.
-    pub schema: String,
-    /// Its name.
-    pub name: String,
-    /// Its columns in order.
-    pub columns: Vec<Column>,
-    /// Its primary key columns (empty for views and tables without one).
-    pub primary_key: Vec<String>,
-}
-
-impl Table {
-    /// The stream name, `schema.table`.
-    pub fn stream_name(&self) -> String {
-        format!("{}.{}", self.schema, self.name)
-    }
-
-    /// Columns usable as cursors, best first.
-    pub fn cursor_candidates(&self) -> Vec<String> {
-        let usable: Vec<&str> = self
-            .columns
-            .iter()
-            .filter(|c| c.kind.is_keyset_type() && c.fallback.is_none())
-            .map(|c| c.name.as_str())
-            .collect();
-        elt_core::sql::cursor_candidates(&usable)
-    }
-}
+pub type Table = elt_core::sql::Table<Column>;
 
 const COLUMNS_SQL: &str = "
 SELECT n.nspname, c.relname, a.attname, NOT a.attnotnull AS nullable,

@@ -33,10 +33,7 @@ mod values;
 
 use async_trait::async_trait;
 use elt_core::reconcile::{Key, KeyRange, RangeDigest};
-use elt_core::{
-    Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamDescriptor,
-    StreamState,
-};
+use elt_core::{Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamState};
 
 pub use config::PostgresConfig;
 pub use elt_core::pg::TlsMode;
@@ -78,20 +75,7 @@ impl Source for PostgresSource {
         let mut conn = self.idle.take_or(target.connect()).await?;
         let tables = discover::tables(&mut conn, &target, &self.config, None).await?;
         self.idle.put(conn).await;
-        let streams = tables
-            .iter()
-            .map(|t| StreamDescriptor {
-                name: t.stream_name(),
-                schema: elt_core::catalog::schema(
-                    t.columns
-                        .iter()
-                        .map(|c| c.kind.field(&c.name, c.nullable))
-                        .collect(),
-                ),
-                primary_key: t.primary_key.clone(),
-                cursor_candidates: t.cursor_candidates(),
-            })
-            .collect();
+        let streams = tables.iter().map(discover::Table::descriptor).collect();
         Ok(Catalog { streams })
     }
 

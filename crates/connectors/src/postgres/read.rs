@@ -39,21 +39,7 @@ pub async fn read(
         .ok_or_else(|| {
             Error::permanent(format!("table {schema}.{name} does not exist (any more)"))
         })?;
-    let fields: Vec<_> = table
-        .columns
-        .iter()
-        .map(|c| c.kind.field(&c.name, c.nullable))
-        .collect();
-    if fields
-        .iter()
-        .zip(stream.schema().fields())
-        .any(|(a, b)| a != b.as_ref())
-        || fields.len() != stream.schema().fields().len()
-    {
-        return Err(Error::data(format!(
-            "the columns of {schema}.{name} changed while the sync started; run it again"
-        )));
-    }
+    table.check_unchanged(stream)?;
     for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
         tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
     }
@@ -92,37 +78,11 @@ impl<'a> Reader<'a> {
     }
 
     fn keyset(&self) -> Result<Option<Keyset<'a>>> {
-        let Some(cursor) = &self.stream.cursor else {
-            return Ok(None);
-        };
-        let find = |name: &str, role: &str| {
-            let found = self
-                .table
-                .columns
-                .iter()
-                .enumerate()
-                .find(|(_, c)| c.name == name);
-            match found {
-                Some((i, c)) if c.kind.is_keyset_type() && c.fallback.is_none() => Ok((i, c)),
-                Some((_, c)) => Err(Error::config(format!(
-                    "stream {}: {role} column {name} has type {}, which cannot order an incremental read",
-                    self.stream.name(),
-                    c.sql_type
-                ))),
-                None => Err(Error::config(format!(
-                    "stream {}: no {role} column {name}",
-                    self.stream.name()
-                ))),
-            }
-        };
-        let cursor = find(cursor, "cursor")?;
-        let key = self
-            .stream
-            .primary_key
-            .iter()
-            .map(|k| find(k, "primary key"))
-            .collect::<Result<_>>()?;
-        Ok(Some(Keyset { cursor, key }))
+        let columns = &self.table.columns;
+        Ok(self.table.keyset(self.stream)?.map(|(cursor, key)| Keyset {
+            cursor: (cursor, &columns[cursor]),
+            key: key.into_iter().map(|i| (i, &columns[i])).collect(),
+        }))
     }
 
     async fn set(&mut self, name: &str, value: &str) -> Result<()> {

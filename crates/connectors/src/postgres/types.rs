@@ -115,6 +115,24 @@ pub struct Column {
     pub fallback: Option<String>,
 }
 
+impl elt_core::sql::SqlColumn for Column {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sql_type(&self) -> &str {
+        &self.sql_type
+    }
+
+    fn orders_keyset(&self) -> bool {
+        self.kind.is_keyset_type() && self.fallback.is_none()
+    }
+
+    fn field(&self) -> Field {
+        self.kind.field(&self.name, self.nullable)
+    }
+}
+
 /// What the catalog says of a column's type (a domain already resolved to its base).
 #[derive(Debug, Clone)]
 pub struct TypeInfo {
