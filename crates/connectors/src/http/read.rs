@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use elt_core::batch::{FlushPolicy, JsonBatcher};
-use elt_core::{ConfiguredStream, DeadLetter, Emitter, Error, Result, StreamState, SyncMode};
+use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
 use reqwest::Url;
 use serde_json::{Value, json};
 
@@ -167,13 +167,9 @@ impl Reader<'_> {
             {
                 self.newest = Some(p);
             }
-            let text = record.to_string();
             match self.normalizer.row(record, added) {
                 Ok(row) => rows.push(row),
-                Err(why) => dead.push(DeadLetter {
-                    reason: why,
-                    record: text,
-                }),
+                Err(letter) => dead.push(letter),
             }
         }
         if nulls > 0 {

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use elt_core::DeadLetter;
 use elt_core::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use elt_core::catalog::{is_json_field, json_field};
 use serde_json::{Map, Value};
@@ -138,34 +139,58 @@ impl Normalizer {
     }
 
     /// One record as a row: JSON columns serialized, timestamps as microseconds, dates as
-    /// days, unknown fields in `_extra`; `extra_fields` (a child's parent key) added.
+    /// days, unknown fields in `_extra`; `added` fields (a child's parent key) included. A
+    /// record with a value that does not fit its column comes back as a dead letter, whole.
     pub fn row(
         &self,
         record: Value,
         added: &[(&str, &Value)],
-    ) -> Result<Map<String, Value>, String> {
+    ) -> Result<Map<String, Value>, DeadLetter> {
         let Value::Object(mut fields) = record else {
-            return Err(format!("a record is {}, not an object", kind(&record)));
+            return Err(DeadLetter {
+                reason: format!("a record is {}, not an object", kind(&record)),
+                record: record.to_string(),
+            });
         };
         for (name, value) in added {
             fields
                 .entry(name.to_string())
                 .or_insert_with(|| (*value).clone());
         }
-        let mut row = Map::new();
-        for field in self.schema.fields() {
+        // Checked by reference first, so a record that does not fit is still whole.
+        let columns = self.schema.fields();
+        let mut converted: Vec<Option<Value>> = vec![None; columns.len()];
+        for (i, field) in columns.iter().enumerate() {
+            let Some(value) = fields.get(field.name()).filter(|v| !v.is_null()) else {
+                continue;
+            };
             if field.name() == EXTRA {
                 continue;
             }
-            let Some(value) = fields.remove(field.name()) else {
-                continue;
-            };
-            if value.is_null() {
+            match convert(field, value) {
+                Ok(new) => converted[i] = new,
+                Err(why) => {
+                    return Err(DeadLetter {
+                        reason: format!("field {}: {why}", field.name()),
+                        record: Value::Object(fields).to_string(),
+                    });
+                }
+            }
+        }
+        let mut row = Map::new();
+        for (field, new) in columns.iter().zip(converted) {
+            if field.name() == EXTRA {
                 continue;
             }
-            let converted =
-                convert(field, value).map_err(|why| format!("field {}: {why}", field.name()))?;
-            row.insert(field.name().clone(), converted);
+            match (fields.remove(field.name()), new) {
+                (None | Some(Value::Null), _) => {}
+                (Some(_), Some(new)) => {
+                    row.insert(field.name().clone(), new);
+                }
+                (Some(value), None) => {
+                    row.insert(field.name().clone(), value);
+                }
+            }
         }
         if !fields.is_empty() {
             row.insert(
@@ -177,38 +202,40 @@ impl Normalizer {
     }
 }
 
-fn convert(field: &Field, value: Value) -> Result<Value, String> {
+/// The form of `value` that arrow-json decodes exactly into `field`: None when it already
+/// is; an error when it does not fit.
+fn convert(field: &Field, value: &Value) -> Result<Option<Value>, String> {
     if is_json_field(field) {
-        return Ok(Value::String(value.to_string()));
+        return Ok(Some(Value::String(value.to_string())));
     }
-    let fits = match (field.data_type(), &value) {
+    let fits = match (field.data_type(), value) {
         (DataType::Int64, Value::Number(n)) => n.is_i64(),
         (DataType::Float64, Value::Number(_)) => true,
         (DataType::Boolean, Value::Bool(_)) => true,
         (DataType::Utf8, Value::String(_)) => true,
         (DataType::Timestamp(..), Value::String(text)) => {
             return chrono::DateTime::parse_from_rfc3339(text)
-                .map(|t| Value::from(t.timestamp_micros()))
+                .map(|t| Some(Value::from(t.timestamp_micros())))
                 .map_err(|_| format!("{text:?} is not an RFC 3339 date-time"));
         }
         (DataType::Date32, Value::String(text)) => {
             return chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(|d| {
-                    Value::from(
+                    Some(Value::from(
                         d.signed_duration_since(chrono::NaiveDate::default())
                             .num_days(),
-                    )
+                    ))
                 })
                 .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD)"));
         }
         _ => false,
     };
     if fits {
-        Ok(value)
+        Ok(None)
     } else {
         Err(format!(
             "{} ({}) does not fit the schema's {} (declare it as an object or string in the manifest's schema, or fix the source)",
-            kind(&value),
+            kind(value),
             truncate(&value.to_string()),
             field.data_type()
         ))
@@ -251,7 +278,7 @@ mod tests {
             Value::Object(row),
             json!({"id": 1, "at": 1_000_000, "tags": "[\"a\"]", "_extra": "{\"new\":{\"x\":1}}"})
         );
-        let err = normalizer.row(json!({"id": "7"}), &[]).unwrap_err();
+        let err = normalizer.row(json!({"id": "7"}), &[]).unwrap_err().reason;
         assert!(
             err.contains("field id: a string (\"7\") does not fit"),
             "{err}"
