@@ -27,6 +27,7 @@
 //! types without a DuckDB mapping (Decimal256, Float16, unions) are refused by name.
 
 mod batches;
+mod bookkeeping;
 mod config;
 mod keys;
 mod load;
