@@ -14,6 +14,7 @@ mod demo;
 mod examples;
 mod history;
 mod http;
+mod limits;
 mod lock;
 mod mysql;
 mod orchestration;

@@ -395,3 +395,40 @@ destination = "bad"
         "leaks the password: {everything}"
     );
 }
+
+#[test]
+fn a_crafted_dataset_name_is_data_not_sql_even_without_standard_strings() {
+    let url = fresh_database("pgdest_injection");
+    execute(
+        &url,
+        "ALTER DATABASE elt_pgdest_injection SET standard_conforming_strings = off",
+    );
+    // Under standard_conforming_strings = off, `\'` escapes a quote: a literal quoted by
+    // hand (quotes doubled, backslashes not) ended here and ran the CREATE TABLE.
+    let dataset = r"x\'); CREATE TABLE public.elt_pwned (i int); --";
+    let toml = sample_to_pg(&url, 100, 100, 0).replace(
+        "dataset = \"merge\"",
+        &format!("dataset = \"{}\"", dataset.replace('\\', "\\\\")),
+    );
+    let project = Project::new(&toml);
+    project
+        .elt(&["sync", "--connection", "merge", "--quiet"])
+        .expect_code(0);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT count(*)::text FROM pg_tables WHERE tablename = 'elt_pwned'"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        query(
+            &url,
+            &format!(
+                "SELECT count(*)::text FROM \"{}\".orders",
+                dataset.replace('"', "\"\"")
+            )
+        ),
+        ["100"]
+    );
+}

@@ -208,6 +208,68 @@ fn every_type_round_trips() {
         "",
         "columns of row 3 that are not NULL"
     );
+    // Types read as text keep PostgreSQL's own text form, as psql shows it (`::1`, not the
+    // `::1/128` of `inet::text`), so `WHERE ip = '::1'` finds in DuckDB what it finds there.
+    for id in [1, 2] {
+        for column in ["ip", "net", "mac", "m"] {
+            let shown = query(
+                &url,
+                &format!("SELECT format('%s', {column}) FROM everything WHERE id = {id}"),
+            );
+            assert_eq!(row(id, column), shown[0], "{column} of row {id}");
+        }
+    }
+}
+
+#[test]
+fn values_beyond_arrow_fail_the_stream_naming_the_column() {
+    let url = fresh_database("pg_extremes");
+    let project = Project::new(&project_toml(&url, "", "max_retries = 0"));
+    // Each of these wrapped around silently: 2e9 hours became 1602725:20:53.27 and the
+    // year 294276 became 290279-12-14 (BC).
+    let cases = [
+        (
+            "interval",
+            "interval '2000000000 hours'",
+            "column v: the interval",
+        ),
+        (
+            "timestamp",
+            "timestamp '294276-12-31 23:59:59'",
+            "column v: the timestamp",
+        ),
+        (
+            "timestamptz",
+            "timestamptz '294276-12-31 23:59:59+00'",
+            "column v: the timestamp",
+        ),
+    ];
+    for (ty, value, error) in cases {
+        execute(
+            &url,
+            &format!(
+                "DROP TABLE IF EXISTS t; CREATE TABLE t (id int PRIMARY KEY, v {ty}); \
+                 INSERT INTO t VALUES (1, {value})"
+            ),
+        );
+        let run = project.elt(&["sync", "--connection", "pg", "--full-refresh"]);
+        let output = run.stdout() + &run.stderr();
+        assert_eq!(run.code(), 1, "{ty}: {output}");
+        assert!(output.contains(error), "{ty}: {output}");
+    }
+    // Just inside the limits: exact.
+    execute(
+        &url,
+        "DROP TABLE t; CREATE TABLE t (id int PRIMARY KEY, iv interval, ts timestamp);
+         INSERT INTO t VALUES (1, interval '2562047 hours', timestamp '294246-12-31 23:59:59')",
+    );
+    project
+        .elt(&["sync", "--connection", "pg", "--full-refresh"])
+        .expect_code(0);
+    assert_eq!(
+        project.query("SELECT iv::VARCHAR || ' ' || ts::VARCHAR FROM raw.public_t"),
+        ["2562047:00:00 294246-12-31 23:59:59"]
+    );
 }
 
 #[test]

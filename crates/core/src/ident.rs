@@ -1,8 +1,8 @@
 //! SQL identifier quoting and deterministic name normalization.
 //!
 //! Every identifier that reaches SQL goes through [`quote_ident`]; values are bound as
-//! parameters, and [`quote_literal`] exists only for the few places a driver cannot bind
-//! (DDL such as `COMMENT ON`). Names from sources are turned into destination names by
+//! parameters, never quoted by hand (a literal quoted by hand is open to injection where
+//! PostgreSQL runs with `standard_conforming_strings = off`). Names from sources are turned into destination names by
 //! [`normalize_name`], the same way on every run.
 
 /// Quotes an identifier for SQL (PostgreSQL and DuckDB rules): wraps it in double quotes
@@ -18,12 +18,6 @@ pub fn quote_ident(name: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// Quotes a string literal for SQL: wraps it in single quotes and doubles single quotes.
-/// Prefer binding a parameter; use this only where the statement cannot take one.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Normalizes a source name (stream or column) into a destination name: lower case,
@@ -59,10 +53,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quotes_identifiers_and_literals() {
+    fn quotes_identifiers() {
         assert_eq!(quote_ident("orders"), r#""orders""#);
         assert_eq!(quote_ident(r#"we"ird"#), r#""we""ird""#);
-        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! `elt-destinations`, and configuration files, the sync engine and the CLI in `elt-runner`.
 
 pub mod batch;
+pub mod bounds;
 pub mod catalog;
 pub mod changes;
 pub mod destination;
@@ -36,7 +37,7 @@ pub use destination::{
     SchemaChange, WriteSummary,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use ident::{normalize_name, quote_ident, quote_literal};
+pub use ident::{normalize_name, quote_ident};
 pub use message::{BatchCheck, DeadLetter, Emitter, Message};
 pub use secret::Secret;
 pub use source::{ConnectorConfig, Source, SourceFactory, parse_config};

@@ -13,7 +13,7 @@ use backoff::backoff::Backoff;
 use elt_core::message::ReadStats;
 use elt_core::{
     BatchCheck, ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind,
-    Message, Result, RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode,
+    Message, Result, RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode, bounds,
 };
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -150,7 +150,7 @@ async fn open_waiting(
     dataset: &str,
     wait: Option<Duration>,
 ) -> Result<Box<dyn DestinationSession>> {
-    let deadline = wait.map(|w| Instant::now() + w);
+    let deadline = wait.map(|w| bounds::deadline(Instant::now(), w));
     let mut told = false;
     loop {
         match destination.open(connection, dataset).await {
@@ -270,7 +270,7 @@ async fn run_stream(
     let mut state = before.clone();
     let mut attempts = 0;
     let mut backoff = retry_backoff();
-    let lock_deadline = options.wait_for_lock.map(|w| started + w);
+    let lock_deadline = options.wait_for_lock.map(|w| bounds::deadline(started, w));
     while error.is_none() {
         attempts += 1;
         let stats = Arc::new(ReadStats::default());

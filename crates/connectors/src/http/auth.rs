@@ -243,9 +243,9 @@ impl Auth {
                 "the OAuth2 token endpoint {shown} answered no `access_token`"
             ))
         })?;
-        let renew_at = parsed["expires_in"]
-            .as_u64()
-            .map(|secs| Instant::now() + Duration::from_secs(secs.saturating_sub(30)));
+        let renew_at = parsed["expires_in"].as_u64().and_then(|secs| {
+            Instant::now().checked_add(Duration::from_secs(secs.saturating_sub(30)))
+        });
         let token = Token {
             value: Revealed::new(value.to_owned()),
             renew_at,

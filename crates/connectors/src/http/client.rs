@@ -16,7 +16,7 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use elt_core::{Error, Result};
+use elt_core::{Error, Result, bounds};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
@@ -116,7 +116,7 @@ impl Client {
             auth,
             limiter,
             max_retry: Duration::from_secs(config.max_retry_secs),
-            max_bytes: config.max_response_mib * 1024 * 1024,
+            max_bytes: bounds::mib_to_bytes("max_response_mib", config.max_response_mib)?,
         })
     }
 
@@ -173,7 +173,8 @@ impl Client {
             };
             let next = backoff::backoff::Backoff::next_backoff(&mut schedule);
             let wait = wait.or(next);
-            if wait.is_none_or(|w| started.elapsed() + w > self.max_retry) {
+            // A server's `Retry-After` may be any number: compare without overflowing.
+            if wait.is_none_or(|w| started.elapsed().saturating_add(w) > self.max_retry) {
                 return Err(Error::transient(format!(
                     "GET {} failed {attempts} times within `max_retry_secs` ({}s); the last: {reason}",
                     Self::shown(&url),

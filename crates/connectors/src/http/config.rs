@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use elt_core::{ConnectorConfig, Error, Result, Secret};
+use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -158,6 +158,14 @@ impl ConnectorConfig for HttpConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(Error::config(format!("`{name}` must be at least 1")));
         }
+        for (name, secs) in [
+            ("timeout_secs", self.timeout_secs),
+            ("max_retry_secs", self.max_retry_secs),
+            ("lookback_secs", self.lookback_secs),
+        ] {
+            bounds::check_secs(name, secs)?;
+        }
+        bounds::mib_to_bytes("max_response_mib", self.max_response_mib)?;
         if self.requests_per_second == Some(0) || self.requests_per_minute == Some(0) {
             return Err(Error::config(
                 "`requests_per_second` / `requests_per_minute` must be at least 1 (leave it out for no limit)",

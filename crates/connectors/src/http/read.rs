@@ -299,7 +299,9 @@ fn lookback(cursor: &Value, secs: u64) -> String {
         return text;
     }
     match chrono::DateTime::parse_from_rfc3339(&text) {
-        Ok(t) => (t.to_utc() - chrono::Duration::seconds(secs as i64))
+        Ok(t) => chrono::Duration::try_seconds(secs as i64)
+            .and_then(|d| t.to_utc().checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         Err(_) => text,
     }

@@ -1,7 +1,7 @@
 //! Configuration of the `mysql` source.
 
 use elt_core::sql::TlsMode;
-use elt_core::{ConnectorConfig, Error, Result, Secret};
+use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -64,6 +64,8 @@ impl ConnectorConfig for MysqlConfig {
         if self.connect_timeout_secs == 0 {
             return Err(Error::config("`connect_timeout_secs` must be at least 1"));
         }
+        bounds::check_secs("connect_timeout_secs", self.connect_timeout_secs)?;
+        bounds::check_secs("lookback_secs", self.lookback_secs)?;
         if !(1..=31_536_000).contains(&self.stall_timeout_secs) {
             return Err(Error::config(format!(
                 "`stall_timeout_secs` is {}; expected 1 to 31536000",

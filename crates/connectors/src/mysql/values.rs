@@ -149,10 +149,14 @@ fn append_value(
         }
         Kind::Time => {
             let v = get_unchecked::<&str>(row, i)?
-                .map(|text| parse_time(text).ok_or_else(|| format!("time {text:?} does not parse")))
+                .map(|text| {
+                    parse_time(text)
+                        .and_then(|micros| micros.checked_mul(1000))
+                        .ok_or_else(|| format!("time {text:?} does not parse"))
+                })
                 .transpose()?;
             out.column::<IntervalMonthDayNanoBuilder>(i)
-                .append_option(v.map(|micros| IntervalMonthDayNano::new(0, 0, micros * 1000)));
+                .append_option(v.map(|nanos| IntervalMonthDayNano::new(0, 0, nanos)));
         }
         Kind::Uuid => {
             let v = get_unchecked::<&str>(row, i)?;
@@ -230,7 +234,10 @@ fn parse_clock(text: &str) -> Option<i64> {
     } else {
         i64::from(digits(fraction)?) * 10_i64.pow(6 - fraction.len() as u32)
     };
-    let total = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros;
+    // Checked: a server could send any number of hours.
+    let total = hours
+        .checked_mul(3_600_000_000)?
+        .checked_add((minutes * 60 + seconds) * 1_000_000 + micros)?;
     Some(if negative { -total } else { total })
 }
 
@@ -238,7 +245,9 @@ fn parse_clock(text: &str) -> Option<i64> {
 pub fn parse_datetime(text: &str) -> Option<i64> {
     let (date, clock) = text.split_once([' ', 'T'])?;
     let clock = parse_clock(clock).filter(|c| (0..86_400_000_000).contains(c))?;
-    Some(i64::from(parse_date(date)?) * 86_400_000_000 + clock)
+    i64::from(parse_date(date)?)
+        .checked_mul(86_400_000_000)?
+        .checked_add(clock)
 }
 
 /// A `time` value (`-838:59:59.000000` to `838:59:59.000000`) as microseconds.

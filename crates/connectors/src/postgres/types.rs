@@ -202,6 +202,13 @@ pub fn column(name: &str, ty: &TypeInfo, nullable: bool, sql_type: &str) -> Colu
         match scalar_kind(&ty.name, ty.typmod) {
             Some(kind) => (kind, quoted, None),
             None if ty.name == "numeric" => (Kind::Text, format!("{quoted}::text"), None),
+            // `inet::text` always adds the mask (`10.0.1.1/32`); the type's own output
+            // function omits a full-length one, as psql and every client show it.
+            None if ty.name == "inet" => (
+                Kind::Text,
+                format!("inet_out({quoted})::text"),
+                Some("type inet read as text".to_owned()),
+            ),
             None => (
                 Kind::Text,
                 format!("{quoted}::text"),

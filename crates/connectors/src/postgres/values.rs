@@ -139,16 +139,25 @@ impl Builder {
                 // PostgreSQL's ±infinity become DuckDB's.
                 i32::MAX => i32::MAX,
                 i32::MIN => -i32::MAX,
-                days => days + PG_EPOCH_DAYS,
+                days => days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| {
+                    format!("the date {days} days after 2000-01-01 does not fit a 32-bit day count")
+                })?,
             }),
             Self::Time(b) => b.append_value(i64::from_be_bytes(be(v)?)),
-            Self::Timestamp(b) => b.append_value(timestamp(i64::from_be_bytes(be(v)?))),
+            Self::Timestamp(b) => b.append_value(timestamp(i64::from_be_bytes(be(v)?))?),
             Self::Interval(b) => {
                 let v = be::<16>(v)?;
                 let micros = i64::from_be_bytes(be(&v[..8])?);
                 let days = i32::from_be_bytes(be(&v[8..12])?);
                 let months = i32::from_be_bytes(be(&v[12..])?);
-                b.append_value(IntervalMonthDayNano::new(months, days, micros * 1000));
+                let nanos = micros.checked_mul(1000).ok_or_else(|| {
+                    format!(
+                        "the interval {months} months {days} days {} hours has a time part beyond Arrow's ±2562047 hours (nanoseconds in 64 bits); \
+                         select it as text (`col::text`) in a view, or keep its hours below that",
+                        micros / 3_600_000_000
+                    )
+                })?;
+                b.append_value(IntervalMonthDayNano::new(months, days, nanos));
             }
             Self::Uuid(b) => b.append_value(v).map_err(|e| e.to_string())?,
             Self::List {
@@ -201,11 +210,20 @@ impl Builder {
     }
 }
 
-fn timestamp(pg_micros: i64) -> i64 {
+/// Microseconds since 2000 to microseconds since 1970; ±infinity kept. PostgreSQL reaches
+/// the year 294276, Arrow's microseconds (and DuckDB) the year 294247: later instants are
+/// an error, never a wrapped value.
+fn timestamp(pg_micros: i64) -> Result<i64, String> {
     match pg_micros {
-        i64::MAX => i64::MAX,
-        i64::MIN => -i64::MAX,
-        micros => micros + PG_EPOCH_US,
+        i64::MAX => Ok(i64::MAX),
+        i64::MIN => Ok(-i64::MAX),
+        micros => micros.checked_add(PG_EPOCH_US).ok_or_else(|| {
+            format!(
+                "the timestamp {} years after 2000 is past the year 294246, the last that Arrow and DuckDB hold in microseconds; \
+                 select it as text (`col::text`) in a view",
+                micros / 31_556_952_000_000
+            )
+        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Configuration of the `duckdb` destination.
 
-use elt_core::{ConnectorConfig, Error, Result};
+use elt_core::{ConnectorConfig, Error, Result, bounds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -59,6 +59,7 @@ impl ConnectorConfig for DuckDbConfig {
         if self.threads == Some(0) {
             return Err(Error::config("`threads` must be at least 1"));
         }
+        bounds::check_secs("commit_interval_secs", self.commit_interval_secs)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Configuration of the `postgres` destination.
 
 use elt_core::pg::TlsMode;
-use elt_core::{ConnectorConfig, Error, Result, Secret};
+use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -56,6 +56,13 @@ impl ConnectorConfig for PostgresDestinationConfig {
         }
         if self.commit_rows == 0 {
             return Err(Error::config("`commit_rows` must be at least 1"));
+        }
+        for (name, secs) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("lease_secs", self.lease_secs),
+            ("commit_interval_secs", self.commit_interval_secs),
+        ] {
+            bounds::check_secs(name, secs)?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use elt_core::pg::Target;
 use elt_core::{
     ConfiguredStream, DeadLetter, DestinationSession, Error, Message, Result, RunInfo, RunRecord,
-    RunStatus, SchemaChange, StateMap, StreamState, WriteSummary, quote_ident, quote_literal,
+    RunStatus, SchemaChange, StateMap, StreamState, WriteSummary, quote_ident,
 };
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
@@ -22,7 +22,9 @@ use super::types::pg_name;
 use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 
 /// Runs `ddl` (statements without parameters) in a transaction holding an advisory lock
-/// named by `key`, so concurrent workers creating the same objects do not collide.
+/// named by `key`, so concurrent workers creating the same objects do not collide. The
+/// key is bound, never spliced into the SQL: it holds the dataset name, and a hand-made
+/// literal is open to injection under `standard_conforming_strings = off`.
 pub(super) async fn locked_ddl(
     conn: &mut PgConnection,
     target: &Target,
@@ -30,11 +32,18 @@ pub(super) async fn locked_ddl(
     ddl: String,
     doing: &'static str,
 ) -> Result<()> {
-    let sql = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(hashtext({})); {ddl}; COMMIT;",
-        quote_literal(&key)
-    );
-    if let Err(e) = sqlx::Executor::execute(&mut *conn, sql.as_str()).await {
+    sqlx::Executor::execute(&mut *conn, "BEGIN")
+        .await
+        .map_err(|e| target.error(doing, e))?;
+    let locked = sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(key)
+        .execute(&mut *conn)
+        .await;
+    let done = match locked {
+        Ok(_) => sqlx::Executor::execute(&mut *conn, format!("{ddl}; COMMIT").as_str()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
         let _ = sqlx::Executor::execute(&mut *conn, "ROLLBACK").await;
         return Err(target.error(doing, e));
     }

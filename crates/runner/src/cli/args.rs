@@ -152,7 +152,7 @@ pub struct SyncArgs {
     pub json: bool,
     /// When another run holds the destination's lock, wait up to this many seconds for it
     /// (exit 3 if it is still held); fail at once by default.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=elt_core::bounds::MAX_SECS))]
     pub wait_for_lock: Option<u64>,
     /// After syncing each merge or history stream, look for rows deleted in the source
     /// (compares primary keys range by range) and mark them deleted.
