@@ -360,3 +360,91 @@ schema = { type = "object", properties = { id = { type = "integer" } } }
             && tokens[0].body.contains("scope=read")
     );
 }
+
+#[test]
+fn a_server_that_echoes_credentials_gets_none_printed_or_stored() {
+    let manifest = r#"
+[[streams]]
+name = "items"
+path = "/items"
+primary_key = ["id"]
+schema = { type = "object", properties = { id = { type = "integer" } } }
+"#;
+    let secrets = [
+        "tok-secret-1",
+        "pw-secret-2",
+        "YWRhOnB3LXNlY3JldC0y", // base64("ada:pw-secret-2"), as the Basic header sends it
+        "key-secret-3",
+        "key-secret-4",
+    ];
+    for (kind, options, _) in auth_kinds().into_iter().filter(|(k, ..)| *k != "oauth2") {
+        // The error body repeats the request, headers and query included, and tries to
+        // clear the terminal and set its title.
+        let server = TestServer::start(|request, _| {
+            Reply::status(
+                400,
+                format!(
+                    "\x1b[2J\x1b]0;owned\x07bad request {} {:?}",
+                    request.target, request.headers
+                ),
+            )
+        });
+        let project = project(&server, manifest, &options);
+        let run = project.elt(&["sync", "--connection", "api", "-vv"]);
+        let output = run.stdout() + &run.stderr();
+        assert_eq!(run.code(), 1, "{kind}: {output}");
+        assert!(output.contains("answered HTTP 400"), "{kind}: {output}");
+        assert!(
+            !output.contains('\x1b'),
+            "{kind}: an escape sequence printed"
+        );
+        let stored = project
+            .query("SELECT coalesce(string_agg(error, ' '), '') FROM raw._elt_runs")
+            .remove(0);
+        assert!(stored.contains("bad request"), "{kind}: {stored}");
+        for secret in secrets {
+            assert!(
+                !output.contains(secret),
+                "{kind}: {secret} printed: {output}"
+            );
+            assert!(
+                !stored.contains(secret),
+                "{kind}: {secret} stored: {stored}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_password_in_base_url_is_refused_and_never_printed() {
+    let server = TestServer::start(|_, _| Reply::json(json!([record(1)])));
+    let with_password = server.url().replace("http://", "http://ada:url-secret-6@");
+    for insecure in ["true", "false"] {
+        let project = Project::new(&format!(
+            r#"
+[sources.api]
+type = "http"
+manifest = "github"
+vars = {{ owner = "o", repo = "r" }}
+base_url = "{with_password}"
+allow_insecure = {insecure}
+
+{DESTINATION}
+[connections.api]
+source = "api"
+destination = "local"
+"#
+        ));
+        for args in [
+            &["check", "--connection", "api"][..],
+            &["sync", "--connection", "api"],
+        ] {
+            let run = project.elt(args);
+            let output = run.stdout() + &run.stderr();
+            assert_ne!(run.code(), 0, "{args:?}: {output}");
+            assert!(output.contains("has a user or password in it"), "{output}");
+            assert!(!output.contains("url-secret-6"), "printed: {output}");
+        }
+        assert!(server.requests().is_empty(), "a request was sent");
+    }
+}

@@ -36,7 +36,34 @@ struct Token {
 /// The credentials of a source's requests.
 pub struct Auth {
     kind: Kind,
+    /// Every form in which a configured credential travels, for [`Auth::redact`].
+    sent: Vec<Revealed>,
     token: tokio::sync::Mutex<Option<Token>>,
+}
+
+/// The forms in which `kind`'s credentials are sent: as written, form-encoded (a query
+/// key, the OAuth2 form body) and, for basic auth, the header's base64 `user:password`. A
+/// server that echoes a request in an error body echoes one of these.
+fn sent_forms(kind: &Kind) -> Vec<Revealed> {
+    use base64::Engine;
+    let secret = match kind {
+        Kind::None => return Vec::new(),
+        Kind::Bearer(s) | Kind::Basic(_, s) | Kind::Header(_, s) | Kind::Query(_, s) => s,
+        Kind::Oauth2 { client_secret, .. } => client_secret,
+    };
+    let mut forms = vec![
+        secret.clone(),
+        Revealed::new(
+            url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect::<String>(),
+        ),
+    ];
+    if let Kind::Basic(user, password) = kind {
+        let pair = format!("{user}:{}", password.expose());
+        forms.push(Revealed::new(
+            base64::engine::general_purpose::STANDARD.encode(pair),
+        ));
+    }
+    forms
 }
 
 fn resolve(secret: &elt_core::Secret, option: &str) -> Result<Revealed> {
@@ -85,6 +112,7 @@ impl Auth {
             },
         };
         Ok(Self {
+            sent: sent_forms(&kind),
             kind,
             token: tokio::sync::Mutex::new(None),
         })
@@ -150,15 +178,10 @@ impl Auth {
         *self.token.lock().await = None;
     }
 
-    /// `text` with every credential replaced by `***`.
+    /// `text` with every credential, in every form it is sent in, replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let secrets: Vec<&Revealed> = match &self.kind {
-            Kind::None => vec![],
-            Kind::Bearer(s) | Kind::Basic(_, s) | Kind::Header(_, s) | Kind::Query(_, s) => vec![s],
-            Kind::Oauth2 { client_secret, .. } => vec![client_secret],
-        };
         let mut text = text.to_owned();
-        for secret in secrets {
+        for secret in &self.sent {
             text = secret.redact(&text);
         }
         if let Ok(token) = self.token.try_lock()
@@ -221,7 +244,7 @@ impl Auth {
                 e.without_url()
             ))
         })?;
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        let text = super::printable::printable(&body[..body.len().min(300)]);
         if !status.is_success() {
             let kind = if status.is_server_error() {
                 Error::transient

@@ -26,6 +26,7 @@ use super::auth::Auth;
 use super::config::HttpConfig;
 use super::hosts::Hosts;
 use super::manifest::Manifest;
+use super::printable::printable;
 
 /// A response whose body is JSON.
 pub struct Page {
@@ -65,11 +66,19 @@ impl Client {
             .ok_or_else(|| {
                 Error::config("`base_url`: the manifest names none; set `base_url` in the source")
             })?;
+        // The text is not echoed: it may hold a user and password.
         let base = Url::parse(base_text)
-            .map_err(|e| Error::config(format!("`base_url` {base_text:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::config(format!("`base_url` is not a URL: {e}")))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(Error::config(format!(
+                "`base_url` {} has a user or password in it, where it would be printed and stored; move them to `auth = {{ kind = \"basic\", username = \"...\", password = \"${{API_PASSWORD}}\" }}`",
+                Self::shown(&base)
+            )));
+        }
         if base.scheme() != "https" && !config.allow_insecure {
             return Err(Error::config(format!(
-                "`base_url` {base_text:?} is not https: credentials and data would travel in clear; use https, or set `allow_insecure = true` for a test server or a trusted network"
+                "`base_url` {} is not https: credentials and data would travel in clear; use https, or set `allow_insecure = true` for a test server or a trusted network",
+                Self::shown(&base)
             )));
         }
         let mut headers = HeaderMap::new();
@@ -238,7 +247,7 @@ impl Client {
             let headers = response.headers().clone();
             let body = self.body(response).await?;
             if !status.is_success() {
-                let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                let text = printable(&body[..body.len().min(300)]);
                 let kind = if matches!(status.as_u16(), 401 | 403) {
                     Error::config
                 } else {

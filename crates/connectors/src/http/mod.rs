@@ -23,6 +23,7 @@ mod config;
 mod hosts;
 mod manifest;
 mod paginate;
+mod printable;
 mod read;
 mod records;
 
