@@ -213,9 +213,11 @@ destination = "dst"
         )
     };
     for column in columns {
-        // json is normalized to jsonb; char(n) keeps its padding through COPY.
+        // json is normalized to jsonb; char(n) keeps its padding through COPY; inet is
+        // text as PostgreSQL prints it (`inet::text` adds a `/32` that psql does not show).
         let source_expr = match column {
             "j" => "j::jsonb".to_owned(),
+            "ip" => "inet_out(ip)::text".to_owned(),
             "c" => "rpad(c::text, 5)".to_owned(),
             other => format!("\"{other}\""),
         };

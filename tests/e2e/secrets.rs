@@ -84,3 +84,80 @@ fn a_missing_environment_variable_is_a_config_error() {
     assert!(stderr.contains("`sources.pg.url` references environment variable ELT_TEST_UNSET_VARIABLE, which is not set"), "{stderr}");
     assert!(!project.dir().join("data").exists());
 }
+
+/// A fake PostgreSQL server on 127.0.0.1 that declines TLS and asks for the password in
+/// clear; returns its URL and what it received as passwords.
+fn tls_declining_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut message = |stream: &mut std::net::TcpStream, tagged: bool| {
+                let mut head = vec![0u8; if tagged { 5 } else { 4 }];
+                stream.read_exact(&mut head).ok()?;
+                let len = u32::from_be_bytes(head[head.len() - 4..].try_into().unwrap());
+                let mut body = vec![0u8; (len as usize).saturating_sub(4)];
+                stream.read_exact(&mut body).ok()?;
+                Some((head[0], body))
+            };
+            let Some((_, mut first)) = message(&mut stream, false) else {
+                continue;
+            };
+            if first.len() == 4 && first == 80_877_103u32.to_be_bytes() {
+                // SSLRequest: no.
+                let _ = stream.write_all(b"N");
+                let Some((_, startup)) = message(&mut stream, false) else {
+                    continue;
+                };
+                first = startup;
+            }
+            let _ = first;
+            // AuthenticationCleartextPassword.
+            let _ = stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
+            if let Some((b'p', body)) = message(&mut stream, true) {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
+    });
+    (port, received)
+}
+
+#[test]
+fn a_server_that_declines_tls_never_receives_the_password_by_default() {
+    let (port, received) = tls_declining_server();
+    let url = format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/db");
+    let check = |extra: &str| {
+        let project = Project::new(&project_toml(&url, extra, ""));
+        project.elt(&["check", "--connection", "pg"])
+    };
+    let run = check("connect_timeout_secs = 3");
+    let output = run.stdout() + &run.stderr();
+    assert_ne!(run.code(), 0, "{output}");
+    assert!(output.contains("(tls require)"), "{output}");
+    // `prefer` would fall back to plaintext: refused before connecting.
+    let run = check("tls = \"prefer\"");
+    let output = run.stdout() + &run.stderr();
+    assert_eq!(run.code(), 1, "{output}");
+    assert!(output.contains("`tls` is `prefer`"), "{output}");
+    assert!(received.lock().unwrap().is_empty(), "the password was sent");
+    // Only plaintext written out sends it, which shows that the server would have taken it.
+    check("tls = \"disable\"\nconnect_timeout_secs = 3");
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.contains(PASSWORD)),
+        "the fake server works"
+    );
+    for output in [check("").stdout(), check("").stderr()] {
+        assert!(!output.contains(PASSWORD), "{output}");
+    }
+}

@@ -28,6 +28,7 @@ pub mod sql;
 pub mod state;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tls;
 
 pub use catalog::{
     Backfill, Catalog, ConfiguredStream, Deletes, OnDelete, StreamDescriptor, SyncMode, WriteMode,

@@ -1,5 +1,5 @@
 //! PostgreSQL connection plumbing shared by the `postgres` source and destination (feature
-//! `postgres`): the TLS mode option, a connection target built from a secret URL, and the
+//! `postgres`): the TLS mode (the rule in [`crate::tls`]), a connection target built from a secret URL, and the
 //! classification of sqlx errors into elt's error kinds with the URL's secret scrubbed.
 //! It runs no queries of its own.
 
@@ -11,12 +11,13 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::secret::Revealed;
 pub use crate::sql::TlsMode;
-use crate::{Error, ErrorKind, Result, Secret};
+use crate::{Error, ErrorKind, Result, Secret, tls};
 
 /// A resolved connection target; prints as `host:port/database as user`.
 pub struct Target {
     options: PgConnectOptions,
     url: Revealed,
+    tls: TlsMode,
     timeout: Duration,
 }
 
@@ -32,33 +33,57 @@ impl Target {
                 url.redact(&e.to_string())
             ))
         })?;
-        if let Some(tls) = tls {
-            options = options.ssl_mode(match tls {
-                TlsMode::Disable => PgSslMode::Disable,
-                TlsMode::Prefer => PgSslMode::Prefer,
-                TlsMode::Require => PgSslMode::Require,
-                TlsMode::VerifyCa => PgSslMode::VerifyCa,
-                TlsMode::VerifyFull => PgSslMode::VerifyFull,
-            });
-        }
+        let (url_sets_mode, in_url) = tls::url_facts(url.expose(), "sslmode");
+        let configured = tls.or(url_sets_mode.then(|| match options.get_ssl_mode() {
+            PgSslMode::Disable => TlsMode::Disable,
+            PgSslMode::Allow | PgSslMode::Prefer => TlsMode::Prefer,
+            PgSslMode::Require => TlsMode::Require,
+            PgSslMode::VerifyCa => TlsMode::VerifyCa,
+            PgSslMode::VerifyFull => TlsMode::VerifyFull,
+        }));
+        let tls = tls::effective_mode(
+            configured,
+            &tls::Endpoint {
+                host: options.get_host(),
+                socket: options.get_socket().is_some(),
+                // The driver also takes the password from the environment.
+                password: in_url || std::env::var_os("PGPASSWORD").is_some(),
+            },
+        )
+        .map_err(|e| {
+            Error::config(format!(
+                "{} (PostgreSQL at {})",
+                e.message(),
+                options.get_host()
+            ))
+        })?;
+        options = options.ssl_mode(match tls {
+            TlsMode::Disable => PgSslMode::Disable,
+            TlsMode::Prefer => PgSslMode::Prefer,
+            TlsMode::Require => PgSslMode::Require,
+            TlsMode::VerifyCa => PgSslMode::VerifyCa,
+            TlsMode::VerifyFull => PgSslMode::VerifyFull,
+        });
         options = options
             .application_name("elt")
             .log_statements(tracing::log::LevelFilter::Debug);
         Ok(Self {
             options,
             url,
+            tls,
             timeout: Duration::from_secs(connect_timeout_secs),
         })
     }
 
-    /// Where it connects, without the password.
+    /// Where it connects, without the password, and with which TLS mode.
     pub fn describe(&self) -> String {
         format!(
-            "{}:{}/{} as {}",
+            "{}:{}/{} as {} (tls {})",
             self.options.get_host(),
             self.options.get_port(),
             self.options.get_database().unwrap_or("(default database)"),
-            self.options.get_username()
+            self.options.get_username(),
+            tls::name(self.tls)
         )
     }
 

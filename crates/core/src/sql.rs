@@ -27,7 +27,8 @@ use crate::state::{StreamState, timestamp_cursor};
 pub enum TlsMode {
     /// Never TLS.
     Disable,
-    /// TLS when the server offers it, else plaintext (the drivers' default; silent fallback).
+    /// TLS when the server offers it, else plaintext (silent fallback; refused with a
+    /// password, see [`crate::tls`]).
     Prefer,
     /// TLS always, without verifying the certificate.
     Require,

@@ -361,7 +361,12 @@ where
         let (kind, options) = split_type(shown, section, &name, table, dir)?;
         let (spec, build) =
             find(&kind).ok_or_else(|| unknown_type(shown, section, &name, &kind, known.clone()))?;
-        collect_secrets(&spec, &options, &format!("{section}.{name}"), secrets);
+        crate::spec_secrets::collect_secrets(
+            &spec,
+            &options,
+            &format!("{section}.{name}"),
+            secrets,
+        );
         let connector = build(&options).map_err(|e| within(shown, section, &name, e))?;
         built.insert(name, connector);
     }
@@ -438,38 +443,4 @@ fn split_type(
     let options = serde_json::to_value(table)
         .map_err(|e| Error::config(format!("{shown}: `{section}.{name}`: {e}")))?;
     Ok((kind, options))
-}
-
-/// Finds the options a connector's spec marks as secrets (`writeOnly`) so that
-/// `elt validate` can check their environment variables.
-fn collect_secrets(
-    spec: &serde_json::Value,
-    options: &serde_json::Value,
-    at: &str,
-    out: &mut Vec<(String, elt_core::Secret)>,
-) {
-    let Some(properties) = spec.get("properties").and_then(|p| p.as_object()) else {
-        return;
-    };
-    for (key, value) in options.as_object().into_iter().flatten() {
-        let Some(text) = value.as_str() else { continue };
-        let is_secret = properties.get(key).is_some_and(|p| {
-            p.get("writeOnly")
-                .and_then(|w| w.as_bool())
-                .unwrap_or(false)
-                || p.get("$ref")
-                    .and_then(|r| r.as_str())
-                    .is_some_and(|r| r.ends_with("/Secret"))
-                || p.get("anyOf").and_then(|a| a.as_array()).is_some_and(|a| {
-                    a.iter().any(|v| {
-                        v.get("$ref")
-                            .and_then(|r| r.as_str())
-                            .is_some_and(|r| r.ends_with("/Secret"))
-                    })
-                })
-        });
-        if is_secret {
-            out.push((format!("{at}.{key}"), elt_core::Secret::new(text)));
-        }
-    }
 }

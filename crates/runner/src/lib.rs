@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod registry;
 pub mod replay;
 pub mod report;
+mod spec_secrets;
 
 pub use config::Project;
 pub use engine::{Observer, SyncOptions, sync};

@@ -23,8 +23,10 @@ pub struct MysqlConfig {
     /// Tables matching one of these patterns are left out.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// TLS mode; the URL's `ssl-mode`, else `prefer`, when unset. `prefer` falls back to
-    /// plaintext silently: choose `require` or `verify-full` for remote servers.
+    /// TLS mode; when unset, the URL's `ssl-mode`, else `verify-full` for a host that is not
+    /// this machine, and on loopback `prefer` (`require` when a password is set). `prefer`
+    /// with a password is refused (it would send it in clear to a server that declines
+    /// TLS); only `disable` sends a password without TLS.
     #[serde(default)]
     pub tls: Option<TlsMode>,
     /// Rows per batch; incremental reads checkpoint after every batch.

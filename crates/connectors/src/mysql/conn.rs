@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use elt_core::secret::Revealed;
 use elt_core::sql::TlsMode;
-use elt_core::{Error, ErrorKind, Result};
+use elt_core::{Error, ErrorKind, Result, tls};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection, Executor};
 
@@ -20,6 +20,7 @@ pub type IdleConnection = elt_core::sql::IdleConnection<MySqlConnection>;
 pub struct Target {
     options: MySqlConnectOptions,
     url: Revealed,
+    tls: TlsMode,
     timeout: Duration,
     stall_timeout_secs: u64,
 }
@@ -37,15 +38,31 @@ impl Target {
                 url.redact(&e.to_string())
             ))
         })?;
-        if let Some(tls) = config.tls {
-            options = options.ssl_mode(match tls {
-                TlsMode::Disable => MySqlSslMode::Disabled,
-                TlsMode::Prefer => MySqlSslMode::Preferred,
-                TlsMode::Require => MySqlSslMode::Required,
-                TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
-                TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
-            });
-        }
+        let (url_sets_mode, password) = tls::url_facts(url.expose(), "ssl-mode");
+        let configured = config
+            .tls
+            .or(url_sets_mode.then(|| match options.get_ssl_mode() {
+                MySqlSslMode::Disabled => TlsMode::Disable,
+                MySqlSslMode::Preferred => TlsMode::Prefer,
+                MySqlSslMode::Required => TlsMode::Require,
+                MySqlSslMode::VerifyCa => TlsMode::VerifyCa,
+                MySqlSslMode::VerifyIdentity => TlsMode::VerifyFull,
+            }));
+        let endpoint = tls::Endpoint {
+            host: options.get_host(),
+            socket: options.get_socket().is_some(),
+            password,
+        };
+        let tls = tls::effective_mode(configured, &endpoint).map_err(|e| {
+            Error::config(format!("{} (MySQL at {})", e.message(), options.get_host()))
+        })?;
+        options = options.ssl_mode(match tls {
+            TlsMode::Disable => MySqlSslMode::Disabled,
+            TlsMode::Prefer => MySqlSslMode::Preferred,
+            TlsMode::Require => MySqlSslMode::Required,
+            TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+            TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+        });
         options = options
             .charset("utf8mb4")
             .timezone(Some("+00:00".to_owned()))
@@ -53,6 +70,7 @@ impl Target {
         Ok(Self {
             options,
             url,
+            tls,
             timeout: Duration::from_secs(config.connect_timeout_secs),
             stall_timeout_secs: config.stall_timeout_secs,
         })
@@ -66,11 +84,12 @@ impl Target {
     /// Where it connects, without the password.
     pub fn describe(&self) -> String {
         format!(
-            "{}:{}/{} as {}",
+            "{}:{}/{} as {} (tls {})",
             self.options.get_host(),
             self.options.get_port(),
             self.database().unwrap_or("(no database)"),
-            self.options.get_username()
+            self.options.get_username(),
+            tls::name(self.tls)
         )
     }
 

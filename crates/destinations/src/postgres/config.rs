@@ -12,8 +12,10 @@ pub struct PostgresDestinationConfig {
     /// Connection URL, such as `postgres://elt:${PG_PASSWORD}@host:5432/warehouse`. A secret:
     /// `${ENV}` references are resolved when connecting and the URL is never printed.
     pub url: Secret,
-    /// TLS mode; the URL's `sslmode`, else `prefer`, when unset. `prefer` falls back to
-    /// plaintext silently: choose `require` or `verify-full` for remote servers.
+    /// TLS mode; when unset, the URL's `sslmode`, else `verify-full` for a host that is not
+    /// this machine, and on loopback `prefer` (`require` when a password is set). `prefer`
+    /// with a password is refused (it would send it in clear to a server that declines
+    /// TLS); only `disable` sends a password without TLS.
     #[serde(default)]
     pub tls: Option<TlsMode>,
     /// Seconds to wait for a connection.

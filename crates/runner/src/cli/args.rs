@@ -6,7 +6,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// elt: move data from sources into raw, typed warehouse tables.
 #[derive(Debug, Parser)]
-#[command(name = "elt", version, about, propagate_version = true)]
+#[command(
+    name = "elt",
+    version,
+    about = "elt: copy tables and APIs into raw, typed DuckDB or PostgreSQL tables, incrementally; \
+             a rerun, a crash or a kill never loses or duplicates a row",
+    propagate_version = true
+)]
 pub struct Cli {
     /// The project file.
     #[arg(long, global = true, env = "ELT_CONFIG", default_value = elt_runner::config::DEFAULT_CONFIG)]
