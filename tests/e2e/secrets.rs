@@ -97,7 +97,7 @@ fn tls_declining_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-            let mut message = |stream: &mut std::net::TcpStream, tagged: bool| {
+            let message = |stream: &mut std::net::TcpStream, tagged: bool| {
                 let mut head = vec![0u8; if tagged { 5 } else { 4 }];
                 stream.read_exact(&mut head).ok()?;
                 let len = u32::from_be_bytes(head[head.len() - 4..].try_into().unwrap());
@@ -105,18 +105,16 @@ fn tls_declining_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>
                 stream.read_exact(&mut body).ok()?;
                 Some((head[0], body))
             };
-            let Some((_, mut first)) = message(&mut stream, false) else {
+            let Some((_, first)) = message(&mut stream, false) else {
                 continue;
             };
-            if first.len() == 4 && first == 80_877_103u32.to_be_bytes() {
-                // SSLRequest: no.
+            // An SSLRequest is declined; the startup message follows.
+            if first == 80_877_103u32.to_be_bytes() {
                 let _ = stream.write_all(b"N");
-                let Some((_, startup)) = message(&mut stream, false) else {
+                if message(&mut stream, false).is_none() {
                     continue;
-                };
-                first = startup;
+                }
             }
-            let _ = first;
             // AuthenticationCleartextPassword.
             let _ = stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
             if let Some((b'p', body)) = message(&mut stream, true) {
