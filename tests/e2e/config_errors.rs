@@ -102,3 +102,37 @@ fn missing_file() {
         run.stderr()
     );
 }
+
+#[test]
+fn an_empty_project_file_is_not_valid() {
+    assert_config_error(
+        "",
+        &["validate"],
+        "elt.toml: no connections: add a `[connections.NAME]`",
+    );
+}
+
+#[test]
+fn an_unclosed_reference_names_the_option() {
+    let toml = crate::pg::project_toml("postgres://u:${PG_PASS@127.0.0.1/db", "", "");
+    assert_config_error(
+        &toml,
+        &["validate"],
+        "`sources.pg.url`: a secret has `${` without a closing `}`",
+    );
+}
+
+#[test]
+fn a_postgres_url_of_another_scheme_is_refused() {
+    for scheme in ["mysql", "foo"] {
+        let url = format!("{scheme}://postgres@127.0.0.1:5432/test");
+        let project = Project::new(&crate::pg::project_toml(&url, "", ""));
+        let run = project.elt(&["check", "--connection", "pg"]);
+        assert!(
+            run.stdout()
+                .contains("`url` is not a PostgreSQL URL: it must start with postgres://"),
+            "{scheme}: {}",
+            run.stdout()
+        );
+    }
+}

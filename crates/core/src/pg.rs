@@ -27,6 +27,12 @@ impl Target {
         let url = url
             .resolve()
             .map_err(|e| Error::config(format!("`url`: {}", e.message())))?;
+        let scheme = url.expose().split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("postgres" | "postgresql")) {
+            return Err(Error::config(
+                "`url` is not a PostgreSQL URL: it must start with postgres:// (postgres://user:${PG_PASSWORD}@host:5432/database)",
+            ));
+        }
         let mut options = PgConnectOptions::from_str(url.expose()).map_err(|e| {
             Error::config(format!(
                 "`url` is not a valid PostgreSQL URL: {}",

@@ -322,7 +322,10 @@ impl Project {
     /// resolving or printing any value).
     pub fn check_environment(&self) -> Result<()> {
         for (at, secret) in &self.secrets {
-            if let Some(missing) = secret.missing_vars()?.first() {
+            let missing = secret.missing_vars().map_err(|e| {
+                Error::config(format!("{}: `{at}`: {}", self.path.display(), e.message()))
+            })?;
+            if let Some(missing) = missing.first() {
                 return Err(Error::config(format!(
                     "{}: `{at}` references environment variable {missing}, which is not set",
                     self.path.display()

@@ -32,6 +32,12 @@ impl Target {
             .url
             .resolve()
             .map_err(|e| Error::config(format!("`url`: {}", e.message())))?;
+        let scheme = url.expose().split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("mysql" | "mariadb")) {
+            return Err(Error::config(
+                "`url` is not a MySQL URL: it must start with mysql:// or mariadb:// (mysql://user:${MYSQL_PASSWORD}@host:3306/database)",
+            ));
+        }
         let mut options = MySqlConnectOptions::from_str(url.expose()).map_err(|e| {
             Error::config(format!(
                 "`url` is not a valid MySQL URL (mysql://user:password@host:3306/database): {}",

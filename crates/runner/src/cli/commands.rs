@@ -28,6 +28,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let project = Project::load(&cli.config)?;
             project.check_environment()?;
             let (s, d, c) = project.counts();
+            if c == 0 {
+                return Err(Error::config(format!(
+                    "{}: no connections: add a `[connections.NAME]` table with a `source` and a `destination` (`elt init` writes a starter project)",
+                    cli.config.display()
+                ))
+                .into());
+            }
             println!(
                 "{}: valid ({s} sources, {d} destinations, {c} connections)",
                 cli.config.display()
