@@ -186,6 +186,15 @@ schema = { type = "object", properties = { id = { type = "integer" }, updated_at
     );
 }
 
+/// A stream `items` at `/items` with a declared schema, so discovery sends no request.
+const DECLARED_ITEMS: &str = r#"
+[[streams]]
+name = "items"
+path = "/items"
+primary_key = ["id"]
+schema = { type = "object", properties = { id = { type = "integer" } } }
+"#;
+
 /// Whether a request carries the expected credential.
 type Authorized = fn(&Request) -> bool;
 
@@ -221,19 +230,16 @@ fn auth_kinds() -> Vec<(&'static str, String, Authorized)> {
 
 #[test]
 fn every_auth_kind_authenticates_and_no_credential_follows_a_redirect() {
-    let manifest = r#"
-[[streams]]
-name = "items"
-path = "/items"
-primary_key = ["id"]
-schema = { type = "object", properties = { id = { type = "integer" } } }
-
+    let manifest = format!(
+        r#"{DECLARED_ITEMS}
 [[streams]]
 name = "moved"
 path = "/moved"
 primary_key = ["id"]
-schema = { type = "object", properties = { id = { type = "integer" } } }
-"#;
+schema = {{ type = "object", properties = {{ id = {{ type = "integer" }} }} }}
+"#
+    );
+    let manifest = manifest.as_str();
     for (kind, options, authorized) in auth_kinds() {
         let elsewhere = TestServer::start(|_, _| Reply::json(json!([record(1)])));
         let target = format!("{}/items", elsewhere.url());
@@ -363,13 +369,7 @@ schema = { type = "object", properties = { id = { type = "integer" } } }
 
 #[test]
 fn a_server_that_echoes_credentials_gets_none_printed_or_stored() {
-    let manifest = r#"
-[[streams]]
-name = "items"
-path = "/items"
-primary_key = ["id"]
-schema = { type = "object", properties = { id = { type = "integer" } } }
-"#;
+    let manifest = DECLARED_ITEMS;
     let secrets = [
         "tok-secret-1",
         "pw-secret-2",
