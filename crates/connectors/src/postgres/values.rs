@@ -211,7 +211,7 @@ impl Builder {
 }
 
 /// Microseconds since 2000 to microseconds since 1970; ±infinity kept. PostgreSQL reaches
-/// the year 294276, Arrow's microseconds (and DuckDB) the year 294247: later instants are
+/// the year 294276, Arrow's microseconds (and DuckDB) 294247-01-10: later instants are
 /// an error, never a wrapped value.
 fn timestamp(pg_micros: i64) -> Result<i64, String> {
     match pg_micros {
@@ -219,7 +219,7 @@ fn timestamp(pg_micros: i64) -> Result<i64, String> {
         i64::MIN => Ok(-i64::MAX),
         micros => micros.checked_add(PG_EPOCH_US).ok_or_else(|| {
             format!(
-                "the timestamp {} years after 2000 is past the year 294246, the last that Arrow and DuckDB hold in microseconds; \
+                "the timestamp {} years after 2000 is after 294247-01-10, the last instant Arrow and DuckDB hold in microseconds; \
                  select it as text (`col::text`) in a view",
                 micros / 31_556_952_000_000
             )
