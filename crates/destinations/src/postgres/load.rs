@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 
 use super::copy::encode_batch;
 use super::lock::StreamLock;
-use super::session::{PgSession, copy_in, exec, write_dead_letters, write_state};
+use super::session::{PgSession, exec, write_dead_letters, write_state};
+use super::sql::copy_in;
 use super::tables::{create_raw_table, meta_definitions};
 use super::types::{PgType, pg_name};
 

@@ -27,6 +27,7 @@ mod keys;
 mod load;
 mod lock;
 mod session;
+mod sql;
 mod tables;
 mod types;
 

@@ -8,7 +8,8 @@ use elt_core::arrow::datatypes::SchemaRef;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, MetaKind, VALID_FROM, meta_columns};
 use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 
-use super::session::{PgSession, locked_ddl};
+use super::session::PgSession;
+use super::sql::locked_ddl;
 use super::types::{PgType, pg_name};
 use crate::keyed::check_history_layout;
 use crate::widen::widens;
