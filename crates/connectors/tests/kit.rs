@@ -185,6 +185,9 @@ records = "/items"
 primary_key = ["id"]
 cursor = "updated_at"
 cursor_param = "since"
+# Sorted, so that a read resumes from its checkpoint exactly (unsorted ones read the
+# window again, which the kit would count as repeats).
+sorted_by_cursor = true
 paginator = { type = "cursor_token", path = "/next_page", param = "page" }
 "#,
     )

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::common::{DESTINATION, Project, stream};
 
+mod changes;
 mod faults;
 mod github;
 mod resume;

@@ -1,15 +1,20 @@
-//! Resuming the `http` source: after a failed sync, and after a killed one, the rerun
-//! starts at the first page not committed; then incremental syncs read only what changed.
+//! Resuming the `http` source: after a failed sync of a stream sorted by its cursor, the
+//! rerun asks for records from the last committed cursor on; after a killed sync of an
+//! unsorted stream, it reads the window again from the first page; then incremental syncs
+//! read only what changed. With data that changes in between: `changes.rs`.
 
 use super::*;
 
 #[test]
-fn a_failed_sync_resumes_from_the_last_committed_page() {
+fn a_failed_sync_of_a_sorted_stream_resumes_from_the_last_committed_cursor() {
     let data: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new((1..=50).map(record).collect()));
     let broken = Arc::new(AtomicBool::new(true));
     let (shared, failing) = (data.clone(), broken.clone());
     let server = TestServer::start(move |request, _| {
-        if failing.load(Ordering::SeqCst) && number(request, "page", 1) == 3 {
+        // Down from page 3 on, and for the engine's retries (which resume from the
+        // committed cursor and so ask with `since`).
+        let resumed = request.param("since").is_some();
+        if failing.load(Ordering::SeqCst) && (number(request, "page", 1) == 3 || resumed) {
             return Reply::status(500, json!({ "message": "down" }));
         }
         let since = request.param("since").unwrap_or_default();
@@ -30,6 +35,7 @@ path = "/items"
 primary_key = ["id"]
 cursor = "updated_at"
 cursor_param = "since"
+sorted_by_cursor = true
 paginator = { type = "link_header" }
 # Declared, so that no discovery request comes before the pages.
 schema = { type = "object", properties = { id = { type = "integer" }, name = { type = "string" }, updated_at = { type = "string", format = "date-time" } } }
@@ -46,8 +52,8 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
         .query("SELECT state::VARCHAR FROM raw._elt_state")
         .remove(0);
     assert!(
-        state.contains("page=3"),
-        "the state names the next page: {state}"
+        state.contains(&format!(r#""from":"{}""#, at(20))),
+        "the state names the last committed cursor: {state}"
     );
 
     broken.store(false, Ordering::SeqCst);
@@ -56,11 +62,20 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
         .elt(&["sync", "--connection", "api", "--json"])
         .expect_code(0)
         .json();
-    let first = server.requests()[before].target.clone();
-    assert!(
-        first.contains("page=3"),
-        "the rerun starts at page 3: {first}"
+    let first = &server.requests()[before];
+    assert_eq!(
+        first.param("since").as_deref(),
+        Some(at(20).as_str()),
+        "{}",
+        first.target
     );
+    assert_eq!(
+        first.param("page"),
+        None,
+        "from the first page: {}",
+        first.target
+    );
+    // 21 to 50: record 20, at the resume cursor, is in the state's `seen` keys.
     assert_eq!(stream(&rerun, "items")["rows_read"], 30);
     assert_eq!(count(&project, "items"), "50/50");
     let state = project
@@ -101,7 +116,7 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
 }
 
 #[test]
-fn a_killed_sync_resumes_at_the_first_page_not_committed() {
+fn a_killed_sync_of_an_unsorted_stream_reads_its_window_again() {
     let records: Vec<Value> = (1..=100).map(record).collect();
     let server = TestServer::start(move |request, _| link_reply(request, &records, 10));
     let manifest = r#"
@@ -131,9 +146,9 @@ schema = { type = "object", properties = { id = { type = "integer" }, name = { t
         .collect();
     assert_eq!(
         pages,
-        (5..=10).collect::<Vec<_>>(),
-        "the rerun reads pages 5 to 10 once each"
+        (1..=10).collect::<Vec<_>>(),
+        "the rerun reads pages 1 to 10 once each"
     );
-    assert_eq!(stream(&rerun, "items")["rows_read"], 60);
+    assert_eq!(stream(&rerun, "items")["rows_read"], 100);
     assert_eq!(count(&project, "items"), "100/100");
 }

@@ -65,6 +65,12 @@ pub struct StreamSpec {
     /// it, incremental syncs read every page and keep the records past the watermark.
     #[serde(default)]
     pub cursor_param: Option<String>,
+    /// The API returns records in ascending order of the cursor (and `cursor_param`, if
+    /// set, keeps those from a value on, inclusive). Then a killed or failed sync resumes
+    /// from its last committed cursor; otherwise it reads its window again from the first
+    /// page, since a page position shifts when records change in between.
+    #[serde(default)]
+    pub sorted_by_cursor: bool,
     /// How pages follow one another.
     #[serde(default)]
     pub paginator: Paginator,
@@ -206,6 +212,11 @@ impl Manifest {
                         )));
                     }
                 }
+            }
+            if stream.sorted_by_cursor && stream.cursor.is_none() {
+                return Err(bad(format!(
+                    "{at}: `sorted_by_cursor` needs `cursor` (the field the records are sorted by)"
+                )));
             }
             if let Some(schema) = &stream.schema
                 && schema

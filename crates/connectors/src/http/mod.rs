@@ -20,6 +20,7 @@
 mod auth;
 mod client;
 mod config;
+mod floor;
 mod hosts;
 mod manifest;
 mod paginate;

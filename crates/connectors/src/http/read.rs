@@ -2,39 +2,44 @@
 //! checkpoint after every page.
 //!
 //! State: `cursor` and `key` are the watermark, the keyset position `(cursor, primary
-//! key)` of the newest record of the last complete sync. Mid-sync checkpoints keep that
-//! watermark and add `extra.resume`: the next page's URL and the newest position seen so
-//! far; a rerun after a failure continues from that page, and the final checkpoint of a
-//! sync moves the watermark and drops `resume`. Records at or before the watermark are
-//! dropped on our side too (the APIs' `since` parameters are inclusive), so a rerun of a
-//! finished sync reads nothing new; `lookback_secs` widens that window instead.
+//! key)` of the newest record of the last complete sync; only the final checkpoint of a
+//! sync, after a complete pass, moves it. A rerun never resumes at a saved page: records
+//! that change between a kill and the rerun move in the list, and a page position would
+//! skip the ones that slid back. Instead:
+//! - a stream whose manifest says `sorted_by_cursor` checkpoints `extra.resume` after
+//!   every page (`from`: the newest committed cursor; `newest`: that record's position),
+//!   and a rerun asks again from the first page for records from `from` on, inclusive, so
+//!   records that share that cursor are read again rather than skipped (the merge absorbs
+//!   them);
+//! - any other stream keeps its watermark in mid-sync checkpoints, and a rerun reads its
+//!   window again from the first page (the merge absorbs what the killed run loaded).
+//!
+//! Records at or before the watermark are dropped on our side too (the APIs' `since`
+//! parameters are inclusive), so a rerun of a finished sync reads nothing new;
+//! `lookback_secs` widens that window instead.
 //!
 //! A record with a value that does not fit the stream's schema goes to the dead-letter
 //! table with the reason; it moves the watermark like any record read.
 //!
 //! A child stream reads its parent's records (every page, not incremental) and makes a
-//! request chain per parent; it checkpoints only at its end.
+//! request chain per parent; an incremental one checkpoints only at its end, so a rerun
+//! reads it again whole.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use elt_core::batch::{FlushPolicy, JsonBatcher};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
-use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::client::Client;
 use super::config::HttpConfig;
+use super::floor::{
+    Floor, MAX_SEEN, Position, compare, compare_position, lookback, position_json, position_of,
+};
 use super::manifest::{Manifest, StreamSpec};
 use super::paginate::{Pager, first_url};
 use super::records::Normalizer;
-
-/// A keyset position: a record's cursor and primary key.
-#[derive(Debug, Clone)]
-struct Position {
-    cursor: Value,
-    key: Vec<Value>,
-}
 
 /// Reads `stream` into `out`.
 pub async fn read(
@@ -54,23 +59,53 @@ pub async fn read(
             key: s.key.clone().unwrap_or_default(),
         })
     });
+    // Only a sorted stream resumes (`from` is new; a `newest` alone is an older state's).
+    let resume = saved
+        .as_ref()
+        .filter(|_| spec.sorted_by_cursor)
+        .and_then(|s| s.extra.get("resume"));
+    let resume_from = resume
+        .and_then(|r| r.get("from").or_else(|| r["newest"].get("cursor")))
+        .filter(|v| !v.is_null())
+        .cloned();
+    let seen = resume
+        .and_then(|r| r.get("seen")?.as_array())
+        .map(|keys| keys.iter().map(Value::to_string).collect());
+    let floor = match (resume_from, &watermark, &config.start) {
+        _ if !incremental => Floor::All,
+        (Some(from), _, _) => Floor::Resume { from, seen },
+        (None, Some(w), _) if config.lookback_secs > 0 => {
+            Floor::From(Value::String(lookback(&w.cursor, config.lookback_secs)))
+        }
+        (None, Some(w), _) => Floor::After(w.clone()),
+        (None, None, Some(start)) => Floor::From(Value::String(start.clone())),
+        (None, None, None) => Floor::All,
+    };
     let mut reader = Reader {
         client,
         config,
         spec,
         stream,
         incremental,
+        base: saved.clone().map(without_resume),
         watermark,
-        newest: None,
+        floor,
+        newest: resume.and_then(|r| position_of(&r["newest"])),
+        // What the killed run saw at its newest cursor stays seen.
+        at_newest: resume
+            .and_then(|r| r.get("seen")?.as_array().cloned())
+            .map(|keys| {
+                keys.into_iter()
+                    .filter_map(|k| k.as_array().cloned())
+                    .collect()
+            })
+            .unwrap_or_default(),
         normalizer: Normalizer::new(out.schema().clone()),
         batch_rows: config.batch_rows,
     };
-    if let Some(resume) = saved.as_ref().and_then(|s| s.extra.get("resume")) {
-        reader.newest = position_of(&resume["newest"]);
-    }
     let result = match &spec.parent {
         Some(_) => reader.children(manifest, out).await,
-        None => reader.pages(saved.as_ref(), out).await,
+        None => reader.pages(out).await,
     };
     result.map_err(|e| e.in_stream(stream.name()))?;
     let last = reader.newest.clone().or(reader.watermark.clone());
@@ -87,41 +122,78 @@ struct Reader<'a> {
     spec: &'a StreamSpec,
     stream: &'a ConfiguredStream,
     incremental: bool,
+    /// The saved state without its resume point: what a mid-sync checkpoint keeps.
+    base: Option<StreamState>,
     watermark: Option<Position>,
+    floor: Floor,
     newest: Option<Position>,
+    /// The keys of the records read at the newest cursor (up to one past [`MAX_SEEN`]).
+    at_newest: Vec<Vec<Value>>,
     normalizer: Normalizer,
     batch_rows: usize,
 }
 
 impl Reader<'_> {
-    /// The value of the cursor parameter: the watermark (less `lookback_secs`), else
-    /// `start`.
+    /// The value of the cursor parameter (the API's filters are inclusive).
     fn since(&self) -> Option<String> {
-        if !self.incremental {
-            return None;
-        }
-        match &self.watermark {
-            Some(w) => Some(lookback(&w.cursor, self.config.lookback_secs)),
-            None => self.config.start.clone(),
-        }
+        self.floor.since()
     }
 
     /// Whether an incremental read keeps a record at `position`.
     fn keeps(&self, position: &Position) -> bool {
+        self.floor.keeps(position)
+    }
+
+    /// Moves the newest position to `p` when it is newer, keeping the keys of the records
+    /// read at the newest cursor (a resume point's `seen`).
+    fn advance(&mut self, p: Position) {
+        let order = self
+            .newest
+            .as_ref()
+            .map_or(Ordering::Greater, |n| compare(&p.cursor, &n.cursor));
+        match order {
+            Ordering::Greater => {
+                self.at_newest = vec![p.key.clone()];
+                self.newest = Some(p);
+            }
+            Ordering::Equal => {
+                if self.at_newest.len() <= MAX_SEEN {
+                    self.at_newest.push(p.key.clone());
+                }
+                if self
+                    .newest
+                    .as_ref()
+                    .is_some_and(|n| compare_position(&p, n) == Ordering::Greater)
+                {
+                    self.newest = Some(p);
+                }
+            }
+            Ordering::Less => {}
+        }
+    }
+
+    /// The checkpoint after a page that is not the last: a sorted stream's resume point,
+    /// else the saved watermark unchanged (a full refresh: an empty state).
+    fn mid_checkpoint(&self) -> StreamState {
         if !self.incremental {
-            return true;
+            return StreamState::empty();
         }
-        match (&self.watermark, &self.config.start) {
-            (Some(w), _) if self.config.lookback_secs > 0 => {
-                let from = Value::String(lookback(&w.cursor, self.config.lookback_secs));
-                compare(&position.cursor, &from) != Ordering::Less
+        let mut state = self.base.clone().unwrap_or_else(StreamState::empty);
+        if self.spec.sorted_by_cursor
+            && let Some(newest) = &self.newest
+        {
+            let mut resume = json!({ "from": newest.cursor, "newest": position_json(newest) });
+            if self.at_newest.len() <= MAX_SEEN {
+                resume["seen"] = Value::Array(
+                    self.at_newest
+                        .iter()
+                        .map(|k| Value::Array(k.clone()))
+                        .collect(),
+                );
             }
-            (Some(w), _) => compare_position(position, w) == Ordering::Greater,
-            (None, Some(start)) => {
-                compare(&position.cursor, &Value::String(start.clone())) != Ordering::Less
-            }
-            (None, None) => true,
+            state.extra.insert("resume".into(), resume);
         }
+        state
     }
 
     fn position(&self, record: &Value) -> Option<Position> {
@@ -159,13 +231,8 @@ impl Reader<'_> {
                 _ => {}
             }
             // Dead letters move the watermark too: they were read, and are kept.
-            if let Some(p) = position
-                && self
-                    .newest
-                    .as_ref()
-                    .is_none_or(|n| compare_position(&p, n) == Ordering::Greater)
-            {
-                self.newest = Some(p);
+            if let Some(p) = position {
+                self.advance(p);
             }
             match self.normalizer.row(record, added) {
                 Ok(row) => rows.push(row),
@@ -188,46 +255,22 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// A top-level stream: one request chain, resumable at every page.
-    async fn pages(&mut self, saved: Option<&StreamState>, out: &mut Emitter) -> Result<()> {
-        let resume = saved
-            .and_then(|s| s.extra.get("resume"))
-            .and_then(|r| r["url"].as_str())
-            .map(|u| {
-                Url::parse(u).map_err(|e| {
-                    Error::config(format!("the saved page URL is not a URL ({e}); reset the stream with `elt state reset`"))
-                })
-            })
-            .transpose()?;
-        let first = match resume {
-            Some(url) => {
-                self.client.check_target(&url, "the saved page")?;
-                url
-            }
-            None => first_url(
-                self.client.base(),
-                self.spec,
-                &self.config.vars,
-                self.since().as_deref(),
-            )?,
-        };
+    /// A top-level stream: one request chain from the first page, a checkpoint after
+    /// every page.
+    async fn pages(&mut self, out: &mut Emitter) -> Result<()> {
+        let first = first_url(
+            self.client.base(),
+            self.spec,
+            &self.config.vars,
+            self.since().as_deref(),
+        )?;
         let mut pager = Pager::new(self.spec, first);
         while let Some(records) = pager.fetch(self.client).await? {
             self.load(records, &[], out).await?;
-            let Some(next) = pager.pending() else {
+            if pager.pending().is_none() {
                 break;
-            };
-            let checkpoint = if self.incremental {
-                let mut state = saved.cloned().unwrap_or_else(StreamState::empty);
-                state.extra.insert(
-                    "resume".into(),
-                    json!({ "url": next.as_str(), "newest": self.newest.as_ref().map(position_json) }),
-                );
-                state
-            } else {
-                StreamState::empty()
-            };
-            out.checkpoint(checkpoint).await?;
+            }
+            out.checkpoint(self.mid_checkpoint()).await?;
         }
         Ok(())
     }
@@ -278,95 +321,7 @@ impl Reader<'_> {
     }
 }
 
-fn position_json(p: &Position) -> Value {
-    json!({ "cursor": p.cursor, "key": p.key })
-}
-
-fn position_of(value: &Value) -> Option<Position> {
-    Some(Position {
-        cursor: value.get("cursor").filter(|c| !c.is_null())?.clone(),
-        key: value["key"].as_array().cloned().unwrap_or_default(),
-    })
-}
-
-/// `cursor` less `secs` seconds when it is an RFC 3339 time; itself otherwise.
-fn lookback(cursor: &Value, secs: u64) -> String {
-    let text = match cursor {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if secs == 0 {
-        return text;
-    }
-    match chrono::DateTime::parse_from_rfc3339(&text) {
-        Ok(t) => chrono::Duration::try_seconds(secs as i64)
-            .and_then(|d| t.to_utc().checked_sub_signed(d))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        Err(_) => text,
-    }
-}
-
-/// Orders two cursor or key values: instants when both are RFC 3339 times, numbers when
-/// both are numbers, text otherwise.
-fn compare(a: &Value, b: &Value) -> Ordering {
-    if let (Value::Number(x), Value::Number(y)) = (a, b) {
-        return match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => x
-                .as_f64()
-                .partial_cmp(&y.as_f64())
-                .unwrap_or(Ordering::Equal),
-        };
-    }
-    if let (Value::String(x), Value::String(y)) = (a, b) {
-        if let (Ok(x), Ok(y)) = (
-            chrono::DateTime::parse_from_rfc3339(x),
-            chrono::DateTime::parse_from_rfc3339(y),
-        ) {
-            return x.cmp(&y);
-        }
-        return x.cmp(y);
-    }
-    a.to_string().cmp(&b.to_string())
-}
-
-fn compare_position(a: &Position, b: &Position) -> Ordering {
-    compare(&a.cursor, &b.cursor).then_with(|| {
-        a.key
-            .iter()
-            .zip(&b.key)
-            .map(|(x, y)| compare(x, y))
-            .find(|o| *o != Ordering::Equal)
-            .unwrap_or(Ordering::Equal)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions_order_by_time_then_key() {
-        let p = |c: &str, k: i64| Position {
-            cursor: json!(c),
-            key: vec![json!(k)],
-        };
-        assert_eq!(
-            compare_position(
-                &p("2024-01-01T00:00:00Z", 2),
-                &p("2024-01-01T01:00:00+01:00", 1)
-            ),
-            Ordering::Greater
-        );
-        assert_eq!(
-            compare_position(&p("2024-01-01T00:00:01Z", 1), &p("2024-01-01T00:00:00Z", 9)),
-            Ordering::Greater
-        );
-        assert_eq!(compare(&json!(10), &json!(9)), Ordering::Greater);
-        assert_eq!(
-            lookback(&json!("2024-01-01T00:00:00Z"), 60),
-            "2023-12-31T23:59:00Z"
-        );
-    }
+fn without_resume(mut state: StreamState) -> StreamState {
+    state.extra.remove("resume");
+    state
 }
