@@ -23,4 +23,5 @@ mod pg_destination;
 mod pg_workers;
 mod postgres;
 mod reconcile;
+mod replay_types;
 mod secrets;

@@ -112,12 +112,9 @@ fn equal_timestamps_across_batches_survive_a_kill() {
     );
 }
 
-#[test]
-fn every_type_round_trips() {
-    let url = fresh_database("pg_types");
-    execute(
-        &url,
-        r#"
+/// A table `everything` of every PostgreSQL type the source maps, with extreme values
+/// (row 2), ordinary ones (row 1) and NULLs (row 3).
+pub const EVERYTHING: &str = r#"
         CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
         CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
         CREATE TABLE everything (
@@ -141,8 +138,12 @@ fn every_type_round_trips() {
            (SELECT jsonb_object_agg('k' || g, repeat('v', 50)) FROM generate_series(1, 2000) g),
            '\x00ff10', '{1,NULL,3}', '{"a","ü",""}', 'happy', '192.168.0.1/24', '10.0.0.0/8',
            '08:00:2b:01:02:03', 1234.56, 7, now());
-        "#,
-    );
+        "#;
+
+#[test]
+fn every_type_round_trips() {
+    let url = fresh_database("pg_types");
+    execute(&url, EVERYTHING);
     let project = Project::new(&project_toml(&url, "", ""));
     project.elt(&["sync", "--connection", "pg"]).expect_code(0);
     let row = |id: i32, expr: &str| {

@@ -22,6 +22,7 @@ pub mod message;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod reconcile;
+pub mod record;
 pub mod secret;
 pub mod source;
 pub mod sql;

@@ -1,6 +1,7 @@
 //! Record checks between a stream's source and its destination: the stream's JSON Schema
 //! (`json_schema_path`) and the `discard_row` / `discard_value` schema contracts. Rows that
-//! pass go on; the others become dead letters (the record as JSON, and why), which the
+//! pass go on; the others become dead letters (the record as exact JSON from
+//! `elt_core::record`, and why), which the
 //! destination commits to `_elt_dead_letter` with the rows of the same checkpoint. Every
 //! extracted record ends in the raw table or the dead-letter table. Also the limits around
 //! them: `freeze` refusing a changed schema before anything is read, and
@@ -15,8 +16,7 @@ use std::sync::Arc;
 
 use elt_core::arrow::array::{Array, BooleanArray, RecordBatch};
 use elt_core::arrow::compute::filter_record_batch;
-use elt_core::arrow::datatypes::{Schema, SchemaRef};
-use elt_core::catalog::is_json_field;
+use elt_core::arrow::datatypes::{DataType, Schema, SchemaRef};
 use elt_core::{
     BatchCheck, ConfiguredStream, DeadLetter, DestinationSession, Error, Result, SchemaChange,
 };
@@ -225,13 +225,14 @@ impl BatchCheck for StreamCheck {
             }
         }
         let records = if self.validator.is_some() || reasons.iter().any(|r| !r.is_empty()) {
-            records(&batch)?
+            elt_core::record::encode(&batch)?
         } else {
             Vec::new()
         };
         if let Some(validator) = &self.validator {
             for (record, reason) in records.iter().zip(reasons.iter_mut()) {
-                reason.extend(validator.iter_errors(record).map(|e| {
+                let seen = for_validation(&self.input, record.clone());
+                reason.extend(validator.iter_errors(&seen).map(|e| {
                     let at = e.instance_path().to_string();
                     if at.is_empty() {
                         e.to_string()
@@ -265,39 +266,22 @@ impl BatchCheck for StreamCheck {
     }
 }
 
-/// Each row as a JSON object, nulls explicit, JSON columns as their JSON values.
-fn records(batch: &RecordBatch) -> Result<Vec<Value>> {
-    let mut bytes = Vec::new();
-    {
-        let mut writer = elt_core::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, elt_core::arrow::json::writer::JsonArray>(&mut bytes);
-        writer
-            .write(batch)
-            .and_then(|()| writer.finish())
-            .map_err(|e| Error::bug("rendering records as JSON").caused_by(e))?;
-    }
-    let mut rows: Vec<Value> = if bytes.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::bug("rendering records as JSON").caused_by(e))?
-    };
-    let json_columns: Vec<&str> = batch
-        .schema_ref()
-        .fields()
-        .iter()
-        .filter(|f| is_json_field(f))
-        .map(|f| f.name().as_str())
-        .collect();
-    for row in &mut rows {
-        for name in &json_columns {
-            if let Some(Value::String(text)) = row.get(*name)
-                && let Ok(parsed) = serde_json::from_str::<Value>(text)
-            {
-                row[*name] = parsed;
-            }
+/// `record` (exact, from [`elt_core::record::encode`]) as the JSON Schema sees it: decimals,
+/// which the record keeps as exact text, as JSON numbers, so that `"type": "number"` and
+/// `maximum` apply to them.
+fn for_validation(schema: &Schema, mut record: Value) -> Value {
+    for field in schema.fields() {
+        if matches!(
+            field.data_type(),
+            DataType::Decimal128(..) | DataType::Decimal256(..)
+        ) && let Some(Value::String(text)) = record.get(field.name())
+            && let Some(number) = text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+        {
+            record[field.name()] = Value::Number(number);
         }
     }
-    Ok(rows)
+    record
 }

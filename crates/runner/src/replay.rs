@@ -9,8 +9,6 @@
 //! dead-letter table, not loaded). State and watermarks do not move.
 
 use elt_core::arrow::util::display::array_value_to_string;
-use elt_core::batch::{FlushPolicy, JsonBatcher};
-use elt_core::catalog::is_json_field;
 use elt_core::{
     BatchCheck, ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, WriteMode,
     quote_ident,
@@ -137,22 +135,10 @@ async fn replay_stream(
     Ok(Some(outcome))
 }
 
-/// One record, as JSON text, in `stream`'s schema (JSON columns given as JSON values are
-/// turned back into text); None when it does not fit.
+/// One record, as JSON text, in `stream`'s schema; None when it does not fit.
 fn decode(stream: &ConfiguredStream, record: &str) -> Option<elt_core::arrow::array::RecordBatch> {
-    let mut value: Value = serde_json::from_str(record).ok()?;
-    for field in stream.schema().fields().iter().filter(|f| is_json_field(f)) {
-        if let Some(v) = value.get_mut(field.name())
-            && !v.is_null()
-            && !v.is_string()
-        {
-            *v = Value::String(v.to_string());
-        }
-    }
-    let mut batcher = JsonBatcher::new(stream.schema().clone(), FlushPolicy::rows(1)).ok()?;
-    let mut ready = batcher.push_values(&[value]).ok()?;
-    ready.extend(batcher.flush().ok()?);
-    ready.pop()
+    let value: Value = serde_json::from_str(record).ok()?;
+    elt_core::record::decode(stream.schema(), &[value]).ok()
 }
 
 /// Whether the table already holds the one row of `batch`'s key with a cursor at least as
