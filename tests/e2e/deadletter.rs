@@ -129,7 +129,7 @@ fn max_dead_letter_fails_the_stream_above_its_limit() {
 }
 
 /// Table `orders` (id, qty, updated_at) with `rows` rows in database `url`.
-fn orders_table(url: &str, rows: u32) {
+pub fn orders_table(url: &str, rows: u32) {
     execute(
         url,
         &format!(

@@ -88,3 +88,43 @@ fn a_dead_letter_of_every_type_replays_to_what_a_direct_load_gives() {
         assert_eq!(rows(&project, table), rows(&direct, table), "{table}");
     }
 }
+
+#[test]
+fn replay_after_a_switch_to_evolve_adds_the_column_itself() {
+    let url = fresh_database("replay_evolve");
+    crate::deadletter::orders_table(&url, 20);
+    let project = Project::new(&project_toml(
+        &url,
+        "",
+        &crate::contracts::streams("discard_row"),
+    ));
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    execute(
+        &url,
+        "ALTER TABLE orders ADD COLUMN coupon text;
+         UPDATE orders SET coupon = 'SAVE' || id, updated_at = now() WHERE id <= 5;",
+    );
+    project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter"),
+        ["5"]
+    );
+    // The user accepts the new column and replays at once, before any sync.
+    project.write_config(&project_toml(
+        &url,
+        "",
+        &crate::contracts::streams("evolve"),
+    ));
+    let replay = project.elt(&["dead-letter", "replay", "--connection", "pg"]);
+    assert_eq!(replay.code(), 0, "{}\n{}", replay.stdout(), replay.stderr());
+    assert_eq!(
+        project.query(
+            "SELECT count(*)::VARCHAR || ' ' || min(coupon) FROM raw.public_orders WHERE coupon IS NOT NULL"
+        ),
+        ["5 SAVE1"]
+    );
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter"),
+        ["0"]
+    );
+}
