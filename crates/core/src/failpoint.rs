@@ -6,7 +6,13 @@
 //! killed), `sleep=MS` (log, sleep, go on), `exit` (log, then exit with code 101 without
 //! cleanup) or, at places marked with [`fail`], `fail` (a transient error, which the
 //! runner retries). Unset, a fail point costs one `OnceLock` read.
+//!
+//! Only builds with the `failpoints` feature obey `ELT_FAILPOINT`: elt-runner's tests turn
+//! it on through their dev-dependency, so the binary the tests drive has fail points, and a
+//! release or `cargo run` build has none (every call below is then a no-op), so no
+//! environment variable can stop or fail a production sync.
 
+#[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +24,12 @@ struct Plan {
     hits: AtomicU64,
 }
 
+#[cfg(not(feature = "failpoints"))]
+fn plan() -> Option<&'static Plan> {
+    None
+}
+
+#[cfg(feature = "failpoints")]
 fn plan() -> Option<&'static Plan> {
     static PLAN: OnceLock<Option<Plan>> = OnceLock::new();
     PLAN.get_or_init(|| {
