@@ -41,7 +41,10 @@ fn connectors_spec_check_and_discover() {
         .elt(&["check", "--connection", "demo"])
         .expect_code(0)
         .stdout();
-    assert_eq!(check, "source sample: ok\ndestination local: ok\n");
+    assert_eq!(
+        check,
+        "source sample: ok\ndestination local: ok (data/demo.duckdb)\n"
+    );
     let discover = project
         .elt(&["discover", "--connection", "demo", "--json"])
         .expect_code(0)

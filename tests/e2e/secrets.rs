@@ -159,3 +159,46 @@ fn a_server_that_declines_tls_never_receives_the_password_by_default() {
         assert!(!output.contains(PASSWORD), "{output}");
     }
 }
+
+#[test]
+fn check_and_the_summary_name_each_connection_and_its_tls_mode() {
+    let url = fresh_database("tls_named");
+    execute(
+        &url,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)",
+    );
+    for (extra, mode) in [("", "prefer"), ("tls = \"disable\"", "disable")] {
+        let project = Project::new(&project_toml(&url, extra, ""));
+        let check = project.elt(&["check", "--connection", "pg"]).expect_code(0);
+        assert!(
+            check.stdout().contains(&format!(
+                "source pg: ok (127.0.0.1:5432/elt_tls_named as postgres (tls {mode}))"
+            )),
+            "{}",
+            check.stdout()
+        );
+        assert!(
+            check
+                .stdout()
+                .contains("destination local: ok (data/demo.duckdb)"),
+            "{}",
+            check.stdout()
+        );
+        let sync = project.elt(&["sync", "--connection", "pg"]).expect_code(0);
+        assert!(
+            sync.stdout().contains(&format!(
+                "from 127.0.0.1:5432/elt_tls_named as postgres (tls {mode}), into "
+            )),
+            "{}",
+            sync.stdout()
+        );
+        let summary = project
+            .elt(&["sync", "--connection", "pg", "--json"])
+            .expect_code(0)
+            .json();
+        assert_eq!(
+            summary["source"],
+            format!("127.0.0.1:5432/elt_tls_named as postgres (tls {mode})")
+        );
+    }
+}

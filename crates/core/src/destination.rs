@@ -195,6 +195,13 @@ pub trait Destination: Send + Sync {
     /// A cheap health check: can we open and write?
     async fn check(&self) -> Result<()>;
 
+    /// Where and how the destination connects, without any secret (a file path, or
+    /// `db:5432/warehouse as elt (tls verify-full)`), for `elt check` and the run summary;
+    /// no I/O.
+    fn endpoint(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Opens a session for one run of `connection`, writing into `dataset` (a schema).
     /// A single-writer destination takes its lock here and returns an error of kind
     /// `Locked` naming the holder when another run has it.

@@ -22,6 +22,13 @@ pub trait Source: Send + Sync {
     /// A cheap health check: can we reach the system with these credentials?
     async fn check(&self) -> Result<()>;
 
+    /// Where and how the source connects, without any secret (`db:5432/app as elt (tls
+    /// verify-full)`), for `elt check` and the run summary; no I/O. None for sources
+    /// without a network endpoint.
+    fn endpoint(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// The streams the source offers, with their Arrow schemas, keys and cursor candidates.
     async fn discover(&self) -> Result<Catalog>;
 

@@ -134,6 +134,9 @@ pub async fn sync(
         run_id: run.run_id,
         connection: connection.to_owned(),
         status: SyncReport::outcome(&reports),
+        // The run got this far, so both built their targets; an error here prints nothing.
+        source: source.endpoint().ok().flatten(),
+        destination: destination.endpoint().ok().flatten(),
         duration_secs: started.elapsed().as_secs_f64(),
         streams: reports,
         tests,

@@ -45,9 +45,8 @@ pub struct StreamReport {
     /// Rows committed into the raw table (merges count inserted and replaced rows; history
     /// counts versions added).
     pub rows_loaded: u64,
-    /// Records routed to the dead-letter table instead of the raw table. No record is
-    /// dead-lettered yet (schema contracts and record validation are not built): a record
-    /// that cannot be loaded fails its stream.
+    /// Records routed to the dead-letter table instead of the raw table (they failed the
+    /// stream's JSON Schema or its `discard_row` contract, or did not fit their column).
     pub rows_dead_lettered: u64,
     /// Whether this run compared the stream's primary keys with the source's to find hard
     /// deletes (`reconcile_deletes_every`, `--reconcile-deletes`).
@@ -83,6 +82,11 @@ pub struct SyncReport {
     pub connection: String,
     /// The overall outcome.
     pub status: RunOutcome,
+    /// Where the source read from, without secrets, with its TLS mode
+    /// (`db:5432/app as elt (tls verify-full)`); null for sources without an endpoint.
+    pub source: Option<String>,
+    /// Where the destination wrote (a DuckDB file, or a server as for `source`).
+    pub destination: Option<String>,
     /// Wall seconds for the run.
     pub duration_secs: f64,
     /// Per stream, in sync order.
@@ -158,6 +162,13 @@ impl SyncReport {
             "{}: {status}{nothing_new}: {read} rows read, {loaded} loaded in {:.2}s (run {})\n",
             self.connection, self.duration_secs, self.run_id
         ));
+        let endpoints: Vec<String> = [("from", &self.source), ("into", &self.destination)]
+            .iter()
+            .filter_map(|(word, at)| at.as_ref().map(|at| format!("{word} {at}")))
+            .collect();
+        if !endpoints.is_empty() {
+            out.push_str(&format!("{}\n", endpoints.join(", ")));
+        }
         for s in &self.streams {
             for note in &s.notes {
                 out.push_str(&format!("note: {}: {note}\n", s.stream));

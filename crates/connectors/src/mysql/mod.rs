@@ -57,6 +57,10 @@ pub struct MysqlSource {
 
 #[async_trait]
 impl Source for MysqlSource {
+    fn endpoint(&self) -> Result<Option<String>> {
+        conn::Target::new(&self.config).map(|t| Some(t.describe()))
+    }
+
     async fn check(&self) -> Result<()> {
         let target = conn::Target::new(&self.config)?;
         let mut conn = target.connect().await?;

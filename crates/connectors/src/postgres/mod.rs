@@ -60,6 +60,10 @@ pub struct PostgresSource {
 
 #[async_trait]
 impl Source for PostgresSource {
+    fn endpoint(&self) -> Result<Option<String>> {
+        conn::target(&self.config).map(|t| Some(t.describe()))
+    }
+
     async fn check(&self) -> Result<()> {
         let target = conn::target(&self.config)?;
         let mut conn = target.connect().await?;

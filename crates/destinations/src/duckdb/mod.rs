@@ -65,6 +65,10 @@ impl DuckDbDestination {
 
 #[async_trait]
 impl Destination for DuckDbDestination {
+    fn endpoint(&self) -> Result<Option<String>> {
+        Ok(Some(self.config.path.clone()))
+    }
+
     async fn check(&self) -> Result<()> {
         let config = self.config.clone();
         session::run_blocking(move || session::connect(&config).map(drop)).await

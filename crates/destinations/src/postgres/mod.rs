@@ -53,6 +53,15 @@ pub struct PostgresDestination {
 
 #[async_trait]
 impl Destination for PostgresDestination {
+    fn endpoint(&self) -> Result<Option<String>> {
+        let target = Target::new(
+            &self.config.url,
+            self.config.tls,
+            self.config.connect_timeout_secs,
+        )?;
+        Ok(Some(target.describe()))
+    }
+
     async fn check(&self) -> Result<()> {
         let target = Target::new(
             &self.config.url,

@@ -134,16 +134,27 @@ async fn check(project: &Project, connection: &str) -> anyhow::Result<i32> {
     let (config, source, destination) = project.connection(connection)?;
     project.check_environment()?;
     let mut failed = false;
-    for (role, name, result) in [
-        ("source", &config.source, source.check().await),
+    for (role, name, endpoint, result) in [
+        (
+            "source",
+            &config.source,
+            source.endpoint(),
+            source.check().await,
+        ),
         (
             "destination",
             &config.destination,
+            destination.endpoint(),
             destination.check().await,
         ),
     ] {
+        // Where it connected, and with which TLS mode, when the connector says.
+        let at = match endpoint {
+            Ok(Some(at)) => format!(" ({at})"),
+            _ => String::new(),
+        };
         match result {
-            Ok(()) => println!("{role} {name}: ok"),
+            Ok(()) => println!("{role} {name}: ok{at}"),
             Err(e) => {
                 failed = true;
                 println!("{role} {name}: FAILED: {e:#}");
