@@ -139,3 +139,41 @@ fn the_json_summary_matches_its_published_schema() {
         assert!(errors.is_empty(), "{errors:?}\n{summary:#}");
     }
 }
+
+#[test]
+fn read_only_commands_create_nothing_and_change_nothing() {
+    let project = Project::new(&sample_toml(100, 100, 0));
+    let readers: [&[&str]; 5] = [
+        &["check", "--connection", "demo"],
+        &["state", "show", "--connection", "demo"],
+        &["runs", "--connection", "demo"],
+        &["plan", "--connection", "demo"],
+        &["dead-letter", "list", "--connection", "demo"],
+    ];
+    for args in readers {
+        let run = project.elt(args);
+        assert_eq!(run.code(), 0, "{args:?}: {}{}", run.stdout(), run.stderr());
+    }
+    assert!(
+        !project.dir().join("data").exists(),
+        "a read-only command created the DuckDB file or its directory"
+    );
+    project
+        .elt(&["sync", "--connection", "demo", "--quiet"])
+        .expect_code(0);
+    let before = std::fs::read(project.db()).unwrap();
+    for args in readers {
+        let run = project.elt(args);
+        assert_eq!(run.code(), 0, "{args:?}: {}{}", run.stdout(), run.stderr());
+    }
+    assert!(
+        std::fs::read(project.db()).unwrap() == before,
+        "a read-only command changed the DuckDB file"
+    );
+    assert!(
+        project
+            .elt(&["runs", "--connection", "demo"])
+            .stdout()
+            .contains("succeeded")
+    );
+}

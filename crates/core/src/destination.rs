@@ -202,6 +202,17 @@ pub trait Destination: Send + Sync {
         Ok(None)
     }
 
+    /// A session that only reads (`elt state show`, `runs`, `plan`, `test`, `dead-letter
+    /// list`): where the destination has a writer lock it takes none and creates nothing,
+    /// so monitoring never stands in a scheduled sync's way. By default, [`Self::open`].
+    async fn open_reader(
+        &self,
+        connection: &str,
+        dataset: &str,
+    ) -> Result<Box<dyn DestinationSession>> {
+        self.open(connection, dataset).await
+    }
+
     /// Opens a session for one run of `connection`, writing into `dataset` (a schema).
     /// A single-writer destination takes its lock here and returns an error of kind
     /// `Locked` naming the holder when another run has it.

@@ -11,7 +11,7 @@ use elt_core::reconcile::{
 };
 use elt_core::{ConfiguredStream, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
-use super::session::{db_error, in_transaction};
+use super::connect::{db_error, in_transaction};
 
 /// The raw table of a stream, its key columns and its live-row filter.
 pub struct LiveKeys {

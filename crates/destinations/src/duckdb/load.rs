@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::batches::{append, intervals_as_text, with_meta_columns};
 use super::bookkeeping::{write_dead_letters, write_state};
-use super::session::db_error;
+use super::connect::db_error;
 use super::tables::{column_names, columns, evolve, is_empty};
 use super::types::{Use, staged_as_text};
 

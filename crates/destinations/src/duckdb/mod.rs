@@ -29,6 +29,7 @@
 mod batches;
 mod bookkeeping;
 mod config;
+mod connect;
 mod keys;
 mod load;
 mod session;
@@ -71,11 +72,20 @@ impl Destination for DuckDbDestination {
 
     async fn check(&self) -> Result<()> {
         let config = self.config.clone();
-        session::run_blocking(move || session::connect(&config).map(drop)).await
+        connect::run_blocking(move || connect::check(&config)).await
     }
 
     async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>> {
         let session = DuckDbSession::open(self.config.clone(), connection, dataset).await?;
+        Ok(Box::new(session))
+    }
+
+    async fn open_reader(
+        &self,
+        connection: &str,
+        dataset: &str,
+    ) -> Result<Box<dyn DestinationSession>> {
+        let session = DuckDbSession::open_reader(self.config.clone(), connection, dataset).await?;
         Ok(Box::new(session))
     }
 }

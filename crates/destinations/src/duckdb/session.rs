@@ -15,66 +15,10 @@ use elt_core::{
 use tokio::sync::mpsc;
 
 use super::config::DuckDbConfig;
+use super::connect::{Access, bookkeeping_ddl, connect, db_error, in_transaction, run_blocking};
 use super::keys::{self, LiveKeys};
 use super::load;
 use elt_core::reconcile::{Key, KeyRange, RangeDigest};
-
-/// Runs blocking DuckDB work off the async threads.
-pub(super) async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::bug("a DuckDB task panicked").caused_by(e))?
-}
-
-/// Opens (creating when missing) the database file with the configured limits, in UTC.
-pub(super) fn connect(config: &DuckDbConfig) -> Result<Connection> {
-    let path = Path::new(&config.path);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::config(format!(
-                "cannot create the directory of `path` {}",
-                dir.display()
-            ))
-            .caused_by(e)
-        })?;
-    }
-    let mut settings = duckdb::Config::default();
-    if let Some(threads) = config.threads {
-        settings = settings
-            .threads(i64::from(threads))
-            .map_err(|e| db_error("setting threads", e))?;
-    }
-    if let Some(limit) = &config.memory_limit {
-        settings = settings
-            .max_memory(limit)
-            .map_err(|e| db_error("setting memory_limit", e))?;
-    }
-    let conn =
-        Connection::open_with_flags(path, settings).map_err(|e| open_error(&config.path, e))?;
-    // With the ICU extension (the prebuilt library has it) TIMESTAMPTZ casts follow the
-    // session's zone, so pin it to UTC. A build without ICU has no such setting and
-    // already works in UTC.
-    let _ = conn.execute_batch("SET TimeZone = 'UTC'");
-    Ok(conn)
-}
-
-fn open_error(path: &str, err: duckdb::Error) -> Error {
-    let text = err.to_string();
-    if text.contains("Could not set lock") || text.contains("Conflicting lock") {
-        let holder = text
-            .split_once("(PID ")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(pid, _)| format!(" (PID {pid})"))
-            .unwrap_or_default();
-        return Error::locked(format!(
-            "the DuckDB file {path} is in use by another process{holder}; DuckDB allows one writer \
-             per file, so wait for that run to finish"
-        ));
-    }
-    Error::permanent(format!("cannot open the DuckDB file {path}")).caused_by(err)
-}
 
 /// Marks the connection's `running` rows of `_elt_runs` `abandoned`. Only a session holding
 /// the file's writer lock calls it, so no live process owns those rows: their run was
@@ -106,11 +50,6 @@ fn abandon_dead_runs(conn: &Connection, dataset: &str, connection: &str) -> Resu
     Ok(())
 }
 
-/// Wraps a DuckDB error with what was being done.
-pub(super) fn db_error(doing: &str, err: duckdb::Error) -> Error {
-    Error::permanent(format!("DuckDB failed {doing}")).caused_by(err)
-}
-
 /// One run's hold on the database file.
 pub struct DuckDbSession {
     conn: Option<Connection>,
@@ -139,31 +78,36 @@ impl DuckDbSession {
         }
         let (ds, owner) = (quote_ident(dataset), connection.to_owned());
         let conn = run_blocking(move || {
-            let conn = connect(&config)?;
-            conn.execute_batch(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {ds};
-                 CREATE TABLE IF NOT EXISTS {ds}._elt_state (
-                     connection VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL,
-                     run_id VARCHAR, committed_at TIMESTAMPTZ NOT NULL);
-                 CREATE TABLE IF NOT EXISTS {ds}._elt_runs (
-                     run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
-                     started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL,
-                     rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
-                     watermark_before VARCHAR, watermark_after VARCHAR,
-                     extract_secs DOUBLE NOT NULL, load_secs DOUBLE NOT NULL, error VARCHAR);
-                 CREATE TABLE IF NOT EXISTS {ds}._elt_reconciliations (
-                     run_id UUID NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
-                     reconciled_at TIMESTAMPTZ NOT NULL, rows_deleted BIGINT NOT NULL);
-                 CREATE TABLE IF NOT EXISTS {ds}._elt_dead_letter (
-                     id UUID NOT NULL, run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL,
-                     stream VARCHAR NOT NULL, reason VARCHAR NOT NULL, record JSON NOT NULL,
-                     dead_at TIMESTAMPTZ NOT NULL);"
-            ))
-            .map_err(|e| db_error("creating the bookkeeping tables", e))?;
+            let conn = connect(&config, Access::ReadWrite)?;
+            conn.execute_batch(&bookkeeping_ddl(&ds))
+                .map_err(|e| db_error("creating the bookkeeping tables", e))?;
             abandon_dead_runs(&conn, &ds, &owner)?;
             Ok(conn)
         })
         .await?;
+        Ok(Self {
+            policy,
+            conn: Some(conn),
+            connection: connection.to_owned(),
+            dataset: dataset.to_owned(),
+        })
+    }
+
+    /// A session that only reads (state, runs, plans, dead letters): the file read-only,
+    /// or nothing at all when it or the dataset does not exist yet. It creates nothing,
+    /// takes no writer lock and marks no run abandoned, so it never stands in a sync's way
+    /// for longer than its reads; its writing methods fail.
+    pub async fn open_reader(
+        config: DuckDbConfig,
+        connection: &str,
+        dataset: &str,
+    ) -> Result<Self> {
+        let policy = load::CommitPolicy {
+            commit_rows: config.commit_rows,
+            commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
+        };
+        let ds = quote_ident(dataset);
+        let conn = run_blocking(move || super::connect::reader(&config, &ds)).await?;
         Ok(Self {
             policy,
             conn: Some(conn),
@@ -188,23 +132,6 @@ impl DuckDbSession {
         .await?;
         self.conn = Some(conn);
         result
-    }
-}
-
-/// Runs `work` in a transaction: committed when it succeeds, rolled back when it fails.
-pub(super) fn in_transaction<T>(
-    conn: &Connection,
-    doing: &str,
-    work: impl FnOnce() -> duckdb::Result<T>,
-) -> Result<T> {
-    conn.execute_batch("BEGIN TRANSACTION")
-        .map_err(|e| db_error(doing, e))?;
-    match work().and_then(|value| conn.execute_batch("COMMIT").map(|()| value)) {
-        Ok(value) => Ok(value),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(db_error(doing, e))
-        }
     }
 }
 

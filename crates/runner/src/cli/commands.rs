@@ -291,7 +291,7 @@ async fn state(project: &Project, action: StateAction) -> anyhow::Result<i32> {
         } => {
             let (config, _, destination) = project.connection(&connection.connection)?;
             let mut session = destination
-                .open(&connection.connection, &config.dataset)
+                .open_reader(&connection.connection, &config.dataset)
                 .await?;
             let mut states = session.state().await?;
             if let Some(stream) = &stream {

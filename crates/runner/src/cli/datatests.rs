@@ -26,7 +26,7 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|(stream, _)| stream)
         .collect();
-    let mut session = destination.open(connection, &config.dataset).await?;
+    let mut session = destination.open_reader(connection, &config.dataset).await?;
     let outcomes = datatests::run(
         session.as_mut(),
         &config.dataset,

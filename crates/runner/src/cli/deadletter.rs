@@ -12,7 +12,7 @@ use super::exit;
 pub async fn list(project: &Project, args: &DeadLetterListArgs) -> anyhow::Result<i32> {
     let connection = &args.connection.connection;
     let (config, _, destination) = project.connection(connection)?;
-    let mut session = destination.open(connection, &config.dataset).await?;
+    let mut session = destination.open_reader(connection, &config.dataset).await?;
     let table = format!(
         "{}._elt_dead_letter",
         elt_core::quote_ident(&config.dataset)

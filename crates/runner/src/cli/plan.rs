@@ -40,7 +40,7 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
     let (config, _, destination) = project.connection(connection)?;
     let catalog = super::commands::catalog(project, connection).await?;
     let planned = plan_streams(&catalog, config, &SyncOptions::default())?;
-    let mut session = destination.open(connection, &config.dataset).await?;
+    let mut session = destination.open_reader(connection, &config.dataset).await?;
     let mut streams = Vec::new();
     let mut text = String::new();
     for (stream, _) in &planned {

@@ -67,7 +67,7 @@ pub async fn runs(
     json: bool,
 ) -> anyhow::Result<i32> {
     let (config, _, destination) = project.connection(connection)?;
-    let mut session = destination.open(connection, &config.dataset).await?;
+    let mut session = destination.open_reader(connection, &config.dataset).await?;
     let rows: Vec<RunRow> = session
         .runs(limit)
         .await?

@@ -6,7 +6,7 @@
 use elt_core::changes::{DELETED, DELETED_AT};
 use elt_core::{Error, OnDelete, Result, quote_ident};
 
-use super::super::session::db_error;
+use super::super::connect::db_error;
 use super::super::tables::{key_counts, null_key_error};
 use super::{Loader, NOW, RUN_META};
 use crate::keyed::KeyedSql;
