@@ -141,6 +141,16 @@ fn the_json_summary_matches_its_published_schema() {
 }
 
 #[test]
+fn help_says_what_elt_does() {
+    let project = Project::new("");
+    let help = project.elt(&["--help"]).expect_code(0).stdout();
+    assert!(
+        help.starts_with("elt: copy tables and APIs into raw, typed DuckDB or PostgreSQL tables"),
+        "{help}"
+    );
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_change_nothing() {
     let project = Project::new(&sample_toml(100, 100, 0));
     let readers: [&[&str]; 5] = [

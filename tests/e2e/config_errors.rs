@@ -136,3 +136,25 @@ fn a_postgres_url_of_another_scheme_is_refused() {
         );
     }
 }
+
+#[test]
+fn an_unset_variable_in_a_nested_secret_is_found_before_anything_runs() {
+    let toml = r#"
+[sources.api]
+type = "http"
+manifest = "github"
+vars = { owner = "o", repo = "r" }
+auth = { kind = "bearer", token = "${ELT_TEST_UNSET_TOKEN}" }
+
+[destinations.local]
+type = "duckdb"
+path = "data/demo.duckdb"
+
+[connections.api]
+source = "api"
+destination = "local"
+"#;
+    let expected = "`sources.api.auth.token` references environment variable ELT_TEST_UNSET_TOKEN, which is not set";
+    assert_config_error(toml, &["validate"], expected);
+    assert_config_error(toml, &["sync", "--connection", "api"], expected);
+}
