@@ -280,17 +280,7 @@ pub fn state_value(array: &ArrayRef, row: usize) -> Option<serde_json::Value> {
             }
         }
         DataType::FixedSizeBinary(16) => {
-            let b = array.as_fixed_size_binary().value(row);
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &hex[..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..]
-            )
-            .into()
+            crate::record::uuid_text(array.as_fixed_size_binary().value(row)).into()
         }
         _ => crate::arrow::util::display::array_value_to_string(array, row)
             .ok()?

@@ -62,24 +62,17 @@ fn column(field: &Field, values: &[&Value]) -> Decoded<ArrayRef> {
         DataType::Utf8 => Arc::new(StringArray::from(
             values.iter().map(|v| text_of(v)).collect::<Vec<_>>(),
         )),
-        DataType::Binary => Arc::new(BinaryArray::from(
-            values
+        DataType::Binary | DataType::LargeBinary => {
+            let bytes = values
                 .iter()
                 .map(|v| nullable(v, base64))
-                .collect::<Decoded<Vec<_>>>()?
-                .iter()
-                .map(|b| b.as_deref())
-                .collect::<Vec<_>>(),
-        )),
-        DataType::LargeBinary => Arc::new(LargeBinaryArray::from(
-            values
-                .iter()
-                .map(|v| nullable(v, base64))
-                .collect::<Decoded<Vec<_>>>()?
-                .iter()
-                .map(|b| b.as_deref())
-                .collect::<Vec<_>>(),
-        )),
+                .collect::<Decoded<Vec<_>>>()?;
+            let refs: Vec<Option<&[u8]>> = bytes.iter().map(|b| b.as_deref()).collect();
+            match field.data_type() {
+                DataType::Binary => Arc::new(BinaryArray::from(refs)),
+                _ => Arc::new(LargeBinaryArray::from(refs)),
+            }
+        }
         DataType::FixedSizeBinary(width) => {
             let bytes = values
                 .iter()

@@ -59,7 +59,7 @@ pub(super) fn value(field: &Field, column: &dyn Array, row: usize) -> Result<Val
         DataType::FixedSizeBinary(_) => {
             let bytes = column.as_fixed_size_binary().value(row);
             match field.extension_type_name() == Some(UUID_EXTENSION) && bytes.len() == 16 {
-                true => Value::String(uuid(bytes)),
+                true => Value::String(uuid_text(bytes)),
                 false => Value::String(BASE64.encode(bytes)),
             }
         }
@@ -149,7 +149,8 @@ fn float(x: f64) -> Value {
     }
 }
 
-fn uuid(b: &[u8]) -> String {
+/// 16 bytes as a UUID's hyphenated lower-case text.
+pub fn uuid_text(b: &[u8]) -> String {
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",

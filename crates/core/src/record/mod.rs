@@ -21,4 +21,4 @@ mod decode;
 mod encode;
 
 pub use decode::decode;
-pub use encode::encode;
+pub use encode::{encode, uuid_text};
