@@ -7,10 +7,11 @@
 //! that change between a kill and the rerun move in the list, and a page position would
 //! skip the ones that slid back. Instead:
 //! - a stream whose manifest says `sorted_by_cursor` checkpoints `extra.resume` after
-//!   every page (`from`: the newest committed cursor; `newest`: that record's position),
-//!   and a rerun asks again from the first page for records from `from` on, inclusive, so
-//!   records that share that cursor are read again rather than skipped (the merge absorbs
-//!   them);
+//!   every page (`from`: the newest committed cursor; `seen`: the keys committed at it, up
+//!   to 1,000; `newest`: the newest position), and a rerun asks again from the first page
+//!   for records from `from` on, inclusive, skipping only the `seen` keys, so records that
+//!   share that cursor across a page boundary are neither lost nor repeated (past 1,000
+//!   they are all read again, and the merge absorbs them);
 //! - any other stream keeps its watermark in mid-sync checkpoints, and a rerun reads its
 //!   window again from the first page (the merge absorbs what the killed run loaded).
 //!
@@ -68,12 +69,20 @@ pub async fn read(
         .and_then(|r| r.get("from").or_else(|| r["newest"].get("cursor")))
         .filter(|v| !v.is_null())
         .cloned();
-    let seen = resume
+    // The keys the killed run committed at that cursor (absent when there were too many).
+    let seen: Option<Vec<Vec<Value>>> = resume
         .and_then(|r| r.get("seen")?.as_array())
-        .map(|keys| keys.iter().map(Value::to_string).collect());
+        .map(|keys| keys.iter().filter_map(|k| k.as_array().cloned()).collect());
     let floor = match (resume_from, &watermark, &config.start) {
         _ if !incremental => Floor::All,
-        (Some(from), _, _) => Floor::Resume { from, seen },
+        (Some(from), _, _) => Floor::Resume {
+            from,
+            seen: seen.as_ref().map(|keys| {
+                keys.iter()
+                    .map(|k| Value::Array(k.clone()).to_string())
+                    .collect()
+            }),
+        },
         (None, Some(w), _) if config.lookback_secs > 0 => {
             Floor::From(Value::String(lookback(&w.cursor, config.lookback_secs)))
         }
@@ -91,15 +100,8 @@ pub async fn read(
         watermark,
         floor,
         newest: resume.and_then(|r| position_of(&r["newest"])),
-        // What the killed run saw at its newest cursor stays seen.
-        at_newest: resume
-            .and_then(|r| r.get("seen")?.as_array().cloned())
-            .map(|keys| {
-                keys.into_iter()
-                    .filter_map(|k| k.as_array().cloned())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // What the killed run committed at its newest cursor stays seen.
+        at_newest: seen.unwrap_or_default(),
         normalizer: Normalizer::new(out.schema().clone()),
         batch_rows: config.batch_rows,
     };
