@@ -12,6 +12,7 @@
 //! go on without it (the run's notes say so). What it does not do: `evolve` (the
 //! destination adds and widens columns).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use elt_core::arrow::array::{Array, BooleanArray, RecordBatch};
@@ -231,7 +232,7 @@ impl BatchCheck for StreamCheck {
         };
         if let Some(validator) = &self.validator {
             for (record, reason) in records.iter().zip(reasons.iter_mut()) {
-                let seen = for_validation(&self.input, record.clone());
+                let seen = for_validation(&self.input, record);
                 reason.extend(validator.iter_errors(&seen).map(|e| {
                     let at = e.instance_path().to_string();
                     if at.is_empty() {
@@ -269,7 +270,8 @@ impl BatchCheck for StreamCheck {
 /// `record` (exact, from [`elt_core::record::encode`]) as the JSON Schema sees it: decimals,
 /// which the record keeps as exact text, as JSON numbers, so that `"type": "number"` and
 /// `maximum` apply to them.
-fn for_validation(schema: &Schema, mut record: Value) -> Value {
+fn for_validation<'a>(schema: &Schema, record: &'a Value) -> Cow<'a, Value> {
+    let mut seen = Cow::Borrowed(record);
     for field in schema.fields() {
         if matches!(
             field.data_type(),
@@ -280,8 +282,8 @@ fn for_validation(schema: &Schema, mut record: Value) -> Value {
                 .ok()
                 .and_then(serde_json::Number::from_f64)
         {
-            record[field.name()] = Value::Number(number);
+            seen.to_mut()[field.name()] = Value::Number(number);
         }
     }
-    record
+    seen
 }

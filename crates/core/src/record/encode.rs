@@ -68,7 +68,9 @@ pub(super) fn value(field: &Field, column: &dyn Array, row: usize) -> Result<Val
             match days {
                 i32::MAX => "infinity".into(),
                 d if d == -i32::MAX => "-infinity".into(),
-                d => chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)
+                d => d
+                    .checked_add(719_163)
+                    .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
                     .filter(|date| (0..=9999).contains(&chrono::Datelike::year(date)))
                     .map_or(Value::from(d), |date| date.to_string().into()),
             }
