@@ -139,11 +139,18 @@ fn a_server_that_declines_tls_never_receives_the_password_by_default() {
     let output = run.stdout() + &run.stderr();
     assert_ne!(run.code(), 0, "{output}");
     assert!(output.contains("(tls require)"), "{output}");
-    // `prefer` would fall back to plaintext: refused before connecting.
+    // `prefer` would fall back to plaintext: refused before connecting, and by `validate`.
     let run = check("tls = \"prefer\"");
     let output = run.stdout() + &run.stderr();
     assert_eq!(run.code(), 1, "{output}");
     assert!(output.contains("`tls` is `prefer`"), "{output}");
+    let project = Project::new(&project_toml(&url, "tls = \"prefer\"", ""));
+    let validate = project.elt(&["validate"]).expect_code(2);
+    assert!(
+        validate.stderr().contains("`sources.pg.tls` is `prefer`"),
+        "{}",
+        validate.stderr()
+    );
     assert!(received.lock().unwrap().is_empty(), "the password was sent");
     // Only plaintext written out sends it, which shows that the server would have taken it.
     check("tls = \"disable\"\nconnect_timeout_secs = 3");

@@ -335,6 +335,24 @@ impl Project {
         Ok(())
     }
 
+    /// Checks, without I/O, what each connector decides from its resolved secrets: the URL's
+    /// scheme, the TLS mode (`prefer` with a password is refused). The error names the
+    /// connector.
+    pub fn check_endpoints(&self) -> Result<()> {
+        let sources = self
+            .sources
+            .iter()
+            .map(|(n, s)| ("sources", n, s.endpoint()));
+        let destinations = self
+            .destinations
+            .iter()
+            .map(|(n, d)| ("destinations", n, d.endpoint()));
+        for (section, name, endpoint) in sources.chain(destinations) {
+            endpoint.map_err(|e| within(&self.path.display(), section, name, e))?;
+        }
+        Ok(())
+    }
+
     /// Numbers of sources, destinations and connections.
     pub fn counts(&self) -> (usize, usize, usize) {
         (

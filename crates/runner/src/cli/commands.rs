@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate => {
             let project = Project::load(&cli.config)?;
             project.check_environment()?;
+            project.check_endpoints()?;
             let (s, d, c) = project.counts();
             if c == 0 {
                 return Err(Error::config(format!(
