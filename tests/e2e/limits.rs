@@ -75,6 +75,20 @@ fn huge_durations_and_sizes_in_the_config_are_refused_by_name() {
 }
 
 #[test]
+fn a_huge_channel_is_refused_by_name() {
+    let toml = sample_toml(10, 10, 0) + "channel_batches = 9223372036854775807\n";
+    let run = Project::new(&toml).elt(&["sync", "--connection", "demo"]);
+    let output = no_panic(&run);
+    assert_eq!(run.code(), 2, "{output}");
+    assert!(
+        output.contains(
+            "`connections.demo.channel_batches` is 9223372036854775807; expected 1 to 1024"
+        ),
+        "{output}"
+    );
+}
+
+#[test]
 fn a_huge_wait_for_lock_is_refused_by_name() {
     let project = Project::sample(10, 10, 0);
     let run = project.elt(&[

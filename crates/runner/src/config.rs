@@ -42,8 +42,8 @@ pub struct Connection {
     /// omitted.
     #[serde(default)]
     pub streams: Option<Vec<StreamConfig>>,
-    /// Batches buffered between source and destination (backpressure: memory stays
-    /// bounded by this many batches).
+    /// Batches buffered between source and destination, 1 to 1024 (backpressure: memory
+    /// stays bounded by this many batches).
     #[serde(default = "default_channel_batches")]
     pub channel_batches: usize,
     /// Retries of a stream after a transient error, with exponential backoff, resuming from
@@ -287,9 +287,11 @@ impl Project {
             if c.dataset.is_empty() {
                 return Err(Error::config(format!("{at}.dataset`: must not be empty")));
             }
-            if c.channel_batches == 0 {
+            // Far below what the channel could hold, and each batch is memory.
+            if !(1..=1024).contains(&c.channel_batches) {
                 return Err(Error::config(format!(
-                    "{at}.channel_batches`: must be at least 1"
+                    "{at}.channel_batches` is {}; expected 1 to 1024",
+                    c.channel_batches
                 )));
             }
         }
