@@ -89,7 +89,7 @@ fn a_huge_channel_is_refused_by_name() {
 }
 
 #[test]
-fn a_huge_wait_for_lock_is_refused_by_name() {
+fn huge_numbers_on_the_command_line_are_refused_by_name() {
     let project = Project::sample(10, 10, 0);
     let run = project.elt(&[
         "sync",
@@ -101,4 +101,26 @@ fn a_huge_wait_for_lock_is_refused_by_name() {
     let output = no_panic(&run);
     assert_eq!(run.code(), 2, "{output}");
     assert!(output.contains("--wait-for-lock"), "{output}");
+    for args in [
+        &[
+            "runs",
+            "--connection",
+            "demo",
+            "--limit",
+            "18446744073709551615",
+        ][..],
+        &[
+            "dead-letter",
+            "list",
+            "--connection",
+            "demo",
+            "--limit",
+            "18446744073709551615",
+        ],
+    ] {
+        let run = project.elt(args);
+        let output = no_panic(&run);
+        assert_eq!(run.code(), 2, "{args:?}: {output}");
+        assert!(output.contains("--limit"), "{args:?}: {output}");
+    }
 }

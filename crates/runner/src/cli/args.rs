@@ -74,9 +74,9 @@ pub enum Command {
     Runs {
         #[command(flatten)]
         connection: ConnectionArg,
-        /// How many runs (each with its streams).
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        /// How many runs (each with its streams), 1 to 1000000.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        limit: u32,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -250,8 +250,8 @@ pub struct DeadLetterListArgs {
     /// Only this stream's.
     #[arg(long)]
     pub stream: Option<String>,
-    /// How many at most.
-    #[arg(long, default_value_t = 50)]
+    /// How many at most, 1 to 1000000.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub limit: u64,
     /// Print JSON.
     #[arg(long)]

@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             super::runs::runs(
                 &Project::load(&cli.config)?,
                 &connection.connection,
-                limit,
+                limit as usize,
                 json,
             )
             .await
