@@ -68,6 +68,11 @@ fn a_dead_letter_of_every_type_replays_to_what_a_direct_load_gives() {
         ["6"],
         "every record is a dead letter"
     );
+    // The reason quotes a record (here 100 kB of jsonb) only up to 300 characters.
+    assert_eq!(
+        project.query("SELECT max(length(reason))::VARCHAR FROM raw._elt_dead_letter"),
+        ["301"]
+    );
     // What the issue found: the decimal kept as a float, infinities as null.
     assert_eq!(
         project.query(

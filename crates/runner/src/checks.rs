@@ -235,10 +235,11 @@ impl BatchCheck for StreamCheck {
                 let seen = for_validation(&self.input, record);
                 reason.extend(validator.iter_errors(&seen).map(|e| {
                     let at = e.instance_path().to_string();
+                    let why = short(&e.to_string());
                     if at.is_empty() {
-                        e.to_string()
+                        why
                     } else {
-                        format!("{at}: {e}")
+                        format!("{at}: {why}")
                     }
                 }));
             }
@@ -264,6 +265,15 @@ impl BatchCheck for StreamCheck {
             .map_err(|e| Error::bug("projecting checked rows").caused_by(e))?;
         debug_assert_eq!(self.input.fields().len(), batch.num_columns());
         Ok(((kept.num_rows() > 0).then_some(kept), dead))
+    }
+}
+
+/// A validation message cut to 300 characters: some quote the whole record (`not`, `oneOf`),
+/// which the dead letter keeps in full beside the reason anyway.
+fn short(message: &str) -> String {
+    match message.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
     }
 }
 
