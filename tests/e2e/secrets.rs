@@ -139,6 +139,7 @@ fn a_server_that_declines_tls_never_receives_the_password_by_default() {
     let output = run.stdout() + &run.stderr();
     assert_ne!(run.code(), 0, "{output}");
     assert!(output.contains("(tls require)"), "{output}");
+    assert!(output.contains("give the server a certificate"), "{output}");
     // `prefer` would fall back to plaintext: refused before connecting, and by `validate`.
     let run = check("tls = \"prefer\"");
     let output = run.stdout() + &run.stderr();

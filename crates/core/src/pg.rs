@@ -142,6 +142,10 @@ impl Target {
             ),
             other => other.to_string(),
         };
-        Error::new(kind, format!("{doing}: {}", self.url.redact(&detail)))
+        let hint = match &err {
+            sqlx::Error::Tls(_) => tls::hint(self.tls),
+            _ => String::new(),
+        };
+        Error::new(kind, format!("{doing}: {}{hint}", self.url.redact(&detail)))
     }
 }

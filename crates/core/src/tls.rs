@@ -58,6 +58,14 @@ pub fn effective_mode(configured: Option<TlsMode>, endpoint: &Endpoint<'_>) -> R
     Ok(mode)
 }
 
+/// What to say after a TLS failure under `mode`: how to fix it without weakening it blindly.
+pub fn hint(mode: TlsMode) -> String {
+    format!(
+        "; the connection used tls = \"{}\": give the server a certificate (signed by a CA this machine trusts, for verify-full), or set `tls` to what the server supports (\"disable\" only for a server on a network you trust)",
+        name(mode)
+    )
+}
+
 /// The name of `mode` as the config spells it.
 pub fn name(mode: TlsMode) -> &'static str {
     match mode {

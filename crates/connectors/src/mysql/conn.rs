@@ -162,6 +162,10 @@ impl Target {
             (sqlx::Error::Database(db), Some(n)) => format!("{} (error {n})", db.message()),
             (other, _) => other.to_string(),
         };
-        Error::new(kind, format!("{doing}: {}", self.url.redact(&detail)))
+        let hint = match &err {
+            sqlx::Error::Tls(_) => tls::hint(self.tls),
+            _ => String::new(),
+        };
+        Error::new(kind, format!("{doing}: {}{hint}", self.url.redact(&detail)))
     }
 }
