@@ -9,23 +9,24 @@ use crate::postgres::EVERYTHING;
 
 const EXTREMES: &str = r#"
     CREATE TABLE extremes (id int PRIMARY KEY, n numeric(30,10), d double precision, r real,
-      i8 bigint, ts timestamp, tstz timestamptz, dt date, iv interval, by bytea);
+      i8 bigint, ts timestamp, tstz timestamptz, dt date, iv interval, by bytea, js jsonb);
     INSERT INTO extremes VALUES
       (1, 12345678901234567890.0123456789, 'Infinity', '-Infinity', 9223372036854775807,
-       'infinity', '-infinity', 'infinity', '178000000 years -3 days 2562047:00:00', '\x00'),
+       'infinity', '-infinity', 'infinity', '178000000 years -3 days 2562047:00:00', '\x00',
+       '"text"'),
       (2, -0.0000000001, 'NaN', 'NaN', -9223372036854775808, '4713-01-01 00:00:00 BC',
-       '294246-12-31 23:59:59.999999+00', '-infinity', '-2562047 hours', ''),
+       '294246-12-31 23:59:59.999999+00', '-infinity', '-2562047 hours', '', '[1, "a", 2.50]'),
       (3, 0, -0.0, 1.17549435e-38, 0, '2000-01-01', '1970-01-01 00:00:00+00', '2000-02-29',
-       '0 seconds', '\xdeadbeef');
+       '0 seconds', '\xdeadbeef', '{"k": "v"}');
 "#;
 
 /// Every row of a raw table without the `_elt_` columns, as text, in key order; JSON
 /// columns as parsed values, since a JSON value keeps its meaning, not its spacing or key
 /// order (jsonb keeps neither either).
 fn rows(project: &Project, table: &str) -> Vec<String> {
-    let json = ["j", "jb"];
+    let json = ["j", "jb", "js"];
     let columns = project.query(&format!(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}' AND column_name IN ('j', 'jb')"
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}' AND column_name IN ('j', 'jb', 'js')"
     ));
     let rest = project.query(&format!(
         "SELECT (whole_row)::VARCHAR FROM (SELECT * EXCLUDE (_elt_extracted_at, _elt_run_id{}) FROM raw.{table}) whole_row ORDER BY id",

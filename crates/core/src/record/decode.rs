@@ -19,6 +19,7 @@ use arrow::datatypes::{
 };
 
 use crate::batch::{FlushPolicy, JsonBatcher};
+use crate::catalog::is_json_field;
 
 type Decoded<T> = std::result::Result<T, String>;
 
@@ -59,6 +60,13 @@ fn column(field: &Field, values: &[&Value]) -> Decoded<ArrayRef> {
         DataType::UInt64 => integers::<UInt64Type>(values)?,
         DataType::Float32 => floats::<Float32Type>(values, |x| x as f32)?,
         DataType::Float64 => floats::<Float64Type>(values, |x| x)?,
+        // A JSON column's value is JSON text, a JSON string included (`"text"`).
+        DataType::Utf8 if is_json_field(field) => Arc::new(StringArray::from(
+            values
+                .iter()
+                .map(|v| (!v.is_null()).then(|| v.to_string()))
+                .collect::<Vec<_>>(),
+        )),
         DataType::Utf8 => Arc::new(StringArray::from(
             values.iter().map(|v| text_of(v)).collect::<Vec<_>>(),
         )),
@@ -133,7 +141,7 @@ fn text_of(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
-        // A JSON column's value, or a number or boolean an API sent for a text column.
+        // A number or boolean an API sent for a text column.
         other => Some(other.to_string()),
     }
 }
