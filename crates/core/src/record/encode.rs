@@ -30,7 +30,7 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<Value>> {
 }
 
 /// One value of `column` (of `field`) at `row`.
-pub(super) fn value(field: &Field, column: &dyn Array, row: usize) -> Result<Value> {
+fn value(field: &Field, column: &dyn Array, row: usize) -> Result<Value> {
     if column.is_null(row) {
         return Ok(Value::Null);
     }
