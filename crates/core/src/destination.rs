@@ -11,14 +11,13 @@
 //! the old state or the new data with the new state.
 
 use async_trait::async_trait;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
 use crate::catalog::ConfiguredStream;
 use crate::error::Result;
 use crate::message::Message;
-use crate::reconcile::{Key, KeyRange, RangeDigest};
-use crate::source::{ConnectorConfig, cannot_reconcile, parse_config};
+use crate::source::{ConnectorConfig, parse_config};
 use crate::state::{StateMap, StreamState};
 
 /// What every row of one run is stamped with.
@@ -45,148 +44,6 @@ pub struct WriteSummary {
     pub state: Option<StreamState>,
     /// Seconds spent loading and committing (excluding time waiting for the source).
     pub load_secs: f64,
-}
-
-/// How a stream's schema differs from its raw table (the `_elt_` columns left aside).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-pub enum SchemaChange {
-    /// The raw table does not exist yet.
-    NewTable,
-    /// The source sends a column the table lacks.
-    AddedColumn {
-        /// The column.
-        column: String,
-        /// Its type in the destination.
-        column_type: String,
-    },
-    /// The table has a column the source no longer sends (new rows would hold NULL).
-    RemovedColumn {
-        /// The column.
-        column: String,
-    },
-    /// A column's type grew in a way the table can follow in place (a wider integer,
-    /// `double` for `float`, a wider decimal).
-    Widened {
-        /// The column.
-        column: String,
-        /// Its type in the table.
-        table_type: String,
-        /// The wider type.
-        source_type: String,
-    },
-    /// A column's type differs, and the table cannot follow in place.
-    TypeChanged {
-        /// The column.
-        column: String,
-        /// Its type in the table.
-        table_type: String,
-        /// The type the source's values need.
-        source_type: String,
-    },
-}
-
-impl std::fmt::Display for SchemaChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SchemaChange::NewTable => write!(f, "new table"),
-            SchemaChange::AddedColumn {
-                column,
-                column_type,
-            } => {
-                write!(f, "new column {column} {column_type}")
-            }
-            SchemaChange::RemovedColumn { column } => {
-                write!(f, "column {column} no longer sent (kept, NULL in new rows)")
-            }
-            SchemaChange::Widened {
-                column,
-                table_type,
-                source_type,
-            } => write!(
-                f,
-                "column {column} widens from {table_type} to {source_type}"
-            ),
-            SchemaChange::TypeChanged {
-                column,
-                table_type,
-                source_type,
-            } => write!(
-                f,
-                "column {column} changes type from {table_type} to {source_type}"
-            ),
-        }
-    }
-}
-
-/// The outcome of one stream in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Under way.
-    Running,
-    /// Completed and committed.
-    Succeeded,
-    /// Failed; what was committed before the failure stays.
-    Failed,
-    /// Its process stopped (was killed or crashed) before it ended; the next run of the
-    /// connection found the `running` row and closed it. What it committed stays.
-    Abandoned,
-}
-
-impl RunStatus {
-    /// The text stored in `_elt_runs.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Abandoned => "abandoned",
-        }
-    }
-
-    /// The status stored as `text`, if it is one.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Abandoned,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
-
-/// One row of `_elt_runs`: a stream in a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunRecord {
-    /// The run id.
-    pub run_id: String,
-    /// The connection's name.
-    pub connection: String,
-    /// The stream's name.
-    pub stream: String,
-    /// Start, microseconds since the epoch.
-    pub started_at_us: i64,
-    /// End, microseconds since the epoch, once ended.
-    pub ended_at_us: Option<i64>,
-    /// The outcome so far.
-    pub status: RunStatus,
-    /// Rows the source sent.
-    pub rows_read: u64,
-    /// Rows committed into the raw table.
-    pub rows_loaded: u64,
-    /// The watermark before the run.
-    pub watermark_before: Option<String>,
-    /// The watermark after the run.
-    pub watermark_after: Option<String>,
-    /// Seconds the source spent producing (including waiting on the destination).
-    pub extract_secs: f64,
-    /// Seconds the destination spent loading and committing.
-    pub load_secs: f64,
-    /// The error, when failed.
-    pub error: Option<String>,
 }
 
 /// A destination of raw tables.
@@ -219,7 +76,11 @@ pub trait Destination: Send + Sync {
     async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>>;
 }
 
-/// One run's use of a destination. Dropping it releases the lock.
+/// One run's use of a destination: what every destination does, loading rows with their
+/// state. What a destination may offer beyond that (a run log, dead letters, reconciling
+/// keys, comparing schemas, SQL for data tests) it hands out through the accessors at the
+/// end, each `None` by default; see [`crate::capability`]. Dropping a session releases its
+/// lock.
 #[async_trait]
 pub trait DestinationSession: Send {
     /// The committed state of every stream of the connection.
@@ -230,6 +91,8 @@ pub trait DestinationSession: Send {
     /// without `Complete` (the source failed), rolls back what is uncommitted. Returns what
     /// was committed, also when it fails. A destination with per-stream locks takes the
     /// stream's lock first (an error of kind `Locked` when another worker holds it).
+    /// Destinations in this workspace do it with the shared load driver
+    /// (`elt_destinations::driver`).
     async fn write(
         &mut self,
         run: &RunInfo,
@@ -237,90 +100,32 @@ pub trait DestinationSession: Send {
         messages: mpsc::Receiver<Message>,
     ) -> (WriteSummary, Result<()>);
 
-    /// Inserts or updates the `_elt_runs` row of `record.run_id` and `record.stream`.
-    async fn record_run(&mut self, record: &RunRecord) -> Result<()>;
-
     /// Forgets the state of one stream, or of all of them; returns how many were removed.
     async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize>;
 
-    /// The connection's most recent `_elt_runs` rows, newest first: the streams of the
-    /// last `limit` runs.
-    async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>>;
-
-    /// Hard-delete detection (see [`crate::reconcile`]): the digest of each key range of
-    /// the live rows of `stream`'s table (merge: not marked deleted; history: current).
-    /// Destinations that cannot answer keep these defaults, errors.
-    async fn key_digests(
-        &mut self,
-        stream: &ConfiguredStream,
-        ranges: &[KeyRange],
-    ) -> Result<Vec<RangeDigest>> {
-        let _ = ranges;
-        Err(cannot_reconcile(stream))
+    /// The `_elt_runs` log of runs, if the destination keeps one.
+    fn run_log(&mut self) -> Option<&mut dyn RunLog> {
+        None
     }
 
-    /// The live keys in `range`.
-    async fn keys_in_range(
-        &mut self,
-        stream: &ConfiguredStream,
-        range: &KeyRange,
-    ) -> Result<Vec<Key>> {
-        let _ = range;
-        Err(cannot_reconcile(stream))
+    /// The `_elt_dead_letter` table, if the destination keeps one readable.
+    fn dead_letters(&mut self) -> Option<&mut dyn DeadLetterStore> {
+        None
     }
 
-    /// How many live keys `range` holds, and up to `parts - 1` of them that cut it into
-    /// `parts` ranges of about equal size, in key order.
-    async fn split_range(
-        &mut self,
-        stream: &ConfiguredStream,
-        range: &KeyRange,
-        parts: usize,
-    ) -> Result<(u64, Vec<Key>)> {
-        let _ = (range, parts);
-        Err(cannot_reconcile(stream))
+    /// Digests of live keys, for hard-delete detection, if the destination can compute them.
+    fn key_digests(&mut self) -> Option<&mut dyn KeyDigests> {
+        None
     }
 
-    /// Marks `deleted` keys deleted as run `run` (merge: `_elt_deleted_at`, or removed with
-    /// `on_delete = "remove"`; history: the current version closes) and records the
-    /// reconciliation, in one transaction. Returns the rows changed.
-    async fn finish_reconcile(
-        &mut self,
-        run: &RunInfo,
-        stream: &ConfiguredStream,
-        deleted: Vec<Key>,
-    ) -> Result<u64> {
-        let _ = (run, deleted);
-        Err(cannot_reconcile(stream))
+    /// A comparison of a stream's schema with its raw table, if the destination can tell.
+    fn schemas(&mut self) -> Option<&mut dyn SchemaCompare> {
+        None
     }
 
-    /// Succeeded runs of `stream` since its last reconciliation (all of them when never).
-    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
-        Err(cannot_reconcile(stream))
-    }
-
-    /// How `stream`'s schema differs from its raw table, changing nothing (for schema
-    /// contracts and `elt plan`). Destinations that cannot tell keep this default, an error.
-    async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
-        Err(crate::Error::config(format!(
-            "stream {}: this destination type cannot compare schemas; use `schema_contract = \"evolve\"`",
-            stream.name()
-        )))
-    }
-
-    /// A read-only query for data tests: `sql` (SQL both DuckDB and PostgreSQL accept, with
-    /// `$1`, `$2` ... bound to `params` as text, and every selected value cast to text by
-    /// the SQL itself); one vector per row. Destinations without SQL keep this default, an
-    /// error.
-    async fn query_text(
-        &mut self,
-        sql: &str,
-        params: &[String],
-    ) -> Result<Vec<Vec<Option<String>>>> {
-        let _ = (sql, params);
-        Err(crate::Error::config(
-            "this destination type cannot run data tests; remove `tests` from the connection",
-        ))
+    /// Read-only SQL over the raw tables (data tests), if the destination speaks SQL.
+    fn sql(&mut self) -> Option<&mut dyn SqlQueries> {
+        None
     }
 }
 

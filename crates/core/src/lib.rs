@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod bounds;
+pub mod capability;
 pub mod catalog;
 pub mod changes;
 pub mod destination;
@@ -31,13 +32,11 @@ pub mod state;
 pub mod testkit;
 pub mod tls;
 
+pub use capability::{RunRecord, RunStatus, SchemaChange};
 pub use catalog::{
     Backfill, Catalog, ConfiguredStream, Deletes, OnDelete, StreamDescriptor, SyncMode, WriteMode,
 };
-pub use destination::{
-    Destination, DestinationFactory, DestinationSession, RunInfo, RunRecord, RunStatus,
-    SchemaChange, WriteSummary,
-};
+pub use destination::{Destination, DestinationFactory, DestinationSession, RunInfo, WriteSummary};
 pub use error::{Error, ErrorKind, Result};
 pub use ident::{normalize_name, quote_ident};
 pub use message::{BatchCheck, DeadLetter, Emitter, Message};

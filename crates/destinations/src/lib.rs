@@ -1,6 +1,8 @@
 //! elt-destinations: every destination loader, one directory each, and [`destinations`],
 //! the one list that registers them.
 
+mod dead_letters;
+pub mod driver;
 pub mod duckdb;
 mod keyed;
 pub mod postgres;

@@ -39,11 +39,29 @@ pub async fn for_stream(
         .and_then(|s| s.json_schema.as_ref());
     let changes = match contract {
         SchemaContract::DiscardRow | SchemaContract::DiscardValue => {
-            session.schema_changes(stream).await?
+            schema_changes(session, stream, contract).await?
         }
         SchemaContract::Evolve | SchemaContract::Freeze => Vec::new(),
     };
     StreamCheck::new(stream.schema(), &changes, contract, json_schema, notes)
+}
+
+/// How `stream` differs from its raw table, for `contract`: an error naming the fix when
+/// the destination cannot compare schemas.
+async fn schema_changes(
+    session: &mut dyn DestinationSession,
+    stream: &ConfiguredStream,
+    contract: SchemaContract,
+) -> Result<Vec<SchemaChange>> {
+    let Some(schemas) = session.schemas() else {
+        return Err(Error::config(format!(
+            "stream {}: this destination type cannot compare a stream's schema with its table, \
+             which `schema_contract = \"{}\"` needs; use `schema_contract = \"evolve\"`",
+            stream.name(),
+            contract.as_str()
+        )));
+    };
+    schemas.schema_changes(stream).await
 }
 
 /// A limit on dead-lettered records: a count, or a share of the records read.
@@ -97,8 +115,7 @@ impl std::fmt::Display for DeadLetterLimit {
 /// Refuses a stream under `schema_contract = "freeze"` whose schema no longer matches its
 /// raw table (a new table is no change), before anything is read.
 pub async fn frozen(session: &mut dyn DestinationSession, stream: &ConfiguredStream) -> Result<()> {
-    let changes: Vec<String> = session
-        .schema_changes(stream)
+    let changes: Vec<String> = schema_changes(session, stream, SchemaContract::Freeze)
         .await?
         .into_iter()
         .filter(|c| *c != SchemaChange::NewTable)

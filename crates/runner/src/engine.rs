@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use backoff::backoff::Backoff;
+use elt_core::capability::KeyDigests;
 use elt_core::message::ReadStats;
 use elt_core::{
     BatchCheck, ConfiguredStream, Destination, DestinationSession, Emitter, Error, ErrorKind,
@@ -243,12 +244,15 @@ async fn run_stream(
         watermark_before = record.watermark_before.as_deref(),
         "stream starting"
     );
-    let mut error = session.record_run(&record).await.err();
+    let mut error = record_run(session, &record).await.err();
     // Asked before reading, so a destination that cannot reconcile fails the stream early.
     let mut runs_since_reconcile = None;
     if error.is_none() && stream.deletes.reconcile_every.is_some() {
-        match session.runs_since_reconcile(stream).await {
-            Ok(n) => runs_since_reconcile = Some(n),
+        match key_digests(session).map(|keys| keys.runs_since_reconcile(stream)) {
+            Ok(asked) => match asked.await {
+                Ok(n) => runs_since_reconcile = Some(n),
+                Err(e) => error = Some(e),
+            },
             Err(e) => error = Some(e),
         }
     }
@@ -381,7 +385,7 @@ async fn run_stream(
         error = record.error.as_deref(),
         "stream finished"
     );
-    if let Err(e) = session.record_run(&record).await {
+    if let Err(e) = record_run(session, &record).await {
         tracing::warn!(stream = %name, error = %e, "could not record the run in _elt_runs");
     }
     StreamReport {
@@ -421,7 +425,7 @@ async fn reconcile_if_due(
     if runs_since + 1 < u64::from(every) {
         return Ok(None);
     }
-    let done = crate::reconcile::reconcile(source, session, run, stream).await?;
+    let done = crate::reconcile::reconcile(source, key_digests(session)?, run, stream).await?;
     tracing::info!(
         rows_deleted = done.rows_deleted,
         ranges_digested = done.ranges_digested,
@@ -430,6 +434,24 @@ async fn reconcile_if_due(
         "deletes reconciled"
     );
     Ok(Some(done))
+}
+
+/// Records `record` in the destination's run log, when it keeps one.
+async fn record_run(session: &mut dyn DestinationSession, record: &RunRecord) -> Result<()> {
+    match session.run_log() {
+        Some(log) => log.record_run(record).await,
+        None => Ok(()),
+    }
+}
+
+/// The destination's key digests, for `reconcile_deletes_every`.
+fn key_digests(session: &mut dyn DestinationSession) -> Result<&mut dyn KeyDigests> {
+    session.key_digests().ok_or_else(|| {
+        elt_core::capability::missing(
+            "digests of its keys",
+            "reconciling deletes (`reconcile_deletes_every`, `--reconcile-deletes`)",
+        )
+    })
 }
 
 struct Attempt {

@@ -15,8 +15,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use elt_core::capability::KeyDigests;
 use elt_core::reconcile::{Key, KeyRange, check_key_types};
-use elt_core::{ConfiguredStream, DestinationSession, Result, RunInfo, Source};
+use elt_core::{ConfiguredStream, Result, RunInfo, Source};
 
 /// Ranges a differing range is cut into.
 const PARTS: usize = 16;
@@ -39,7 +40,7 @@ pub struct Reconciled {
 /// Reconciles `stream` and marks what the source no longer has.
 pub async fn reconcile(
     source: &dyn Source,
-    session: &mut dyn DestinationSession,
+    session: &mut dyn KeyDigests,
     run: &RunInfo,
     stream: &ConfiguredStream,
 ) -> Result<Reconciled> {

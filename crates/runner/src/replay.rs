@@ -11,7 +11,6 @@
 use elt_core::arrow::util::display::array_value_to_string;
 use elt_core::{
     BatchCheck, ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, WriteMode,
-    quote_ident,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -72,13 +71,12 @@ async fn replay_stream(
     run: &RunInfo,
     stream: &ConfiguredStream,
 ) -> Result<Option<ReplayOutcome>> {
-    let table = format!("{}._elt_dead_letter", quote_ident(&config.dataset));
-    let sql = format!(
-        "SELECT CAST(id AS VARCHAR), CAST(record AS VARCHAR) FROM {table}
-         WHERE connection = $1 AND stream = $2 ORDER BY dead_at, id"
-    );
-    let params = [run.connection.clone(), stream.name().to_owned()];
-    let letters = session.query_text(&sql, &params).await?;
+    let store = session.dead_letters().ok_or_else(|| {
+        elt_core::capability::missing("readable dead-letter table", "`elt dead-letter replay`")
+    })?;
+    // Oldest first: a key dead-lettered twice replays in the order the source sent it.
+    let mut letters = store.list(Some(stream.name()), usize::MAX).await?;
+    letters.reverse();
     if letters.is_empty() {
         return Ok(None);
     }
@@ -95,9 +93,7 @@ async fn replay_stream(
     };
     let (mut rows, mut removed) = (Vec::new(), Vec::new());
     for letter in &letters {
-        let (Some(id), Some(record)) = (&letter[0], &letter[1]) else {
-            continue;
-        };
+        let (id, record) = (&letter.id, &letter.record);
         let Some(batch) = decode(stream, record) else {
             outcome.still_failing += 1;
             continue;
@@ -113,7 +109,7 @@ async fn replay_stream(
             None => batch,
         };
         removed.push(id.clone());
-        if superseded(session, config, &write_stream, &batch).await? {
+        if superseded(session, &write_stream, &batch).await? {
             outcome.superseded += 1;
         } else {
             outcome.replayed += 1;
@@ -145,7 +141,6 @@ fn decode(stream: &ConfiguredStream, record: &str) -> Option<elt_core::arrow::ar
 /// new (merge and history streams with a key and a cursor only).
 async fn superseded(
     session: &mut dyn DestinationSession,
-    config: &Connection,
     stream: &ConfiguredStream,
     batch: &elt_core::arrow::array::RecordBatch,
 ) -> Result<bool> {
@@ -170,38 +165,18 @@ async fn superseded(
     let Some(mine) = text(cursor)? else {
         return Ok(false);
     };
-    let live = match stream.write_mode {
-        WriteMode::History => " AND _elt_is_current",
-        _ => " AND _elt_deleted_at IS NULL",
-    };
-    let mut params = Vec::new();
-    let mut conditions = Vec::new();
-    for (i, key) in stream.primary_key.iter().enumerate() {
-        let Some(value) = text(key)? else {
+    let mut key = Vec::new();
+    for column in &stream.primary_key {
+        let Some(value) = text(column)? else {
             return Ok(false);
         };
-        conditions.push(format!(
-            "CAST({} AS VARCHAR) = ${}",
-            quote_ident(key),
-            i + 1
-        ));
-        params.push(value);
+        key.push(value);
     }
-    let sql = format!(
-        "SELECT CAST({} AS VARCHAR) FROM {}.{} WHERE {}{live}",
-        quote_ident(cursor),
-        quote_ident(&config.dataset),
-        quote_ident(&stream.table),
-        conditions.join(" AND ")
-    );
-    let Ok(rows) = session.query_text(&sql, &params).await else {
-        // No table yet: nothing to supersede.
+    let Some(store) = session.dead_letters() else {
         return Ok(false);
     };
-    Ok(rows
-        .iter()
-        .filter_map(|r| r.first().cloned().flatten())
-        .any(|theirs| newer_or_equal(&theirs, &mine)))
+    let stored = store.live_cursors(stream, &key).await?;
+    Ok(stored.iter().any(|theirs| newer_or_equal(theirs, &mine)))
 }
 
 /// Whether cursor text `theirs` (as the database prints it) is at least `mine` (as Arrow

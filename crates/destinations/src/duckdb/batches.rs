@@ -15,7 +15,7 @@ use elt_core::catalog::uuid_field;
 use elt_core::changes::{IS_CURRENT, ROW_HASH, RUN_ID, meta_columns, row_hashes};
 use elt_core::{Error, Result, RunInfo, WriteMode};
 
-use super::connect::db_error;
+use super::db::db_error;
 use super::types::staged_as_text;
 
 /// Appends a batch through an appender and flushes it.

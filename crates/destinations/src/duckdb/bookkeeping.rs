@@ -5,7 +5,7 @@
 use duckdb::{Connection, params};
 use elt_core::{Result, RunInfo, StreamState, quote_ident};
 
-use super::connect::db_error;
+use super::db::db_error;
 
 /// Inserts dead letters of `stream` into `_elt_dead_letter` and deletes the `replayed`
 /// ones, in the open transaction.

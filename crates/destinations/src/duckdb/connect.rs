@@ -1,6 +1,5 @@
-//! Opening the DuckDB file (for writing, or for reading only without creating anything),
-//! the bookkeeping tables' DDL, and the helpers every file of the destination shares: the
-//! blocking pool, error wrapping, transactions. No loading and no session state.
+//! Opening the DuckDB file (for writing, or for reading only without creating anything)
+//! and the bookkeeping tables' DDL. No loading and no session state.
 
 use std::path::Path;
 
@@ -8,6 +7,7 @@ use duckdb::Connection;
 use elt_core::{Error, Result};
 
 use super::config::DuckDbConfig;
+use super::db::db_error;
 
 /// How a connection opens the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +16,6 @@ pub(super) enum Access {
     ReadWrite,
     /// An existing file, read-only: creates nothing and takes no writer lock.
     ReadOnly,
-}
-
-/// Runs blocking DuckDB work off the async threads.
-pub(super) async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::bug("a DuckDB task panicked").caused_by(e))?
 }
 
 /// Opens the database file with the configured limits, in UTC: for writing (creating it
@@ -154,26 +145,4 @@ pub(super) fn reader(config: &DuckDbConfig, ds: &str) -> Result<Connection> {
     conn.execute_batch(&bookkeeping_ddl(ds))
         .map_err(|e| db_error("creating the bookkeeping tables", e))?;
     Ok(conn)
-}
-
-/// Wraps a DuckDB error with what was being done.
-pub(super) fn db_error(doing: &str, err: duckdb::Error) -> Error {
-    Error::permanent(format!("DuckDB failed {doing}")).caused_by(err)
-}
-
-/// Runs `work` in a transaction: committed when it succeeds, rolled back when it fails.
-pub(super) fn in_transaction<T>(
-    conn: &Connection,
-    doing: &str,
-    work: impl FnOnce() -> duckdb::Result<T>,
-) -> Result<T> {
-    conn.execute_batch("BEGIN TRANSACTION")
-        .map_err(|e| db_error(doing, e))?;
-    match work().and_then(|value| conn.execute_batch("COMMIT").map(|()| value)) {
-        Ok(value) => Ok(value),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(db_error(doing, e))
-        }
-    }
 }

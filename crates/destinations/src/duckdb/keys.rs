@@ -3,7 +3,9 @@
 //! the keys the source no longer has as deleted. Live rows: merge rows without
 //! `_elt_deleted_at`, history's current versions; other write modes are refused.
 
+use async_trait::async_trait;
 use duckdb::{Connection, params, params_from_iter};
+use elt_core::capability::KeyDigests;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
 use elt_core::reconcile::{
     Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
@@ -11,7 +13,8 @@ use elt_core::reconcile::{
 };
 use elt_core::{ConfiguredStream, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
-use super::connect::{db_error, in_transaction};
+use super::db::{db_error, in_transaction};
+use super::session::DuckDbSession;
 
 /// The raw table of a stream, its key columns and its live-row filter.
 pub struct LiveKeys {
@@ -232,4 +235,63 @@ pub fn runs_since_reconcile(
     )
     .map(|n| n as u64)
     .map_err(|e| db_error("counting runs since the last reconciliation", e))
+}
+
+#[async_trait]
+impl KeyDigests for DuckDbSession {
+    async fn key_digests(
+        &mut self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let (dataset, stream, ranges) = (self.dataset.clone(), stream.clone(), ranges.to_vec());
+        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.digests(conn, &ranges))
+            .await
+    }
+
+    async fn keys_in_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+    ) -> Result<Vec<Key>> {
+        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
+        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.keys(conn, &range))
+            .await
+    }
+
+    async fn split_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<(u64, Vec<Key>)> {
+        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
+        self.with_conn(move |conn| {
+            LiveKeys::of(conn, &dataset, &stream)?.split(conn, &range, parts)
+        })
+        .await
+    }
+
+    async fn finish_reconcile(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        deleted: Vec<Key>,
+    ) -> Result<u64> {
+        let (dataset, stream, run) = (self.dataset.clone(), stream.clone(), run.clone());
+        self.with_conn(move |conn| {
+            LiveKeys::of(conn, &dataset, &stream)?.finish(conn, &dataset, &run, &stream, &deleted)
+        })
+        .await
+    }
+
+    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
+        let (dataset, connection, name) = (
+            self.dataset.clone(),
+            self.connection.clone(),
+            stream.name().to_owned(),
+        );
+        self.with_conn(move |conn| runs_since_reconcile(conn, &dataset, &connection, &name))
+            .await
+    }
 }

@@ -4,24 +4,25 @@
 
 mod by_key;
 
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use duckdb::Connection;
 use elt_core::arrow::datatypes::{Field, Schema};
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::changes::{change_fields, meta_columns, with_change_columns};
 use elt_core::{
-    ConfiguredStream, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary, quote_ident,
+    ConfiguredStream, DeadLetter, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
+    quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::batches::{append, intervals_as_text, with_meta_columns};
 use super::bookkeeping::{write_dead_letters, write_state};
-use super::connect::db_error;
+use super::db::db_error;
 use super::tables::{column_names, columns, evolve, is_empty};
 use super::types::{Use, staged_as_text};
+use crate::driver::{CommitPolicy, StreamWriter, drive};
 
 /// The run's start as a timestamp, from parameter `$1`.
 const NOW: &str = "make_timestamp($1::BIGINT)::TIMESTAMPTZ";
@@ -30,38 +31,42 @@ const NOW: &str = "make_timestamp($1::BIGINT)::TIMESTAMPTZ";
 const RUN_META: &str =
     "make_timestamp($1::BIGINT)::TIMESTAMPTZ AS _elt_extracted_at, $2::UUID AS _elt_run_id";
 
-/// When a load commits.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitPolicy {
-    /// Commit at a checkpoint once this many rows are uncommitted.
-    pub commit_rows: u64,
-    /// Commit at a checkpoint once the last commit is this old.
-    pub commit_interval: Duration,
-}
-
-/// Loads `messages` of `stream` until `Complete` or the channel closes.
+/// Loads `messages` of `stream` until `Complete` or the channel closes, through the
+/// shared driver; gives the connection back with what was committed.
 pub fn load_stream(
-    conn: &Connection,
+    conn: Connection,
     dataset: &str,
     run: &RunInfo,
     stream: &ConfiguredStream,
     policy: CommitPolicy,
-    mut messages: mpsc::Receiver<Message>,
-) -> (WriteSummary, Result<()>) {
-    let prepared = Loader::prepare(conn, dataset, run, stream, policy);
-    let (summary, result) = match prepared {
-        Ok(mut loader) => {
-            let result = loader.consume(&mut messages);
-            (loader.summary, result)
-        }
-        Err(e) => (WriteSummary::default(), Err(e)),
-    };
-    if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
+    messages: mpsc::Receiver<Message>,
+) -> (Connection, WriteSummary, Result<()>) {
     let stage = format!("temp.main.{}", quote_ident(&stage_name(stream)));
+    let (conn, summary, result) = match Layout::prepare(&conn, dataset, stream) {
+        Ok(layout) => {
+            let mut loader = Loader {
+                conn,
+                dataset,
+                run,
+                stream,
+                layout,
+                staged_rows: 0,
+            };
+            let load = drive(&mut loader, stream, policy, messages);
+            let (summary, result) = tokio::runtime::Handle::current().block_on(load);
+            (loader.conn, summary, result)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            (conn, WriteSummary::default(), Err(e))
+        }
+    };
     let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {stage}"));
-    (summary, result.map_err(|e| e.in_stream(stream.name())))
+    (
+        conn,
+        summary,
+        result.map_err(|e| e.in_stream(stream.name())),
+    )
 }
 
 fn stage_name(stream: &ConfiguredStream) -> String {
@@ -69,38 +74,28 @@ fn stage_name(stream: &ConfiguredStream) -> String {
 }
 
 struct Loader<'a> {
-    conn: &'a Connection,
+    conn: Connection,
     dataset: &'a str,
     run: &'a RunInfo,
     stream: &'a ConfiguredStream,
+    layout: Layout,
+    staged_rows: usize,
+}
+
+/// Where one load's rows go.
+struct Layout {
     /// The table rows move into at checkpoints: the raw table, or the overwrite's new one.
     into: String,
     stage_name: String,
     stage: String,
-    summary: WriteSummary,
-    staged_rows: usize,
     /// The table (in the dataset) batches are appended to directly, bypassing the stage.
     direct: Option<String>,
-    pending_state: Option<StreamState>,
-    /// Dead letters to insert with the next commit.
-    dead: Vec<elt_core::DeadLetter>,
-    /// Replayed dead letters to delete with the next commit.
-    replayed: Vec<String>,
-    policy: CommitPolicy,
-    uncommitted_rows: u64,
-    /// Rows received since the last commit.
-    uncommitted_received: u64,
-    last_commit: Instant,
 }
 
-impl<'a> Loader<'a> {
-    fn prepare(
-        conn: &'a Connection,
-        dataset: &'a str,
-        run: &'a RunInfo,
-        stream: &'a ConfiguredStream,
-        policy: CommitPolicy,
-    ) -> Result<Self> {
+impl Layout {
+    /// Creates the stage and the table (or evolves it), picks where batches go, and opens
+    /// the first transaction.
+    fn prepare(conn: &Connection, dataset: &str, stream: &ConfiguredStream) -> Result<Self> {
         let ds = quote_ident(dataset);
         let target = format!("{ds}.{}", quote_ident(&stream.table));
         let stage_name = stage_name(stream);
@@ -175,64 +170,15 @@ impl<'a> Loader<'a> {
             )?;
         }
         Ok(Self {
-            conn,
-            dataset,
-            run,
-            stream,
             into,
             stage_name,
             stage,
-            summary: WriteSummary::default(),
-            staged_rows: 0,
             direct,
-            pending_state: None,
-            dead: Vec::new(),
-            replayed: Vec::new(),
-            policy,
-            uncommitted_rows: 0,
-            uncommitted_received: 0,
-            last_commit: Instant::now(),
         })
     }
+}
 
-    fn consume(&mut self, messages: &mut mpsc::Receiver<Message>) -> Result<()> {
-        let mut busy = Duration::ZERO;
-        let result = loop {
-            let Some(message) = messages.blocking_recv() else {
-                // The source stopped without finishing: keep only what was committed.
-                self.exec("ROLLBACK", "rolling back")?;
-                break Ok(());
-            };
-            let started = Instant::now();
-            let step = match message {
-                Message::Batch(batch) => self.stage(batch),
-                Message::DeadLetters(dead) => {
-                    self.dead.extend(dead);
-                    Ok(())
-                }
-                Message::Replayed(ids) => {
-                    self.replayed.extend(ids);
-                    Ok(())
-                }
-                Message::Checkpoint(state) => {
-                    self.pending_state = Some(state);
-                    self.move_staged().and_then(|()| self.commit_if_due())
-                }
-                Message::Complete => {
-                    let done = self.commit();
-                    busy += started.elapsed();
-                    break done;
-                }
-            };
-            busy += started.elapsed();
-            if let Err(e) = step {
-                break Err(e);
-            }
-        };
-        self.summary.load_secs = busy.as_secs_f64();
-        result
-    }
-
+impl Loader<'_> {
     /// Runs one statement whose parameters are `$1` (the run's start, microseconds) and
     /// `$2` (the run id); returns the rows it changed.
     fn run_sql(&self, sql: &str, doing: &str) -> Result<usize> {
@@ -247,98 +193,32 @@ impl<'a> Loader<'a> {
     fn exec(&self, sql: &str, doing: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(|e| db_error(doing, e))
     }
+}
 
-    fn stage(&mut self, batch: RecordBatch) -> Result<()> {
+#[async_trait]
+impl StreamWriter for Loader<'_> {
+    async fn stage(&mut self, batch: RecordBatch) -> Result<u64> {
         let rows = batch.num_rows();
-        self.uncommitted_received += rows as u64;
-        if let Some(table) = &self.direct {
+        if let Some(table) = &self.layout.direct {
             let batch = with_meta_columns(batch, self.run, self.stream.write_mode)?;
             append(self.conn.appender_to_db(table, self.dataset), batch)?;
-            self.uncommitted_rows += rows as u64;
-            return Ok(());
+            return Ok(rows as u64);
         }
         let batch = intervals_as_text(with_change_columns(batch, self.stream)?)?;
-        let appender = self
-            .conn
-            .appender_to_catalog_and_db(&self.stage_name, "temp", "main");
+        let appender =
+            self.conn
+                .appender_to_catalog_and_db(&self.layout.stage_name, "temp", "main");
         append(appender, batch)?;
         self.staged_rows += rows;
-        Ok(())
-    }
-
-    /// Commits when enough rows or time have gathered since the last commit (overwrite
-    /// commits only at `Complete`). DuckDB writes large commits straight into the file and
-    /// small ones through its WAL, so fewer, larger commits load several times faster; a
-    /// crash re-reads at most `commit_rows` rows.
-    fn commit_if_due(&mut self) -> Result<()> {
-        let due = self.uncommitted_rows >= self.policy.commit_rows
-            || self.last_commit.elapsed() >= self.policy.commit_interval;
-        if self.stream.write_mode == WriteMode::Overwrite || !due {
-            return Ok(());
-        }
-        self.commit()?;
-        self.exec("BEGIN TRANSACTION", "starting a transaction")
-    }
-
-    /// Moves the staged rows into the table, then commits them with the latest checkpoint's
-    /// state; overwrite swaps its new table in first.
-    fn commit(&mut self) -> Result<()> {
-        self.move_staged()?;
-        let keyed = matches!(
-            self.stream.write_mode,
-            WriteMode::Merge | WriteMode::History
-        );
-        if self.direct.is_some() && keyed {
-            self.resolve_repeated_keys()?;
-        }
-        if self.stream.write_mode == WriteMode::Overwrite {
-            let target = format!(
-                "{}.{}",
-                quote_ident(self.dataset),
-                quote_ident(&self.stream.table)
-            );
-            self.exec(
-                &format!(
-                    "DROP TABLE IF EXISTS {target}; ALTER TABLE {} RENAME TO {}",
-                    self.into,
-                    quote_ident(&self.stream.table)
-                ),
-                "swapping in the new table",
-            )?;
-        }
-        let dead = std::mem::take(&mut self.dead);
-        let replayed = std::mem::take(&mut self.replayed);
-        write_dead_letters(
-            self.conn,
-            self.dataset,
-            (self.run, self.stream.name()),
-            &dead,
-            &replayed,
-        )?;
-        let state = self.pending_state.take();
-        if let Some(state) = &state {
-            write_state(self.conn, self.dataset, self.run, self.stream.name(), state)?;
-        }
-        elt_core::failpoint::hit("duckdb.before_commit");
-        self.exec("COMMIT", "committing")?;
-        elt_core::failpoint::hit("duckdb.after_commit");
-        self.summary.rows_loaded += self.uncommitted_rows;
-        self.uncommitted_rows = 0;
-        self.summary.rows_received += self.uncommitted_received;
-        self.uncommitted_received = 0;
-        self.last_commit = Instant::now();
-        if state.is_some() {
-            self.summary.state = state;
-        }
-        Ok(())
+        Ok(0)
     }
 
     /// Moves staged rows into `into` (inside the open transaction) and empties the stage.
-    fn move_staged(&mut self) -> Result<()> {
+    async fn move_staged(&mut self) -> Result<u64> {
         if self.staged_rows == 0 {
-            return Ok(());
+            return Ok(0);
         }
-        let (into, stage) = (&self.into, &self.stage);
+        let (into, stage) = (&self.layout.into, &self.layout.stage);
         let moved = match self.stream.write_mode {
             WriteMode::Merge => self.merge()?,
             WriteMode::History => self.history()?,
@@ -348,8 +228,67 @@ impl<'a> Loader<'a> {
             )?,
         };
         self.exec(&format!("DELETE FROM {stage}"), "emptying the stage")?;
-        self.uncommitted_rows += moved as u64;
         self.staged_rows = 0;
+        Ok(moved as u64)
+    }
+
+    /// A keyed load appended straight in keeps one row per key; overwrite swaps its new
+    /// table in.
+    async fn before_commit(&mut self, last: bool) -> Result<u64> {
+        let keyed = matches!(
+            self.stream.write_mode,
+            WriteMode::Merge | WriteMode::History
+        );
+        let removed = if self.layout.direct.is_some() && keyed {
+            self.resolve_repeated_keys()?
+        } else {
+            0
+        };
+        if last && self.stream.write_mode == WriteMode::Overwrite {
+            let target = format!(
+                "{}.{}",
+                quote_ident(self.dataset),
+                quote_ident(&self.stream.table)
+            );
+            self.exec(
+                &format!(
+                    "DROP TABLE IF EXISTS {target}; ALTER TABLE {} RENAME TO {}",
+                    self.layout.into,
+                    quote_ident(&self.stream.table)
+                ),
+                "swapping in the new table",
+            )?;
+        }
+        Ok(removed)
+    }
+
+    async fn write_dead_letters(&mut self, dead: &[DeadLetter], replayed: &[String]) -> Result<()> {
+        let stream = (self.run, self.stream.name());
+        write_dead_letters(&self.conn, self.dataset, stream, dead, replayed)
+    }
+
+    async fn write_state(&mut self, state: &StreamState) -> Result<()> {
+        write_state(
+            &self.conn,
+            self.dataset,
+            self.run,
+            self.stream.name(),
+            state,
+        )
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        elt_core::failpoint::hit("duckdb.before_commit");
+        self.exec("COMMIT", "committing")?;
+        elt_core::failpoint::hit("duckdb.after_commit");
         Ok(())
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        self.exec("BEGIN TRANSACTION", "starting a transaction")
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.exec("ROLLBACK", "rolling back")
     }
 }

@@ -30,8 +30,11 @@ mod batches;
 mod bookkeeping;
 mod config;
 mod connect;
+mod db;
 mod keys;
 mod load;
+mod queries;
+mod run_log;
 mod session;
 mod tables;
 mod types;
@@ -72,7 +75,7 @@ impl Destination for DuckDbDestination {
 
     async fn check(&self) -> Result<()> {
         let config = self.config.clone();
-        connect::run_blocking(move || connect::check(&config)).await
+        db::run_blocking(move || connect::check(&config)).await
     }
 
     async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>> {

@@ -1,5 +1,7 @@
-//! Opening the database file, and the session's bookkeeping tables `_elt_state` and
-//! `_elt_runs`. The loading itself is in `load.rs`.
+//! One run's hold on the database file: opening it (for writing, or only reading), the
+//! state in `_elt_state`, and handing each stream to the loader (`load.rs`). The optional
+//! capabilities live beside it: the run log in `run_log.rs`, SQL, schema comparison and
+//! dead letters in `queries.rs`, key digests in `keys.rs`.
 //!
 //! DuckDB calls block, so every call runs on Tokio's blocking pool with the connection
 //! moved in and back out.
@@ -8,61 +10,33 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use duckdb::{Connection, params};
+use elt_core::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
 use elt_core::{
-    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, RunRecord, RunStatus,
-    SchemaChange, StateMap, StreamState, WriteSummary, quote_ident,
+    ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, StateMap, StreamState,
+    WriteSummary, quote_ident,
 };
 use tokio::sync::mpsc;
 
 use super::config::DuckDbConfig;
-use super::connect::{Access, bookkeeping_ddl, connect, db_error, in_transaction, run_blocking};
-use super::keys::{self, LiveKeys};
+use super::connect::{Access, bookkeeping_ddl, connect};
+use super::db::{db_error, run_blocking};
 use super::load;
-use elt_core::reconcile::{Key, KeyRange, RangeDigest};
-
-/// Marks the connection's `running` rows of `_elt_runs` `abandoned`. Only a session holding
-/// the file's writer lock calls it, so no live process owns those rows: their run was
-/// killed or crashed before it could record its end.
-fn abandon_dead_runs(conn: &Connection, dataset: &str, connection: &str) -> Result<()> {
-    let abandoned = conn
-        .execute(
-            &format!(
-                "UPDATE {dataset}._elt_runs SET status = ?, ended_at = now(),
-                 error = 'the process stopped before the run ended (killed or crashed); \
-                 what it committed stays'
-                 WHERE connection = ? AND status = ?"
-            ),
-            params![
-                RunStatus::Abandoned.as_str(),
-                connection,
-                RunStatus::Running.as_str()
-            ],
-        )
-        .map_err(|e| db_error("closing the runs of killed processes", e))?;
-    if abandoned > 0 {
-        tracing::warn!(
-            connection,
-            streams = abandoned,
-            "an earlier run of this connection was killed or crashed; marked it abandoned in \
-             _elt_runs and resuming from its last commit"
-        );
-    }
-    Ok(())
-}
+use super::run_log::abandon_dead_runs;
+use crate::driver::CommitPolicy;
 
 /// One run's hold on the database file.
 pub struct DuckDbSession {
     conn: Option<Connection>,
-    policy: load::CommitPolicy,
-    connection: String,
-    dataset: String,
+    policy: CommitPolicy,
+    pub(super) connection: String,
+    pub(super) dataset: String,
 }
 
 impl DuckDbSession {
     /// Opens the file (taking DuckDB's writer lock) and creates the dataset schema and the
     /// bookkeeping tables when missing.
     pub async fn open(config: DuckDbConfig, connection: &str, dataset: &str) -> Result<Self> {
-        let policy = load::CommitPolicy {
+        let policy = CommitPolicy {
             commit_rows: config.commit_rows,
             commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
         };
@@ -102,7 +76,7 @@ impl DuckDbSession {
         connection: &str,
         dataset: &str,
     ) -> Result<Self> {
-        let policy = load::CommitPolicy {
+        let policy = CommitPolicy {
             commit_rows: config.commit_rows,
             commit_interval: std::time::Duration::from_secs(config.commit_interval_secs),
         };
@@ -117,7 +91,7 @@ impl DuckDbSession {
     }
 
     /// Runs `work` with the connection on the blocking pool.
-    async fn with_conn<T: Send + 'static>(
+    pub(super) async fn with_conn<T: Send + 'static>(
         &mut self,
         work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -134,7 +108,6 @@ impl DuckDbSession {
         result
     }
 }
-
 #[async_trait]
 impl DestinationSession for DuckDbSession {
     async fn state(&mut self) -> Result<StateMap> {
@@ -175,51 +148,24 @@ impl DestinationSession for DuckDbSession {
             self.dataset.clone(),
             self.policy,
         );
-        let outcome = self
-            .with_conn(move |conn| {
-                Ok(load::load_stream(
-                    conn, &dataset, &run, &stream, policy, messages,
-                ))
-            })
-            .await;
-        outcome.unwrap_or_else(|e| (WriteSummary::default(), Err(e)))
-    }
-
-    async fn record_run(&mut self, record: &RunRecord) -> Result<()> {
-        let table = format!("{}._elt_runs", quote_ident(&self.dataset));
-        let r = record.clone();
-        let delete = format!("DELETE FROM {table} WHERE run_id = ? AND stream = ?");
-        let insert = format!(
-            "INSERT INTO {table} VALUES (?, ?, ?, make_timestamp(?::BIGINT)::TIMESTAMPTZ,
-             make_timestamp(?::BIGINT)::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        self.with_conn(move |conn| {
-            in_transaction(conn, "recording the run", || {
-                conn.execute(&delete, params![r.run_id, r.stream])?;
-                conn.execute(
-                    &insert,
-                    params![
-                        r.run_id,
-                        r.connection,
-                        r.stream,
-                        r.started_at_us,
-                        r.ended_at_us,
-                        r.status.as_str(),
-                        r.rows_read as i64,
-                        r.rows_loaded as i64,
-                        r.watermark_before,
-                        r.watermark_after,
-                        r.extract_secs,
-                        r.load_secs,
-                        r.error
-                    ],
-                )
-                .map(drop)
-            })
+        let Some(conn) = self.conn.take() else {
+            let lost = Error::bug("the DuckDB connection was lost");
+            return (WriteSummary::default(), Err(lost));
+        };
+        let loaded = run_blocking(move || {
+            Ok(load::load_stream(
+                conn, &dataset, &run, &stream, policy, messages,
+            ))
         })
-        .await
+        .await;
+        match loaded {
+            Ok((conn, summary, result)) => {
+                self.conn = Some(conn);
+                (summary, result)
+            }
+            Err(e) => (WriteSummary::default(), Err(e)),
+        }
     }
-
     async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize> {
         let table = format!("{}._elt_state", quote_ident(&self.dataset));
         let (connection, stream) = (self.connection.clone(), stream.map(str::to_owned));
@@ -239,143 +185,23 @@ impl DestinationSession for DuckDbSession {
         .await
     }
 
-    async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>> {
-        let table = format!("{}._elt_runs", quote_ident(&self.dataset));
-        // Run ids are UUID v7: their order is their start order.
-        let sql = format!(
-            "WITH recent AS (
-                 SELECT DISTINCT run_id FROM {table} WHERE connection = ?
-                 ORDER BY run_id DESC LIMIT ?)
-             SELECT run_id, connection, stream, epoch_us(started_at), epoch_us(ended_at), status,
-                    rows_read, rows_loaded, watermark_before, watermark_after, extract_secs,
-                    load_secs, error
-             FROM {table} WHERE connection = ? AND run_id IN (SELECT run_id FROM recent)
-             ORDER BY run_id DESC, started_at"
-        );
-        let connection = self.connection.clone();
-        self.with_conn(move |conn| {
-            let read = |e| db_error("reading _elt_runs", e);
-            let mut stmt = conn.prepare(&sql).map_err(read)?;
-            let rows = stmt
-                .query_map(params![connection, limit as i64, connection], |row| {
-                    let status: String = row.get(5)?;
-                    Ok(RunRecord {
-                        run_id: row.get(0)?,
-                        connection: row.get(1)?,
-                        stream: row.get(2)?,
-                        started_at_us: row.get(3)?,
-                        ended_at_us: row.get(4)?,
-                        status: RunStatus::parse(&status).ok_or_else(|| {
-                            duckdb::Error::FromSqlConversionFailure(
-                                5,
-                                duckdb::types::Type::Text,
-                                format!("unknown run status {status:?}").into(),
-                            )
-                        })?,
-                        rows_read: row.get::<_, i64>(6)? as u64,
-                        rows_loaded: row.get::<_, i64>(7)? as u64,
-                        watermark_before: row.get(8)?,
-                        watermark_after: row.get(9)?,
-                        extract_secs: row.get(10)?,
-                        load_secs: row.get(11)?,
-                        error: row.get(12)?,
-                    })
-                })
-                .map_err(read)?;
-            rows.collect::<duckdb::Result<Vec<_>>>().map_err(read)
-        })
-        .await
+    fn run_log(&mut self) -> Option<&mut dyn RunLog> {
+        Some(self)
     }
 
-    async fn key_digests(
-        &mut self,
-        stream: &ConfiguredStream,
-        ranges: &[KeyRange],
-    ) -> Result<Vec<RangeDigest>> {
-        let (dataset, stream, ranges) = (self.dataset.clone(), stream.clone(), ranges.to_vec());
-        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.digests(conn, &ranges))
-            .await
+    fn dead_letters(&mut self) -> Option<&mut dyn DeadLetterStore> {
+        Some(self)
     }
 
-    async fn keys_in_range(
-        &mut self,
-        stream: &ConfiguredStream,
-        range: &KeyRange,
-    ) -> Result<Vec<Key>> {
-        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
-        self.with_conn(move |conn| LiveKeys::of(conn, &dataset, &stream)?.keys(conn, &range))
-            .await
+    fn key_digests(&mut self) -> Option<&mut dyn KeyDigests> {
+        Some(self)
     }
 
-    async fn split_range(
-        &mut self,
-        stream: &ConfiguredStream,
-        range: &KeyRange,
-        parts: usize,
-    ) -> Result<(u64, Vec<Key>)> {
-        let (dataset, stream, range) = (self.dataset.clone(), stream.clone(), range.clone());
-        self.with_conn(move |conn| {
-            LiveKeys::of(conn, &dataset, &stream)?.split(conn, &range, parts)
-        })
-        .await
+    fn schemas(&mut self) -> Option<&mut dyn SchemaCompare> {
+        Some(self)
     }
 
-    async fn finish_reconcile(
-        &mut self,
-        run: &RunInfo,
-        stream: &ConfiguredStream,
-        deleted: Vec<Key>,
-    ) -> Result<u64> {
-        let (dataset, stream, run) = (self.dataset.clone(), stream.clone(), run.clone());
-        self.with_conn(move |conn| {
-            LiveKeys::of(conn, &dataset, &stream)?.finish(conn, &dataset, &run, &stream, &deleted)
-        })
-        .await
-    }
-
-    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
-        let (dataset, connection, name) = (
-            self.dataset.clone(),
-            self.connection.clone(),
-            stream.name().to_owned(),
-        );
-        self.with_conn(move |conn| keys::runs_since_reconcile(conn, &dataset, &connection, &name))
-            .await
-    }
-
-    async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
-        let (dataset, table, schema) = (
-            self.dataset.clone(),
-            stream.table.clone(),
-            stream.schema().clone(),
-        );
-        self.with_conn(move |conn| super::tables::changes(conn, &dataset, &table, &schema))
-            .await
-    }
-
-    async fn query_text(
-        &mut self,
-        sql: &str,
-        params: &[String],
-    ) -> Result<Vec<Vec<Option<String>>>> {
-        let (sql, params) = (sql.to_owned(), params.to_vec());
-        self.with_conn(move |conn| {
-            let failed = |e| db_error("running a data test", e);
-            let mut stmt = conn.prepare(&sql).map_err(failed)?;
-            let mut rows = stmt
-                .query(duckdb::params_from_iter(params.iter()))
-                .map_err(failed)?;
-            let columns = rows.as_ref().map_or(0, |s| s.column_count());
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(failed)? {
-                let values = (0..columns)
-                    .map(|i| row.get::<_, Option<String>>(i))
-                    .collect::<duckdb::Result<Vec<_>>>()
-                    .map_err(failed)?;
-                out.push(values);
-            }
-            Ok(out)
-        })
-        .await
+    fn sql(&mut self) -> Option<&mut dyn SqlQueries> {
+        Some(self)
     }
 }

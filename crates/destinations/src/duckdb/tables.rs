@@ -8,7 +8,7 @@ use elt_core::arrow::datatypes::SchemaRef;
 use elt_core::changes::{MetaKind, VALID_FROM, meta_columns};
 use elt_core::{Error, Result, SchemaChange, WriteMode, quote_ident};
 
-use super::connect::db_error;
+use super::db::db_error;
 use super::types::{Use, column_type};
 use crate::keyed::check_history_layout;
 use crate::widen::widens;

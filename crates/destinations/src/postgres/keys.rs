@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use elt_core::capability::KeyDigests;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
 use elt_core::reconcile::{
     Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
@@ -16,7 +18,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::lock::StreamLock;
-use super::session::{PgSession, exec};
+use super::session::PgSession;
 use super::types::pg_name;
 
 /// The raw table of a stream, its key columns and its live-row filter.
@@ -189,7 +191,7 @@ impl LiveKeys {
         .await?;
         let result = self.mark(session, run, stream, deleted, &lock).await;
         if result.is_err() {
-            let _ = exec(session, "ROLLBACK".to_owned(), "rolling back").await;
+            let _ = session.exec("ROLLBACK".to_owned(), "rolling back").await;
         }
         lock.release(&mut session.conn).await;
         result
@@ -227,16 +229,16 @@ impl LiveKeys {
                  FROM pg_temp._elt_deleted_keys AS d WHERE {same} AND t.{DELETED_AT} IS NULL"
             ),
         };
-        exec(
-            session,
-            format!(
-                "BEGIN; DROP TABLE IF EXISTS pg_temp._elt_deleted_keys;
+        session
+            .exec(
+                format!(
+                    "BEGIN; DROP TABLE IF EXISTS pg_temp._elt_deleted_keys;
                  CREATE TEMP TABLE _elt_deleted_keys ({}) ON COMMIT DROP",
-                definitions.join(", ")
-            ),
-            "staging deleted keys",
-        )
-        .await?;
+                    definitions.join(", ")
+                ),
+                "staging deleted keys",
+            )
+            .await?;
         let columns: Vec<Vec<String>> = (0..width)
             .map(|i| deleted.iter().map(|k| k[i].clone()).collect())
             .collect();
@@ -275,7 +277,7 @@ impl LiveKeys {
         if let Err(e) = recorded {
             return Err(session.target.error("recording the reconciliation", e));
         }
-        exec(session, "COMMIT".to_owned(), "committing").await?;
+        session.exec("COMMIT".to_owned(), "committing").await?;
         Ok(changed)
     }
 }
@@ -300,5 +302,50 @@ pub async fn runs_since_reconcile(session: &mut PgSession, stream: &str) -> Resu
         Err(e) => Err(session
             .target
             .error("counting runs since the last reconciliation", e)),
+    }
+}
+
+#[async_trait]
+impl KeyDigests for PgSession {
+    async fn key_digests(
+        &mut self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.digests(self, ranges).await
+    }
+
+    async fn keys_in_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+    ) -> Result<Vec<Key>> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.keys(self, range).await
+    }
+
+    async fn split_range(
+        &mut self,
+        stream: &ConfiguredStream,
+        range: &KeyRange,
+        parts: usize,
+    ) -> Result<(u64, Vec<Key>)> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.split(self, range, parts).await
+    }
+
+    async fn finish_reconcile(
+        &mut self,
+        run: &RunInfo,
+        stream: &ConfiguredStream,
+        deleted: Vec<Key>,
+    ) -> Result<u64> {
+        let live = LiveKeys::of(self, stream).await?;
+        live.finish(self, run, stream, deleted).await
+    }
+
+    async fn runs_since_reconcile(&mut self, stream: &ConfiguredStream) -> Result<u64> {
+        runs_since_reconcile(self, stream.name()).await
     }
 }

@@ -12,8 +12,9 @@
 
 mod by_key;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::changes::{EXTRACTED_AT, RUN_ID, change_fields, with_change_columns};
 use elt_core::{
@@ -22,12 +23,14 @@ use elt_core::{
 };
 use tokio::sync::mpsc;
 
+use super::bookkeeping::{write_dead_letters, write_state};
 use super::copy::encode_batch;
 use super::lock::StreamLock;
-use super::session::{PgSession, exec, write_dead_letters, write_state};
+use super::session::PgSession;
 use super::sql::copy_in;
 use super::tables::{create_raw_table, meta_definitions};
 use super::types::{PgType, pg_name};
+use crate::driver::{CommitPolicy, StreamWriter, drive};
 
 /// The run's start as a timestamp, from parameter `$1` (microseconds since the epoch).
 const NOW: &str = "(timestamptz 'epoch' + $1::bigint * interval '1 microsecond')";
@@ -37,7 +40,7 @@ pub async fn load_stream(
     session: &mut PgSession,
     run: &RunInfo,
     stream: &ConfiguredStream,
-    mut messages: mpsc::Receiver<Message>,
+    messages: mpsc::Receiver<Message>,
 ) -> (WriteSummary, Result<()>) {
     let mut summary = WriteSummary::default();
     let lease = Duration::from_secs(session.config.lease_secs);
@@ -54,10 +57,14 @@ pub async fn load_stream(
         Ok(lock) => lock,
         Err(e) => return (summary, Err(e.in_stream(stream.name()))),
     };
+    let policy = CommitPolicy {
+        commit_rows: session.config.commit_rows,
+        commit_interval: Duration::from_secs(session.config.commit_interval_secs),
+    };
     let result = match Loader::prepare(session, run, stream, &lock).await {
         Ok(mut loader) => {
-            let result = loader.consume(&mut messages).await;
-            summary = std::mem::take(&mut loader.summary);
+            let (loaded, result) = drive(&mut loader, stream, policy, messages).await;
+            summary = loaded;
             result
         }
         Err(e) => Err(e),
@@ -96,20 +103,10 @@ struct Loader<'a> {
     /// The columns COPY writes into `into`: `columns`, plus the change columns of a stage.
     staged_columns: String,
     run_id: [u8; 16],
-    summary: WriteSummary,
-    pending_state: Option<StreamState>,
-    /// Dead letters to insert with the next commit.
-    dead: Vec<DeadLetter>,
-    /// Replayed dead letters to delete with the next commit.
-    replayed: Vec<String>,
     staged_rows: u64,
     /// A merge into a table that was empty at the start copies straight into it while no
     /// key repeats.
     direct: bool,
-    uncommitted_rows: u64,
-    /// Rows received since the last commit.
-    uncommitted_received: u64,
-    last_commit: Instant,
 }
 
 impl<'a> Loader<'a> {
@@ -204,16 +201,16 @@ impl<'a> Loader<'a> {
                             format!("{RUN_ID} uuid"),
                         ])
                         .collect();
-                    exec(
-                        session,
-                        format!(
-                            "DROP TABLE IF EXISTS pg_temp.{stage};
+                    session
+                        .exec(
+                            format!(
+                                "DROP TABLE IF EXISTS pg_temp.{stage};
                              CREATE TEMP TABLE {stage} ({})",
-                            stage_definitions.join(", ")
-                        ),
-                        "creating the staging table",
-                    )
-                    .await?;
+                                stage_definitions.join(", ")
+                            ),
+                            "creating the staging table",
+                        )
+                        .await?;
                     format!("pg_temp.{stage}")
                 } else {
                     table.clone()
@@ -231,17 +228,19 @@ impl<'a> Loader<'a> {
                         .error("checking whether the table is empty", e)
                 })?
         };
-        exec(session, "BEGIN".to_owned(), "starting a transaction").await?;
-        if stream.write_mode == WriteMode::Overwrite {
-            exec(
-                session,
-                format!(
-                    "DROP TABLE IF EXISTS {into}; CREATE TABLE {into} ({})",
-                    definitions.join(", ")
-                ),
-                "creating the new table",
-            )
+        session
+            .exec("BEGIN".to_owned(), "starting a transaction")
             .await?;
+        if stream.write_mode == WriteMode::Overwrite {
+            session
+                .exec(
+                    format!(
+                        "DROP TABLE IF EXISTS {into}; CREATE TABLE {into} ({})",
+                        definitions.join(", ")
+                    ),
+                    "creating the new table",
+                )
+                .await?;
         }
         let run_id = uuid_bytes(&run.run_id)?;
         Ok(Self {
@@ -257,59 +256,46 @@ impl<'a> Loader<'a> {
             columns,
             staged_columns,
             run_id,
-            summary: WriteSummary::default(),
-            pending_state: None,
-            dead: Vec::new(),
-            replayed: Vec::new(),
             staged_rows: 0,
             direct,
-            uncommitted_rows: 0,
-            uncommitted_received: 0,
-            last_commit: Instant::now(),
         })
     }
 
-    async fn consume(&mut self, messages: &mut mpsc::Receiver<Message>) -> Result<()> {
-        let mut busy = Duration::ZERO;
-        let result = loop {
-            let Some(message) = messages.recv().await else {
-                // The source stopped without finishing: keep only what was committed.
-                break exec(self.session, "ROLLBACK".to_owned(), "rolling back").await;
-            };
-            let started = Instant::now();
-            let step = match message {
-                Message::Batch(batch) => self.copy(batch).await,
-                Message::DeadLetters(dead) => {
-                    self.dead.extend(dead);
-                    Ok(())
-                }
-                Message::Replayed(ids) => {
-                    self.replayed.extend(ids);
-                    Ok(())
-                }
-                Message::Checkpoint(state) => {
-                    self.pending_state = Some(state);
-                    match self.move_staged().await {
-                        Ok(()) => self.commit_if_due().await,
-                        Err(e) => Err(e),
-                    }
-                }
-                Message::Complete => {
-                    let done = self.commit().await;
-                    busy += started.elapsed();
-                    break done;
-                }
-            };
-            busy += started.elapsed();
-            if let Err(e) = step {
-                break Err(e);
+    /// Replaces the raw table by the overwrite's new one. When views or other objects
+    /// depend on the raw table (dbt models often do), it cannot be dropped: its rows are
+    /// replaced instead, in the same transaction, and the dependents stay.
+    async fn swap_in_new_table(&mut self) -> Result<()> {
+        let (table, new) = (self.table.clone(), self.into.clone());
+        let name = quote_ident(&pg_name(&self.stream.table));
+        let doing = "swapping in the new table";
+        self.session
+            .exec("SAVEPOINT elt_swap".to_owned(), doing)
+            .await?;
+        let swap = format!("DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {name}");
+        match sqlx::Executor::execute(&mut self.session.conn, swap.as_str()).await {
+            Ok(_) => Ok(()),
+            // dependent_objects_still_exist
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("2BP01") => {
+                self.session
+                    .exec("ROLLBACK TO SAVEPOINT elt_swap".to_owned(), doing)
+                    .await?;
+                let columns = &self.columns;
+                self.session.exec(format!(
+                        "TRUNCATE {table}; INSERT INTO {table} ({columns}) SELECT {columns} FROM {new};
+                         DROP TABLE {new}"
+                    ),
+                    "replacing the rows of a table that views depend on",
+                )
+                .await
             }
-        };
-        self.summary.load_secs = busy.as_secs_f64();
-        result
+            Err(e) => Err(self.session.target.error(doing, e)),
+        }
     }
+}
 
-    async fn copy(&mut self, batch: RecordBatch) -> Result<()> {
+#[async_trait]
+impl StreamWriter for Loader<'_> {
+    async fn stage(&mut self, batch: RecordBatch) -> Result<u64> {
         if self.lock.is_lost() {
             // The heartbeat saw another worker take the stream: the fence decides, now.
             self.lock
@@ -323,33 +309,26 @@ impl<'a> Loader<'a> {
         if keyed {
             refuse_null_keys(&batch, &self.stream.primary_key)?;
         }
-        self.uncommitted_received += batch.num_rows() as u64;
         if self.direct {
             let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
             // Straight into the (empty at start) raw table, unless a key repeats: then the
             // unique index refuses the batch, and this load merges through the stage.
-            exec(
-                self.session,
-                "SAVEPOINT elt_copy".to_owned(),
-                "copying a batch",
-            )
-            .await?;
+            self.session
+                .exec("SAVEPOINT elt_copy".to_owned(), "copying a batch")
+                .await?;
             let sql = format!(
                 "COPY {} ({}) FROM STDIN (FORMAT binary)",
                 self.table, self.columns
             );
             match copy_in(&mut self.session.conn, sql, &payload).await {
-                Ok(rows) => {
-                    self.uncommitted_rows += rows;
-                    return Ok(());
-                }
+                Ok(rows) => return Ok(rows),
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-                    exec(
-                        self.session,
-                        "ROLLBACK TO SAVEPOINT elt_copy".to_owned(),
-                        "copying a batch",
-                    )
-                    .await?;
+                    self.session
+                        .exec(
+                            "ROLLBACK TO SAVEPOINT elt_copy".to_owned(),
+                            "copying a batch",
+                        )
+                        .await?;
                     self.direct = false;
                 }
                 Err(e) => return Err(self.session.target.error("copying a batch", e)),
@@ -371,103 +350,72 @@ impl<'a> Loader<'a> {
             .map_err(|e| self.session.target.error("copying a batch", e))?;
         if keyed {
             self.staged_rows += rows;
-        } else {
-            self.uncommitted_rows += rows;
+            return Ok(0);
         }
-        Ok(())
+        Ok(rows)
     }
 
-    /// Commits when enough rows or time have gathered (overwrite commits only at the end).
-    async fn commit_if_due(&mut self) -> Result<()> {
-        let policy = &self.session.config;
-        let due = self.uncommitted_rows >= policy.commit_rows
-            || self.last_commit.elapsed() >= Duration::from_secs(policy.commit_interval_secs);
-        if self.stream.write_mode == WriteMode::Overwrite || !due {
-            return Ok(());
-        }
-        self.commit().await?;
-        exec(self.session, "BEGIN".to_owned(), "starting a transaction").await
+    async fn move_staged(&mut self) -> Result<u64> {
+        self.move_staged_rows().await
     }
 
-    /// Checks the lease, swaps in an overwrite's new table, writes the latest checkpoint's
-    /// state and commits.
-    async fn commit(&mut self) -> Result<()> {
-        self.move_staged().await?;
+    /// Checks the lease's fencing token; the last commit of an overwrite swaps in its new
+    /// table.
+    async fn before_commit(&mut self, last: bool) -> Result<u64> {
         self.lock
             .fence(&mut self.session.conn, &self.session.target)
             .await?;
-        if self.stream.write_mode == WriteMode::Overwrite {
+        if last && self.stream.write_mode == WriteMode::Overwrite {
             self.swap_in_new_table().await?;
         }
-        let dead = std::mem::take(&mut self.dead);
-        let replayed = std::mem::take(&mut self.replayed);
+        Ok(0)
+    }
+
+    async fn write_dead_letters(&mut self, dead: &[DeadLetter], replayed: &[String]) -> Result<()> {
+        let session = &mut *self.session;
+        let stream = (self.run, self.stream.name());
         write_dead_letters(
-            &mut self.session.conn,
-            &self.session.target,
-            &self.session.ds,
-            (self.run, self.stream.name()),
-            &dead,
-            &replayed,
+            &mut session.conn,
+            &session.target,
+            &session.ds,
+            stream,
+            dead,
+            replayed,
         )
-        .await?;
-        let state = self.pending_state.take();
-        if let Some(state) = &state {
-            write_state(
-                &mut self.session.conn,
-                &self.session.target,
-                &self.session.ds,
-                self.run,
-                self.stream.name(),
-                state,
-            )
-            .await?;
-        }
+        .await
+    }
+
+    async fn write_state(&mut self, state: &StreamState) -> Result<()> {
+        let session = &mut *self.session;
+        let stream = self.stream.name();
+        write_state(
+            &mut session.conn,
+            &session.target,
+            &session.ds,
+            self.run,
+            stream,
+            state,
+        )
+        .await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
         elt_core::failpoint::hit("postgres.before_commit");
-        exec(self.session, "COMMIT".to_owned(), "committing").await?;
+        self.session.exec("COMMIT".to_owned(), "committing").await?;
         elt_core::failpoint::hit("postgres.after_commit");
-        self.summary.rows_loaded += self.uncommitted_rows;
-        self.uncommitted_rows = 0;
-        self.summary.rows_received += self.uncommitted_received;
-        self.uncommitted_received = 0;
-        self.last_commit = Instant::now();
-        if state.is_some() {
-            self.summary.state = state;
-        }
         Ok(())
     }
 
-    /// Replaces the raw table by the overwrite's new one. When views or other objects
-    /// depend on the raw table (dbt models often do), it cannot be dropped: its rows are
-    /// replaced instead, in the same transaction, and the dependents stay.
-    async fn swap_in_new_table(&mut self) -> Result<()> {
-        let (table, new) = (self.table.clone(), self.into.clone());
-        let name = quote_ident(&pg_name(&self.stream.table));
-        let doing = "swapping in the new table";
-        exec(self.session, "SAVEPOINT elt_swap".to_owned(), doing).await?;
-        let swap = format!("DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {name}");
-        match sqlx::Executor::execute(&mut self.session.conn, swap.as_str()).await {
-            Ok(_) => Ok(()),
-            // dependent_objects_still_exist
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("2BP01") => {
-                exec(
-                    self.session,
-                    "ROLLBACK TO SAVEPOINT elt_swap".to_owned(),
-                    doing,
-                )
-                .await?;
-                let columns = &self.columns;
-                exec(
-                    self.session,
-                    format!(
-                        "TRUNCATE {table}; INSERT INTO {table} ({columns}) SELECT {columns} FROM {new};
-                         DROP TABLE {new}"
-                    ),
-                    "replacing the rows of a table that views depend on",
-                )
-                .await
-            }
-            Err(e) => Err(self.session.target.error(doing, e)),
-        }
+    async fn begin(&mut self) -> Result<()> {
+        self.session
+            .exec("BEGIN".to_owned(), "starting a transaction")
+            .await
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.session
+            .exec("ROLLBACK".to_owned(), "rolling back")
+            .await
     }
 }
 

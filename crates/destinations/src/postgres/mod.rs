@@ -21,11 +21,14 @@
 //! Hard-delete reconciliation (`keys.rs`): live-key digests, and marking under the stream's
 //! lease.
 
+mod bookkeeping;
 mod config;
 mod copy;
 mod keys;
 mod load;
 mod lock;
+mod queries;
+mod run_log;
 mod session;
 mod sql;
 mod tables;

@@ -1,6 +1,6 @@
 //! `elt dead-letter list`: the records of a connection's `_elt_dead_letter` table, newest
-//! first, with their stream, run and reason (read through `DestinationSession::query_text`,
-//! so on DuckDB and PostgreSQL alike; it changes nothing). `elt dead-letter replay`: see
+//! first, with their stream, run and reason (read through the destination's dead-letter
+//! capability, so on DuckDB and PostgreSQL alike; it changes nothing). `elt dead-letter replay`: see
 //! `elt_runner::replay`.
 
 use elt_runner::Project;
@@ -13,30 +13,24 @@ pub async fn list(project: &Project, args: &DeadLetterListArgs) -> anyhow::Resul
     let connection = &args.connection.connection;
     let (config, _, destination) = project.connection(connection)?;
     let mut session = destination.open_reader(connection, &config.dataset).await?;
-    let table = format!(
-        "{}._elt_dead_letter",
-        elt_core::quote_ident(&config.dataset)
-    );
-    let sql = format!(
-        "SELECT CAST(id AS VARCHAR), stream, run_id, CAST(dead_at AS VARCHAR), reason, CAST(record AS VARCHAR)
-         FROM {table} WHERE connection = $1 AND ($2 = '' OR stream = $2)
-         ORDER BY dead_at DESC, stream, id LIMIT {}",
-        args.limit
-    );
-    let params = [connection.clone(), args.stream.clone().unwrap_or_default()];
-    let rows = session.query_text(&sql, &params).await?;
-    let text = |row: &[Option<String>], i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let letters = session
+        .dead_letters()
+        .ok_or_else(|| {
+            elt_core::capability::missing("readable dead-letter table", "`elt dead-letter list`")
+        })?
+        .list(args.stream.as_deref(), args.limit as usize)
+        .await?;
     if args.json {
-        let records: Vec<serde_json::Value> = rows
+        let records: Vec<serde_json::Value> = letters
             .iter()
-            .map(|r| {
+            .map(|d| {
                 serde_json::json!({
-                    "id": text(r, 0),
-                    "stream": text(r, 1),
-                    "run_id": text(r, 2),
-                    "dead_at": text(r, 3),
-                    "reason": text(r, 4),
-                    "record": serde_json::from_str::<serde_json::Value>(&text(r, 5)).unwrap_or_default(),
+                    "id": d.id,
+                    "stream": d.stream,
+                    "run_id": d.run_id,
+                    "dead_at": d.dead_at,
+                    "reason": d.reason,
+                    "record": serde_json::from_str::<serde_json::Value>(&d.record).unwrap_or_default(),
                 })
             })
             .collect();
@@ -44,19 +38,13 @@ pub async fn list(project: &Project, args: &DeadLetterListArgs) -> anyhow::Resul
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(exit::SUCCESS);
     }
-    if rows.is_empty() {
+    if letters.is_empty() {
         println!("{connection}: no dead letters");
     }
-    for r in &rows {
-        println!(
-            "{} {} (run {}, {})",
-            text(r, 0),
-            text(r, 1),
-            text(r, 2),
-            text(r, 3)
-        );
-        println!("  reason: {}", text(r, 4));
-        println!("  record: {}", text(r, 5));
+    for d in &letters {
+        println!("{} {} (run {}, {})", d.id, d.stream, d.run_id, d.dead_at);
+        println!("  reason: {}", d.reason);
+        println!("  record: {}", d.record);
     }
     Ok(exit::SUCCESS)
 }

@@ -41,11 +41,14 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
     let catalog = super::commands::catalog(project, connection).await?;
     let planned = plan_streams(&catalog, config, &SyncOptions::default())?;
     let mut session = destination.open_reader(connection, &config.dataset).await?;
+    let schemas = session.schemas().ok_or_else(|| {
+        elt_core::capability::missing("comparison of schemas with its tables", "`elt plan`")
+    })?;
     let mut streams = Vec::new();
     let mut text = String::new();
     for (stream, _) in &planned {
         let contract = config.contract_of(stream.name());
-        let changes = session.schema_changes(stream).await?;
+        let changes = schemas.schema_changes(stream).await?;
         let contract_name = contract.as_str();
         text.push_str(&format!(
             "{} -> {}.{} ({}/{}, schema_contract {contract_name})\n",

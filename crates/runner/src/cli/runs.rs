@@ -68,7 +68,10 @@ pub async fn runs(
 ) -> anyhow::Result<i32> {
     let (config, _, destination) = project.connection(connection)?;
     let mut session = destination.open_reader(connection, &config.dataset).await?;
-    let rows: Vec<RunRow> = session
+    let log = session
+        .run_log()
+        .ok_or_else(|| elt_core::capability::missing("run log (`_elt_runs`)", "`elt runs`"))?;
+    let rows: Vec<RunRow> = log
         .runs(limit)
         .await?
         .into_iter()

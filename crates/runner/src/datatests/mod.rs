@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use elt_core::capability::missing;
 use elt_core::{ConfiguredStream, DestinationSession, Error, Result, quote_ident};
 use serde::{Deserialize, Serialize};
 
@@ -151,10 +152,20 @@ pub async fn run(
         })
         };
     let mut outcomes = Vec::new();
-    for tests in tests
+    let selected: Vec<&StreamTests> = tests
         .iter()
         .filter(|t| only.is_none_or(|o| o.contains(&t.stream)))
-    {
+        .collect();
+    if selected.is_empty() {
+        return Ok(outcomes);
+    }
+    let session = session.sql().ok_or_else(|| {
+        missing(
+            "SQL over its tables",
+            "data tests (`tests` in elt.toml, `elt test`)",
+        )
+    })?;
+    for tests in selected {
         let target = Target::new(find(&tests.stream, "`tests`")?, dataset);
         for column in &tests.not_null {
             let filter = format!("{} IS NULL", quote_ident(column));

@@ -1,6 +1,7 @@
 //! The SQL of each data test, and the live-row filter of each write mode.
 
-use elt_core::{ConfiguredStream, DestinationSession, Error, Result, WriteMode, quote_ident};
+use elt_core::capability::SqlQueries;
+use elt_core::{ConfiguredStream, Error, Result, WriteMode, quote_ident};
 
 use super::{SAMPLES, TestOutcome};
 
@@ -49,7 +50,7 @@ fn text_of(columns: &[String]) -> String {
 /// A test that fails the live rows matching `filter`; the samples are the first distinct
 /// values of `shown` (columns) among them, in their order.
 pub(super) async fn count_rows(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     target: &Target<'_>,
     test: &str,
     filter: &str,
@@ -84,7 +85,7 @@ pub(super) async fn count_rows(
 }
 
 pub(super) async fn unique(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     target: &Target<'_>,
     columns: &[String],
 ) -> Result<TestOutcome> {
@@ -123,7 +124,7 @@ pub(super) async fn unique(
 }
 
 pub(super) async fn freshness(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     target: &Target<'_>,
     hours: f64,
 ) -> Result<TestOutcome> {
@@ -201,7 +202,7 @@ fn outcome(
 
 /// The first column of each row of a data test's query (None for NULL).
 async fn first_column(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
     test: &str,
@@ -217,7 +218,7 @@ async fn first_column(
 }
 
 async fn texts(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
     test: &str,
@@ -230,7 +231,7 @@ async fn texts(
 }
 
 async fn scalar(
-    session: &mut dyn DestinationSession,
+    session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
     test: &str,

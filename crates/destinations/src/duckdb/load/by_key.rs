@@ -6,7 +6,7 @@
 use elt_core::changes::{DELETED, DELETED_AT};
 use elt_core::{Error, OnDelete, Result, quote_ident};
 
-use super::super::connect::db_error;
+use super::super::db::db_error;
 use super::super::tables::{key_counts, null_key_error};
 use super::{Loader, NOW, RUN_META};
 use crate::keyed::KeyedSql;
@@ -15,7 +15,7 @@ impl Loader<'_> {
     /// For a merge or history appended straight into a table that was empty at the start:
     /// refuses NULL keys and keeps one row per key (highest cursor, then the last
     /// appended), the same outcome as loading through the stage.
-    pub(super) fn resolve_repeated_keys(&mut self) -> Result<()> {
+    pub(super) fn resolve_repeated_keys(&self) -> Result<u64> {
         let target = format!(
             "{}.{}",
             quote_ident(self.dataset),
@@ -27,19 +27,18 @@ impl Loader<'_> {
             .iter()
             .map(|k| quote_ident(k))
             .collect();
-        let (null_keys, repeated) = key_counts(self.conn, &target, &key)?;
+        let (null_keys, repeated) = key_counts(&self.conn, &target, &key)?;
         if null_keys > 0 {
             return Err(null_key_error(null_keys, &self.stream.primary_key));
         }
         if repeated == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let order = match &self.stream.cursor {
             Some(c) => format!("{} DESC NULLS LAST, rowid DESC", quote_ident(c)),
             None => "rowid DESC".to_owned(),
         };
-        let removed = self
-            .conn
+        self.conn
             .execute(
                 &format!(
                     "DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM (SELECT rowid,
@@ -48,9 +47,8 @@ impl Loader<'_> {
                 ),
                 [],
             )
-            .map_err(|e| db_error("resolving repeated keys", e))?;
-        self.uncommitted_rows -= removed as u64;
-        Ok(())
+            .map(|removed| removed as u64)
+            .map_err(|e| db_error("resolving repeated keys", e))
     }
 
     /// The shared SQL of keyed loads (merge, history) for this stream.
@@ -61,8 +59,8 @@ impl Loader<'_> {
         columns: &'s [String],
     ) -> KeyedSql<'s> {
         KeyedSql {
-            table: &self.into,
-            stage: &self.stage,
+            table: &self.layout.into,
+            stage: &self.layout.stage,
             key,
             cursor,
             columns,
@@ -80,7 +78,7 @@ impl Loader<'_> {
                 self.stream.write_mode
             )));
         }
-        let (null_keys, repeated) = key_counts(self.conn, &self.stage, sql.key)?;
+        let (null_keys, repeated) = key_counts(&self.conn, &self.layout.stage, sql.key)?;
         if null_keys > 0 {
             return Err(null_key_error(null_keys, &self.stream.primary_key));
         }
@@ -98,7 +96,7 @@ impl Loader<'_> {
     /// stored cursor is higher; a row the soft-delete column marks deleted is kept with
     /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`).
     pub(super) fn merge(&self) -> Result<usize> {
-        let (into, stage) = (&self.into, &self.stage);
+        let (into, stage) = (&self.layout.into, &self.layout.stage);
         let (key, cursor, columns) = self.quoted_names();
         let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
         self.one_row_per_key(&sql)?;

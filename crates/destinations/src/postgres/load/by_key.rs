@@ -5,7 +5,6 @@
 use elt_core::changes::{DELETED, DELETED_AT, EXTRACTED_AT, RUN_ID};
 use elt_core::{OnDelete, Result, WriteMode, quote_ident};
 
-use super::super::session::exec;
 use super::super::types::pg_name;
 use super::{Loader, NOW};
 use crate::keyed::KeyedSql;
@@ -28,24 +27,20 @@ impl Loader<'_> {
     }
 
     /// Moves the stage into the raw table (merge or history) and empties it.
-    pub(super) async fn move_staged(&mut self) -> Result<()> {
+    pub(super) async fn move_staged_rows(&mut self) -> Result<u64> {
         if self.staged_rows == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let moved = if self.stream.write_mode == WriteMode::History {
             self.history().await?
         } else {
             self.merge().await?
         };
-        exec(
-            self.session,
-            format!("TRUNCATE {}", self.into),
-            "emptying the stage",
-        )
-        .await?;
-        self.uncommitted_rows += moved;
+        self.session
+            .exec(format!("TRUNCATE {}", self.into), "emptying the stage")
+            .await?;
         self.staged_rows = 0;
-        Ok(())
+        Ok(moved)
     }
 
     /// The quoted key and cursor columns.
@@ -165,21 +160,15 @@ impl Loader<'_> {
             )
         };
         let plain = upsert(format!("SELECT {select} FROM {into}{keep}"));
-        exec(
-            self.session,
-            "SAVEPOINT elt_merge".to_owned(),
-            "merging rows",
-        )
-        .await?;
+        self.session
+            .exec("SAVEPOINT elt_merge".to_owned(), "merging rows")
+            .await?;
         let moved = match self.run_sql(plain, "merging rows").await {
             Ok(rows) => rows,
             Err(e) if e.message().contains("SQLSTATE 21000") => {
-                exec(
-                    self.session,
-                    "ROLLBACK TO SAVEPOINT elt_merge".to_owned(),
-                    "merging rows",
-                )
-                .await?;
+                self.session
+                    .exec("ROLLBACK TO SAVEPOINT elt_merge".to_owned(), "merging rows")
+                    .await?;
                 let collapsed = upsert(format!(
                     "SELECT DISTINCT ON ({keys}) {select} FROM {into}{keep} ORDER BY {keys}, {order}"
                 ));

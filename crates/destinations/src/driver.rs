@@ -1,0 +1,205 @@
+//! The load driver every destination shares: it owns the loop over one stream's
+//! [`Message`]s, the commit policy, the state and dead letters waiting for the next commit,
+//! the accounting of rows received and loaded, and the [`WriteSummary`]. A destination
+//! supplies a [`StreamWriter`]: where a batch goes, how staged rows reach the table, and
+//! how a transaction writes its state and commits.
+//!
+//! The guarantee it keeps with any writer: a commit carries the rows of every batch before
+//! the latest checkpoint together with that checkpoint's state, so rows and state are
+//! always committed together; when the channel closes without [`Message::Complete`] (the
+//! source failed) or a step fails, the open transaction is rolled back and only committed
+//! work stays. Overwrite commits once, at `Complete`.
+//!
+//! What it does not do: open tables, take locks or clean up after a load; the destination
+//! does that around [`drive`]. A blocking destination (DuckDB) runs `drive` on a blocking
+//! thread with `Handle::block_on`; its writer's methods then simply block.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::{
+    ConfiguredStream, DeadLetter, Message, Result, StreamState, WriteMode, WriteSummary,
+};
+use tokio::sync::mpsc;
+
+/// When a load commits.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// Commit at a checkpoint once this many rows are uncommitted.
+    pub commit_rows: u64,
+    /// Commit at a checkpoint once the last commit is this old.
+    pub commit_interval: Duration,
+}
+
+/// One stream's load into one destination, called by [`drive`]. The writer is handed to the
+/// driver with its first transaction open; the driver calls [`Self::begin`] after every
+/// commit but the last.
+#[async_trait]
+pub trait StreamWriter: Send {
+    /// Writes a batch where this load puts rows (the table itself, or a stage) inside the
+    /// open transaction. Returns how many rows are now in the table (0 when staged).
+    async fn stage(&mut self, batch: RecordBatch) -> Result<u64>;
+
+    /// Moves staged rows into the table, in the open transaction, at a checkpoint; returns
+    /// the rows that changed it. Writers without a stage keep the default.
+    async fn move_staged(&mut self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// Last work before the transaction writes its state (fencing, an overwrite's swap at
+    /// the `last` commit, collapsing repeated keys); returns how many of the rows counted
+    /// as loaded it removed again.
+    async fn before_commit(&mut self, last: bool) -> Result<u64> {
+        let _ = last;
+        Ok(0)
+    }
+
+    /// Adds `dead` letters and removes `replayed` ones, in the open transaction; called
+    /// only when one of them is not empty.
+    async fn write_dead_letters(&mut self, dead: &[DeadLetter], replayed: &[String]) -> Result<()>;
+
+    /// Replaces the stream's committed state, in the open transaction.
+    async fn write_state(&mut self, state: &StreamState) -> Result<()>;
+
+    /// Commits the open transaction.
+    async fn commit(&mut self) -> Result<()>;
+
+    /// Opens the next transaction.
+    async fn begin(&mut self) -> Result<()>;
+
+    /// Rolls back the open transaction.
+    async fn rollback(&mut self) -> Result<()>;
+}
+
+/// Loads `messages` of `stream` through `writer` until `Complete` or the channel closes.
+/// Returns what was committed, also when it fails; a failed load has been rolled back.
+pub async fn drive<W: StreamWriter + ?Sized>(
+    writer: &mut W,
+    stream: &ConfiguredStream,
+    policy: CommitPolicy,
+    mut messages: mpsc::Receiver<Message>,
+) -> (WriteSummary, Result<()>) {
+    let mut load = Load {
+        policy,
+        at_end_only: stream.write_mode == WriteMode::Overwrite,
+        summary: WriteSummary::default(),
+        pending_state: None,
+        dead: Vec::new(),
+        replayed: Vec::new(),
+        uncommitted_rows: 0,
+        uncommitted_received: 0,
+        last_commit: Instant::now(),
+    };
+    let result = load.consume(writer, &mut messages).await;
+    if result.is_err() {
+        // The step's error is what the user needs; a failed rollback adds nothing to it.
+        let _ = writer.rollback().await;
+    }
+    (load.summary, result)
+}
+
+/// What the driver holds between commits.
+struct Load {
+    policy: CommitPolicy,
+    /// Overwrite: one commit, at `Complete`.
+    at_end_only: bool,
+    summary: WriteSummary,
+    pending_state: Option<StreamState>,
+    /// Dead letters to insert with the next commit.
+    dead: Vec<DeadLetter>,
+    /// Replayed dead letters to delete with the next commit.
+    replayed: Vec<String>,
+    /// Rows in the table since the last commit.
+    uncommitted_rows: u64,
+    /// Rows received since the last commit.
+    uncommitted_received: u64,
+    last_commit: Instant,
+}
+
+impl Load {
+    async fn consume<W: StreamWriter + ?Sized>(
+        &mut self,
+        writer: &mut W,
+        messages: &mut mpsc::Receiver<Message>,
+    ) -> Result<()> {
+        let mut busy = Duration::ZERO;
+        let result = loop {
+            let Some(message) = messages.recv().await else {
+                // The source stopped without finishing: keep only what was committed.
+                break writer.rollback().await;
+            };
+            let started = Instant::now();
+            let step = match message {
+                Message::Batch(batch) => {
+                    self.uncommitted_received += batch.num_rows() as u64;
+                    writer.stage(batch).await.map(|rows| {
+                        self.uncommitted_rows += rows;
+                    })
+                }
+                Message::DeadLetters(dead) => {
+                    self.dead.extend(dead);
+                    Ok(())
+                }
+                Message::Replayed(ids) => {
+                    self.replayed.extend(ids);
+                    Ok(())
+                }
+                Message::Checkpoint(state) => {
+                    self.pending_state = Some(state);
+                    self.checkpoint(writer).await
+                }
+                Message::Complete => {
+                    let done = self.commit(writer, true).await;
+                    busy += started.elapsed();
+                    break done;
+                }
+            };
+            busy += started.elapsed();
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        self.summary.load_secs = busy.as_secs_f64();
+        result
+    }
+
+    /// Moves staged rows into the table, and commits when enough rows or time have gathered
+    /// since the last commit. Fewer, larger commits load faster (DuckDB writes large ones
+    /// straight into the file); a crash re-reads at most `commit_rows` rows.
+    async fn checkpoint<W: StreamWriter + ?Sized>(&mut self, writer: &mut W) -> Result<()> {
+        self.uncommitted_rows += writer.move_staged().await?;
+        let due = self.uncommitted_rows >= self.policy.commit_rows
+            || self.last_commit.elapsed() >= self.policy.commit_interval;
+        if self.at_end_only || !due {
+            return Ok(());
+        }
+        self.commit(writer, false).await?;
+        writer.begin().await
+    }
+
+    /// Commits the open transaction with the latest checkpoint's state and the dead letters
+    /// gathered since the last commit.
+    async fn commit<W: StreamWriter + ?Sized>(&mut self, writer: &mut W, last: bool) -> Result<()> {
+        self.uncommitted_rows += writer.move_staged().await?;
+        let removed = writer.before_commit(last).await?;
+        self.uncommitted_rows = self.uncommitted_rows.saturating_sub(removed);
+        let dead = std::mem::take(&mut self.dead);
+        let replayed = std::mem::take(&mut self.replayed);
+        if !dead.is_empty() || !replayed.is_empty() {
+            writer.write_dead_letters(&dead, &replayed).await?;
+        }
+        let state = self.pending_state.take();
+        if let Some(state) = &state {
+            writer.write_state(state).await?;
+        }
+        writer.commit().await?;
+        self.summary.rows_loaded += std::mem::take(&mut self.uncommitted_rows);
+        self.summary.rows_received += std::mem::take(&mut self.uncommitted_received);
+        self.last_commit = Instant::now();
+        if state.is_some() {
+            self.summary.state = state;
+        }
+        Ok(())
+    }
+}
