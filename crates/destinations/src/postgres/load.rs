@@ -11,12 +11,13 @@
 //! readers never see half a table.
 
 mod by_key;
+mod prepare;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use elt_core::arrow::record_batch::RecordBatch;
-use elt_core::changes::{EXTRACTED_AT, RUN_ID, change_fields, with_change_columns};
+use elt_core::changes::with_change_columns;
 use elt_core::{
     ConfiguredStream, DeadLetter, Error, Message, Result, RunInfo, StreamState, WriteMode,
     WriteSummary, quote_ident,
@@ -28,7 +29,6 @@ use super::copy::encode_batch;
 use super::lock::StreamLock;
 use super::session::PgSession;
 use super::sql::copy_in;
-use super::tables::{create_raw_table, meta_definitions};
 use super::types::{PgType, pg_name};
 use crate::driver::{CommitPolicy, StreamWriter, drive};
 
@@ -109,158 +109,7 @@ struct Loader<'a> {
     direct: bool,
 }
 
-impl<'a> Loader<'a> {
-    async fn prepare(
-        session: &'a mut PgSession,
-        run: &'a RunInfo,
-        stream: &'a ConfiguredStream,
-        lock: &'a StreamLock,
-    ) -> Result<Self> {
-        let schema = stream.schema();
-        let mode = stream.write_mode;
-        let types: Vec<PgType> = schema
-            .fields()
-            .iter()
-            .map(|f| PgType::of(f))
-            .collect::<Result<_>>()?;
-        let change = change_fields(stream);
-        let mut staged_types = types.clone();
-        for field in &change {
-            staged_types.push(PgType::of(field)?);
-        }
-        let source_names: Vec<String> = schema.fields().iter().map(|f| pg_name(f.name())).collect();
-        let meta = meta_definitions(mode);
-        let names: Vec<String> = source_names
-            .iter()
-            .cloned()
-            .chain(meta.iter().map(|(n, _)| n.clone()))
-            .collect();
-        let source_definitions: Vec<String> = source_names
-            .iter()
-            .zip(&types)
-            .map(|(n, t)| format!("{} {}", quote_ident(n), t.sql()))
-            .collect();
-        let definitions: Vec<String> = source_definitions
-            .iter()
-            .cloned()
-            .chain(meta.iter().map(|(n, t)| format!("{n} {t}")))
-            .collect();
-        let ds = session.ds.clone();
-        let table_name = pg_name(&stream.table);
-        let table = format!("{ds}.{}", quote_ident(&table_name));
-        let key: Vec<String> = stream
-            .primary_key
-            .iter()
-            .map(|k| quote_ident(&pg_name(k)))
-            .collect();
-        if matches!(mode, WriteMode::Merge | WriteMode::History) && key.is_empty() {
-            return Err(Error::config(format!(
-                "write mode `{mode}` needs a primary key; set `primary_key` on the stream or use `append`"
-            )));
-        }
-        let quoted: Vec<String> = source_names.iter().map(|n| quote_ident(n)).collect();
-        let columns = format!("{}, {EXTRACTED_AT}, {RUN_ID}", quoted.join(", "));
-        let staged_columns = quoted
-            .iter()
-            .cloned()
-            .chain(change.iter().map(|f| f.name().clone()))
-            .chain([EXTRACTED_AT.to_owned(), RUN_ID.to_owned()])
-            .collect::<Vec<_>>()
-            .join(", ");
-        let into = match mode {
-            WriteMode::Overwrite => {
-                format!(
-                    "{ds}.{}",
-                    quote_ident(&pg_name(&format!("_elt_new__{}", stream.table)))
-                )
-            }
-            mode => {
-                create_raw_table(
-                    session,
-                    &table,
-                    &table_name,
-                    &names,
-                    &types,
-                    &definitions,
-                    &key,
-                    mode,
-                )
-                .await?;
-                if matches!(mode, WriteMode::Merge | WriteMode::History) {
-                    let stage = quote_ident(&pg_name(&format!("_elt_stage__{}", stream.table)));
-                    let change_definitions = change
-                        .iter()
-                        .zip(&staged_types[types.len()..])
-                        .map(|(f, t)| format!("{} {}", f.name(), t.sql()));
-                    let stage_definitions: Vec<String> = source_definitions
-                        .iter()
-                        .cloned()
-                        .chain(change_definitions)
-                        .chain([
-                            format!("{EXTRACTED_AT} timestamptz"),
-                            format!("{RUN_ID} uuid"),
-                        ])
-                        .collect();
-                    session
-                        .exec(
-                            format!(
-                                "DROP TABLE IF EXISTS pg_temp.{stage};
-                             CREATE TEMP TABLE {stage} ({})",
-                                stage_definitions.join(", ")
-                            ),
-                            "creating the staging table",
-                        )
-                        .await?;
-                    format!("pg_temp.{stage}")
-                } else {
-                    table.clone()
-                }
-            }
-        };
-        let direct = mode == WriteMode::Merge && stream.deletes.soft_delete_column.is_none() && {
-            let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
-            sqlx::query_scalar::<_, bool>(&sql)
-                .fetch_one(&mut session.conn)
-                .await
-                .map_err(|e| {
-                    session
-                        .target
-                        .error("checking whether the table is empty", e)
-                })?
-        };
-        session
-            .exec("BEGIN".to_owned(), "starting a transaction")
-            .await?;
-        if stream.write_mode == WriteMode::Overwrite {
-            session
-                .exec(
-                    format!(
-                        "DROP TABLE IF EXISTS {into}; CREATE TABLE {into} ({})",
-                        definitions.join(", ")
-                    ),
-                    "creating the new table",
-                )
-                .await?;
-        }
-        let run_id = uuid_bytes(&run.run_id)?;
-        Ok(Self {
-            session,
-            run,
-            stream,
-            lock,
-            types,
-            staged_types,
-            table,
-            into,
-            quoted,
-            columns,
-            staged_columns,
-            run_id,
-            staged_rows: 0,
-            direct,
-        })
-    }
-
+impl Loader<'_> {
     /// Replaces the raw table by the overwrite's new one. When views or other objects
     /// depend on the raw table (dbt models often do), it cannot be dropped: its rows are
     /// replaced instead, in the same transaction, and the dependents stay.

@@ -31,20 +31,37 @@ pub fn meta_definitions(mode: WriteMode) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Creates the raw table `table` (quoted, in the dataset; `name` unquoted) when missing,
-/// adds the columns in `names` it lacks and, for a merge, its unique index on `key`
-/// (quoted columns).
-#[allow(clippy::too_many_arguments)]
-pub async fn create_raw_table(
-    session: &mut PgSession,
-    table: &str,
-    name: &str,
-    names: &[String],
-    types: &[PgType],
-    definitions: &[String],
-    key: &[String],
-    mode: WriteMode,
-) -> Result<()> {
+/// A raw table as a load wants it.
+#[derive(Debug)]
+pub struct RawTable<'a> {
+    /// The table, quoted, in the dataset.
+    pub table: &'a str,
+    /// Its name, unquoted.
+    pub name: &'a str,
+    /// Every column's name: the stream's, then the write mode's.
+    pub names: &'a [String],
+    /// The PostgreSQL types of the stream's columns.
+    pub types: &'a [PgType],
+    /// `name type` of every column.
+    pub definitions: &'a [String],
+    /// The quoted primary-key columns.
+    pub key: &'a [String],
+    /// The write mode.
+    pub mode: WriteMode,
+}
+
+/// Creates the raw table when missing, adds the columns it lacks and, for a merge, its
+/// unique index on the key (for history, on the key of current versions).
+pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Result<()> {
+    let RawTable {
+        table,
+        name,
+        names,
+        types,
+        definitions,
+        key,
+        mode,
+    } = *raw;
     let mut ddl = format!(
         "CREATE TABLE IF NOT EXISTS {table} ({});",
         definitions.join(", ")
