@@ -6,9 +6,10 @@
 //! [`Error`], the redacting [`Secret`], identifier quoting, the Arrow batch helpers, and what SQL database sources
 //! share without a driver ([`sql`]).
 //!
-//! What does not: any I/O driver, except the PostgreSQL connection plumbing ([`pg`], feature
-//! `postgres`) that the PostgreSQL source and destination share. Connectors live in `elt-connectors`, loaders in
-//! `elt-destinations`, and configuration files, the sync engine and the CLI in `elt-runner`.
+//! What does not: any I/O driver (the conformance kit's test database helper aside, feature
+//! `testkit` with `postgres`). What the PostgreSQL source and destination share lives in
+//! `elt-postgres`, connectors in `elt-connectors`, loaders in `elt-destinations`, and
+//! configuration files, the sync engine and the CLI in `elt-runner`.
 
 pub mod batch;
 pub mod bounds;
@@ -20,8 +21,6 @@ pub mod error;
 pub mod failpoint;
 pub mod ident;
 pub mod message;
-#[cfg(feature = "postgres")]
-pub mod pg;
 pub mod reconcile;
 pub mod record;
 pub mod secret;

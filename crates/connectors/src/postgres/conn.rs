@@ -1,8 +1,8 @@
-//! Connecting: the shared target of `elt_core::pg` built from this source's options, and
+//! Connecting: the shared target of `elt_postgres` built from this source's options, and
 //! the idle connection kept between the calls of a run.
 
 use elt_core::Result;
-pub use elt_core::pg::Target;
+pub use elt_postgres::Target;
 use sqlx::postgres::PgConnection;
 
 use super::config::PostgresConfig;

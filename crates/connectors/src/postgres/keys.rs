@@ -4,8 +4,9 @@
 //! a count and a sum per range, or the keys of a small range. Rows the stream's soft-delete
 //! column marks deleted are left out, as the destination leaves them out of its live rows.
 
-use elt_core::reconcile::{Dialect, Key, KeyColumn, KeyRange, RangeDigest, digest_list, range_sql};
+use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 use elt_core::{ConfiguredStream, Error, Result, quote_ident};
+use elt_postgres::key_ranges::{KeyColumn, digest_list, range_sql};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
@@ -87,7 +88,7 @@ impl KeyedTable {
         range: &KeyRange,
         doing: &'static str,
     ) -> Result<Vec<PgRow>> {
-        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
+        let range = range_sql(&self.columns, range, 1);
         let sql = format!(
             "SELECT {list} FROM {} WHERE {} AND {}",
             self.table, self.live, range.predicate
@@ -113,7 +114,7 @@ pub async fn digests(
     let target = target(config)?;
     let mut conn = idle.take_or(target.connect()).await?;
     let keyed = keyed_table(&mut conn, config, stream).await?;
-    let list = digest_list(&keyed.columns, Dialect::Postgres);
+    let list = digest_list(&keyed.columns);
     let mut out = Vec::with_capacity(ranges.len());
     for range in ranges {
         let rows = keyed

@@ -36,7 +36,7 @@ use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 use elt_core::{Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamState};
 
 pub use config::PostgresConfig;
-pub use elt_core::pg::TlsMode;
+pub use elt_postgres::TlsMode;
 
 /// Registers the `postgres` source type.
 pub fn factory() -> SourceFactory {

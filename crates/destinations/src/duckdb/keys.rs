@@ -7,13 +7,11 @@ use async_trait::async_trait;
 use duckdb::{Connection, params, params_from_iter};
 use elt_core::capability::KeyDigests;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
-use elt_core::reconcile::{
-    Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
-    live_rows, range_sql,
-};
+use elt_core::reconcile::{Key, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, live_rows};
 use elt_core::{ConfiguredStream, OnDelete, Result, RunInfo, WriteMode, quote_ident};
 
 use super::db::{db_error, in_transaction};
+use super::key_ranges::{KeyColumn, digest_list, range_sql};
 use super::session::DuckDbSession;
 
 /// The raw table of a stream, its key columns and its live-row filter.
@@ -41,7 +39,6 @@ impl LiveKeys {
                     .map_err(|e| db_error("reading the key columns", e))?;
                 Ok(KeyColumn {
                     quoted: quote_ident(k),
-                    is_text: sql_type == "VARCHAR",
                     sql_type,
                 })
             })
@@ -58,15 +55,15 @@ impl LiveKeys {
         ranges
             .iter()
             .map(|range| {
-                let range = range_sql(&self.columns, range, 1, Dialect::DuckDb);
+                let (predicate, params) = range_sql(&self.columns, range, 1);
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {} AND {}",
-                    digest_list(&self.columns, Dialect::DuckDb),
+                    digest_list(&self.columns),
                     self.table,
                     self.live,
-                    range.predicate
+                    predicate
                 );
-                conn.query_row(&sql, params_from_iter(&range.params), |r| {
+                conn.query_row(&sql, params_from_iter(&params), |r| {
                     Ok(RangeDigest {
                         keys: r.get::<_, i64>(0)? as u64,
                         hash: r.get(1)?,
@@ -84,7 +81,7 @@ impl LiveKeys {
         range: &KeyRange,
         sample: Option<usize>,
     ) -> Result<Vec<Key>> {
-        let range = range_sql(&self.columns, range, 1, Dialect::DuckDb);
+        let (predicate, params) = range_sql(&self.columns, range, 1);
         let quoted: Vec<&str> = self.columns.iter().map(|c| c.quoted.as_str()).collect();
         let texts: Vec<String> = quoted
             .iter()
@@ -95,7 +92,7 @@ impl LiveKeys {
             quoted.join(", "),
             self.table,
             self.live,
-            range.predicate
+            predicate
         );
         let sql = match sample {
             None => format!("SELECT {} FROM ({rows})", texts.join(", ")),
@@ -110,7 +107,7 @@ impl LiveKeys {
             .map_err(|e| db_error("reading keys", e))?;
         let width = self.columns.len();
         let rows = statement
-            .query_map(params_from_iter(&range.params), |r| {
+            .query_map(params_from_iter(&params), |r| {
                 (0..width)
                     .map(|i| r.get::<_, String>(i))
                     .collect::<duckdb::Result<Key>>()
@@ -133,14 +130,14 @@ impl LiveKeys {
         range: &KeyRange,
         parts: usize,
     ) -> Result<(u64, Vec<Key>)> {
-        let sql = range_sql(&self.columns, range, 1, Dialect::DuckDb);
+        let (predicate, params) = range_sql(&self.columns, range, 1);
         let count: i64 = conn
             .query_row(
                 &format!(
                     "SELECT count(*) FROM {} WHERE {} AND {}",
-                    self.table, self.live, sql.predicate
+                    self.table, self.live, predicate
                 ),
-                params_from_iter(&sql.params),
+                params_from_iter(&params),
                 |r| r.get(0),
             )
             .map_err(|e| db_error("counting keys", e))?;

@@ -31,6 +31,7 @@ mod bookkeeping;
 mod config;
 mod connect;
 mod db;
+mod key_ranges;
 mod keys;
 mod load;
 mod queries;

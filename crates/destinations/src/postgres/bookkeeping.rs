@@ -2,8 +2,8 @@
 //! `_elt_state`, and its dead letters in `_elt_dead_letter` (new ones inserted, replayed
 //! ones deleted).
 
-use elt_core::pg::Target;
 use elt_core::{DeadLetter, Result, RunInfo, StreamState};
+use elt_postgres::Target;
 use sqlx::postgres::PgConnection;
 
 /// Replaces the state of one stream; part of the caller's transaction.

@@ -1,7 +1,7 @@
 //! Configuration of the `postgres` destination.
 
-use elt_core::pg::TlsMode;
 use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
+use elt_postgres::TlsMode;
 use schemars::JsonSchema;
 use serde::Deserialize;
 

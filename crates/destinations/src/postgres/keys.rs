@@ -9,11 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use elt_core::capability::KeyDigests;
 use elt_core::changes::{DELETED_AT, IS_CURRENT, VALID_TO};
-use elt_core::reconcile::{
-    Dialect, Key, KeyColumn, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, digest_list,
-    live_rows, range_sql,
-};
+use elt_core::reconcile::{Key, KeyRange, RangeDigest, SPLIT_SAMPLE, cut_points, live_rows};
 use elt_core::{ConfiguredStream, Error, OnDelete, Result, RunInfo, WriteMode, quote_ident};
+use elt_postgres::key_ranges::{KeyColumn, digest_list, range_sql};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -72,7 +70,7 @@ impl LiveKeys {
         tail: &str,
         doing: &'static str,
     ) -> Result<Vec<PgRow>> {
-        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
+        let range = range_sql(&self.columns, range, 1);
         let sql = format!(
             "SELECT {list} FROM {} WHERE {} AND {}{tail}",
             self.table, self.live, range.predicate
@@ -93,7 +91,7 @@ impl LiveKeys {
         session: &mut PgSession,
         ranges: &[KeyRange],
     ) -> Result<Vec<RangeDigest>> {
-        let list = digest_list(&self.columns, Dialect::Postgres);
+        let list = digest_list(&self.columns);
         let mut out = Vec::with_capacity(ranges.len());
         for range in ranges {
             let rows = self
@@ -148,7 +146,7 @@ impl LiveKeys {
             .collect();
         let quoted: Vec<&str> = self.columns.iter().map(|c| c.quoted.as_str()).collect();
         let list = format!("{} AS k, {}", self.texts(), quoted.join(", "));
-        let range = range_sql(&self.columns, range, 1, Dialect::Postgres);
+        let range = range_sql(&self.columns, range, 1);
         // A random sample of the range's keys (a top-N by random(), no full sort), in order.
         let sql = format!(
             "SELECT k FROM (SELECT {list} FROM {} WHERE {} AND {} ORDER BY random()

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use elt_core::pg::Target;
 use elt_core::{Error, Result, RunInfo, RunStatus};
+use elt_postgres::Target;
 use sqlx::postgres::PgConnection;
 
 /// A held stream lease.

@@ -35,8 +35,8 @@ mod tables;
 mod types;
 
 use async_trait::async_trait;
-use elt_core::pg::Target;
 use elt_core::{Destination, DestinationFactory, DestinationSession, Result};
+use elt_postgres::Target;
 
 pub use config::PostgresDestinationConfig;
 

@@ -7,11 +7,11 @@
 
 use async_trait::async_trait;
 use elt_core::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
-use elt_core::pg::Target;
 use elt_core::{
     ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, StateMap, StreamState,
     WriteSummary, quote_ident,
 };
+use elt_postgres::Target;
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use tokio::sync::mpsc;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use elt_core::Result;
-use elt_core::pg::Target;
+use elt_postgres::Target;
 use sqlx::postgres::PgConnection;
 
 /// Runs `ddl` (statements without parameters) in a transaction holding an advisory lock

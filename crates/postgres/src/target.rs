@@ -1,7 +1,6 @@
-//! PostgreSQL connection plumbing shared by the `postgres` source and destination (feature
-//! `postgres`): the TLS mode (the rule in [`crate::tls`]), a connection target built from a secret URL, and the
-//! classification of sqlx errors into elt's error kinds with the URL's secret scrubbed.
-//! It runs no queries of its own.
+//! PostgreSQL connection plumbing: the TLS mode (the rule in [`elt_core::tls`]), a
+//! connection target built from a secret URL, and the classification of sqlx errors into
+//! elt's error kinds with the URL's secret scrubbed. It runs no queries of its own.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,9 +8,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::secret::Revealed;
-pub use crate::sql::TlsMode;
-use crate::{Error, ErrorKind, Result, Secret, tls};
+use elt_core::secret::Revealed;
+pub use elt_core::sql::TlsMode;
+use elt_core::{Error, ErrorKind, Result, Secret, tls};
 
 /// A resolved connection target; prints as `host:port/database as user`.
 pub struct Target {
