@@ -17,12 +17,15 @@ pub mod checks;
 pub mod config;
 pub mod datatests;
 pub mod engine;
+mod options;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;
 pub mod replay;
 pub mod report;
+mod retry;
 mod spec_secrets;
+mod stream;
 
 pub use config::Project;
 pub use engine::{Observer, SyncOptions, sync};

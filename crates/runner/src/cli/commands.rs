@@ -4,8 +4,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use elt_core::catalog::describe_schema;
-use elt_core::{Catalog, Error, ErrorKind};
+use elt_core::{Error, ErrorKind};
 use elt_runner::{Project, RunOutcome, SyncOptions, registry};
 
 use clap::CommandFactory;
@@ -44,7 +43,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Check(args) => check(&Project::load(&cli.config)?, &args.connection).await,
         Command::Discover { connection, json } => {
-            discover(&Project::load(&cli.config)?, &connection.connection, json).await
+            super::discover::discover(&Project::load(&cli.config)?, &connection.connection, json)
+                .await
         }
         Command::Sync(args) => sync(&Project::load(&cli.config)?, args, log_format).await,
         Command::State { action } => state(&Project::load(&cli.config)?, action).await,
@@ -163,69 +163,6 @@ async fn check(project: &Project, connection: &str) -> anyhow::Result<i32> {
         }
     }
     Ok(if failed { exit::FAILED } else { exit::SUCCESS })
-}
-
-/// The catalog of a connection's source.
-pub async fn catalog(project: &Project, connection: &str) -> anyhow::Result<Catalog> {
-    let (_, source, _) = project.connection(connection)?;
-    project.check_environment()?;
-    source
-        .discover()
-        .await
-        .with_context(|| format!("connection {connection}: discovery failed"))
-}
-
-async fn discover(project: &Project, connection: &str, json: bool) -> anyhow::Result<i32> {
-    let catalog = catalog(project, connection).await?;
-    if json {
-        let streams: Vec<_> = catalog
-            .streams
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "name": s.name,
-                    "primary_key": s.primary_key,
-                    "cursor_candidates": s.cursor_candidates,
-                    "sync_modes": s.supported_sync_modes(),
-                    "columns": describe_schema(&s.schema),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "streams": streams }))?
-        );
-    } else {
-        for s in &catalog.streams {
-            println!(
-                "{}  (primary key: {}; cursor candidates: {})",
-                s.name,
-                if s.primary_key.is_empty() {
-                    "none".into()
-                } else {
-                    s.primary_key.join(", ")
-                },
-                if s.cursor_candidates.is_empty() {
-                    "none".into()
-                } else {
-                    s.cursor_candidates.join(", ")
-                }
-            );
-            for column in describe_schema(&s.schema) {
-                let null = if column["nullable"] == true {
-                    ""
-                } else {
-                    " not null"
-                };
-                println!(
-                    "  {:<24} {}{null}",
-                    column["name"].as_str().unwrap_or(""),
-                    column["type"].as_str().unwrap_or("")
-                );
-            }
-        }
-    }
-    Ok(exit::SUCCESS)
 }
 
 async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyhow::Result<i32> {

@@ -21,7 +21,7 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
             "connection {connection} declares no data tests; add [[connections.{connection}.tests]] to elt.toml (see docs/data-tests.md)"
         )));
     }
-    let catalog = super::commands::catalog(project, connection).await?;
+    let catalog = super::discover::catalog(project, connection).await?;
     let streams: Vec<_> = plan_streams(&catalog, config, &SyncOptions::default())?
         .into_iter()
         .map(|(stream, _)| stream)

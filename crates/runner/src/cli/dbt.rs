@@ -43,7 +43,7 @@ fn meta_description(name: &str) -> &'static str {
 pub async fn sources(project: &Project, args: &DbtSourcesArgs) -> anyhow::Result<i32> {
     let connection = &args.connection.connection;
     let (config, _, _) = project.connection(connection)?;
-    let catalog = super::commands::catalog(project, connection).await?;
+    let catalog = super::discover::catalog(project, connection).await?;
     let streams: Vec<ConfiguredStream> = plan_streams(&catalog, config, &SyncOptions::default())?
         .into_iter()
         .map(|(stream, _)| stream)

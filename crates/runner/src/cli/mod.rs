@@ -6,6 +6,7 @@ pub mod commands;
 pub mod datatests;
 pub mod dbt;
 pub mod deadletter;
+pub mod discover;
 pub mod logging;
 pub mod plan;
 pub mod progress;

@@ -38,7 +38,7 @@ fn action(change: &SchemaChange, contract: SchemaContract) -> &'static str {
 pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
     let connection = &args.connection.connection;
     let (config, _, destination) = project.connection(connection)?;
-    let catalog = super::commands::catalog(project, connection).await?;
+    let catalog = super::discover::catalog(project, connection).await?;
     let planned = plan_streams(&catalog, config, &SyncOptions::default())?;
     let mut session = destination.open_reader(connection, &config.dataset).await?;
     let schemas = session.schemas().ok_or_else(|| {
