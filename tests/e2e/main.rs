@@ -17,6 +17,7 @@ mod http;
 mod limits;
 mod lock;
 mod mysql;
+mod ndjson;
 mod orchestration;
 mod pg;
 mod pg_destination;

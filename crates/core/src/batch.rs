@@ -216,7 +216,7 @@ impl RowBatcher {
             self.first_row_at = Some(Instant::now());
         }
         // Measuring variable-width bytes walks the builders: do it every 1024 rows only.
-        let check = self.rows >= self.policy.max_rows || self.rows % 1024 == 0;
+        let check = self.rows >= self.policy.max_rows || self.rows.is_multiple_of(1024);
         if check
             && self
                 .policy

@@ -65,8 +65,11 @@ pub trait StreamWriter: Send {
     /// Commits the open transaction.
     async fn commit(&mut self) -> Result<()>;
 
-    /// Opens the next transaction.
-    async fn begin(&mut self) -> Result<()>;
+    /// Opens the next transaction; writers whose commit leaves nothing to open keep the
+    /// default.
+    async fn begin(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Rolls back the open transaction.
     async fn rollback(&mut self) -> Result<()>;

@@ -5,6 +5,7 @@ mod dead_letters;
 pub mod driver;
 pub mod duckdb;
 mod keyed;
+pub mod ndjson;
 pub mod postgres;
 mod widen;
 
@@ -12,5 +13,5 @@ use elt_core::DestinationFactory;
 
 /// Every destination type this build knows, in the order `elt connectors` lists them.
 pub fn destinations() -> Vec<DestinationFactory> {
-    vec![duckdb::factory(), postgres::factory()]
+    vec![duckdb::factory(), postgres::factory(), ndjson::factory()]
 }

@@ -64,3 +64,39 @@ async fn postgres_passes_the_kit() {
         println!("postgres: {check}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ndjson_passes_the_kit_and_keeps_only_committed_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("files").to_string_lossy().into_owned();
+    let kit = DestinationKit {
+        factory: factory("ndjson"),
+        cases: ConfigCases {
+            config: json!({ "path": path, "commit_rows": 1 }),
+            bad_options: vec![("path", json!("")), ("commit_rows", json!(0))],
+            unreachable: Some(json!({ "path": "/proc/elt-kit/no/such/dir" })),
+            secrets: vec![],
+        },
+        dataset: "kit".into(),
+    };
+    for check in kit.run().await {
+        println!("ndjson: {check}");
+    }
+    // The kit committed rows 1..=7 in two loads (its second stream stopped after a
+    // checkpoint that commit_rows = 1 committed): every line is one of them, once.
+    let lines = std::fs::read_to_string(dir.path().join("files/kit/elt_kit_items.ndjson")).unwrap();
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7"]);
+    // A second writer of the same directory is refused while the first holds it.
+    let destination = kit.factory.build(&kit.cases.config).unwrap();
+    let _first = destination.open("elt_kit", "kit").await.unwrap();
+    let second = destination
+        .open("elt_kit", "kit")
+        .await
+        .err()
+        .expect("locked");
+    assert_eq!(second.kind(), elt_core::ErrorKind::Locked, "{second}");
+}

@@ -22,7 +22,7 @@ pub fn record(i: usize) -> Value {
     json!({
         "id": i,
         "name": format!("item {i} ✓"),
-        "meta": { "even": i % 2 == 0, "tags": ["a", i % 3] },
+        "meta": { "even": i.is_multiple_of(2), "tags": ["a", i % 3] },
         "updated_at": at(i),
     })
 }

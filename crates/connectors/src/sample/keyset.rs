@@ -61,7 +61,7 @@ impl Keyset {
     }
 
     fn updated_in(&self, g: u32, id: u64) -> bool {
-        mix(self.seed ^ mix(id ^ (u64::from(g) << 40))) % 100 == 0
+        mix(self.seed ^ mix(id ^ (u64::from(g) << 40))).is_multiple_of(100)
     }
 
     /// The last generation that created or updated `id`.
