@@ -3,6 +3,33 @@
 
 mod dead_letters;
 pub mod driver;
+/// The capability accessors of a `DestinationSession` that implements every capability
+/// trait of `elt_core::capability` itself (DuckDB, PostgreSQL): each returns the session.
+macro_rules! offer_every_capability {
+    () => {
+        fn run_log(&mut self) -> Option<&mut dyn elt_core::capability::RunLog> {
+            Some(self)
+        }
+
+        fn dead_letters(&mut self) -> Option<&mut dyn elt_core::capability::DeadLetterStore> {
+            Some(self)
+        }
+
+        fn key_digests(&mut self) -> Option<&mut dyn elt_core::capability::KeyDigests> {
+            Some(self)
+        }
+
+        fn schemas(&mut self) -> Option<&mut dyn elt_core::capability::SchemaCompare> {
+            Some(self)
+        }
+
+        fn sql(&mut self) -> Option<&mut dyn elt_core::capability::SqlQueries> {
+            Some(self)
+        }
+    };
+}
+pub(crate) use offer_every_capability;
+
 pub mod duckdb;
 mod keyed;
 pub mod ndjson;

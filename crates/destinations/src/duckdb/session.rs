@@ -10,7 +10,6 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use duckdb::{Connection, params};
-use elt_core::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
 use elt_core::{
     ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, StateMap, StreamState,
     WriteSummary, quote_ident,
@@ -185,23 +184,5 @@ impl DestinationSession for DuckDbSession {
         .await
     }
 
-    fn run_log(&mut self) -> Option<&mut dyn RunLog> {
-        Some(self)
-    }
-
-    fn dead_letters(&mut self) -> Option<&mut dyn DeadLetterStore> {
-        Some(self)
-    }
-
-    fn key_digests(&mut self) -> Option<&mut dyn KeyDigests> {
-        Some(self)
-    }
-
-    fn schemas(&mut self) -> Option<&mut dyn SchemaCompare> {
-        Some(self)
-    }
-
-    fn sql(&mut self) -> Option<&mut dyn SqlQueries> {
-        Some(self)
-    }
+    crate::offer_every_capability!();
 }

@@ -61,23 +61,18 @@ pub async fn load_stream(
         commit_rows: session.config.commit_rows,
         commit_interval: Duration::from_secs(session.config.commit_interval_secs),
     };
+    // The driver rolls back a load that fails; a failed preparation is rolled back here.
     let result = match Loader::prepare(session, run, stream, &lock).await {
         Ok(mut loader) => {
             let (loaded, result) = drive(&mut loader, stream, policy, messages).await;
             summary = loaded;
             result
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            let _ = session.roll_back().await;
+            Err(e)
+        }
     };
-    // A connection that cannot even roll back is broken: the next attempt gets a new one.
-    if result.is_err()
-        && sqlx::Executor::execute(&mut session.conn, "ROLLBACK")
-            .await
-            .is_err()
-        && let Ok(conn) = session.target.connect().await
-    {
-        session.conn = conn;
-    }
     lock.release(&mut session.conn).await;
     (summary, result.map_err(|e| e.in_stream(stream.name())))
 }
@@ -262,9 +257,7 @@ impl StreamWriter for Loader<'_> {
     }
 
     async fn rollback(&mut self) -> Result<()> {
-        self.session
-            .exec("ROLLBACK".to_owned(), "rolling back")
-            .await
+        self.session.roll_back().await
     }
 }
 

@@ -6,7 +6,6 @@
 //! `keys.rs`; stream leases in `lock.rs`.
 
 use async_trait::async_trait;
-use elt_core::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
 use elt_core::{
     ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, StateMap, StreamState,
     WriteSummary, quote_ident,
@@ -86,6 +85,19 @@ impl PgSession {
         self.target.error(doing, e)
     }
 
+    /// Rolls back the open transaction. A connection that cannot even roll back is broken:
+    /// it is replaced by a new one (when one can be had), so the next attempt starts clean;
+    /// the rollback's error is returned either way.
+    pub(super) async fn roll_back(&mut self) -> Result<()> {
+        let rolled_back = self.exec("ROLLBACK".to_owned(), "rolling back").await;
+        if rolled_back.is_err()
+            && let Ok(conn) = self.target.connect().await
+        {
+            self.conn = conn;
+        }
+        rolled_back
+    }
+
     /// Runs `sql` (statements without parameters) on the session's connection.
     pub(super) async fn exec(&mut self, sql: String, doing: &'static str) -> Result<()> {
         sqlx::Executor::execute(&mut self.conn, sql.as_str())
@@ -137,23 +149,5 @@ impl DestinationSession for PgSession {
         Ok(done.rows_affected() as usize)
     }
 
-    fn run_log(&mut self) -> Option<&mut dyn RunLog> {
-        Some(self)
-    }
-
-    fn dead_letters(&mut self) -> Option<&mut dyn DeadLetterStore> {
-        Some(self)
-    }
-
-    fn key_digests(&mut self) -> Option<&mut dyn KeyDigests> {
-        Some(self)
-    }
-
-    fn schemas(&mut self) -> Option<&mut dyn SchemaCompare> {
-        Some(self)
-    }
-
-    fn sql(&mut self) -> Option<&mut dyn SqlQueries> {
-        Some(self)
-    }
+    crate::offer_every_capability!();
 }
