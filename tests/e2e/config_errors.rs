@@ -118,7 +118,7 @@ fn an_unclosed_reference_names_the_option() {
     assert_config_error(
         &toml,
         &["validate"],
-        "`sources.pg.url`: a secret has `${` without a closing `}`",
+        "`sources.pg.url`: `${` without a closing `}`",
     );
 }
 

@@ -11,6 +11,7 @@ mod crash;
 mod datatests;
 mod deadletter;
 mod demo;
+mod env_vars;
 mod examples;
 mod history;
 mod http;

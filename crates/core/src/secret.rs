@@ -69,29 +69,13 @@ impl Secret {
     /// Resolves the references with `lookup`; an unset variable without a default is a
     /// config error naming the variable (never its value).
     pub fn resolve_with(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<Revealed> {
-        let mut out = String::with_capacity(self.template.len());
-        for piece in self.pieces()? {
-            match piece {
-                Piece::Literal(text) => out.push_str(text),
-                Piece::Var { name, default } => match (lookup(name), default) {
-                    (Some(value), _) => out.push_str(&value),
-                    (None, Some(default)) => out.push_str(default),
-                    (None, None) => {
-                        return Err(Error::config(format!(
-                            "environment variable {name} is not set (set it, or write ${{{name}:-default}} in the config)"
-                        )));
-                    }
-                },
-            }
-        }
-        Ok(Revealed(out))
+        expand(&self.template, lookup).map(Revealed)
     }
 
     /// The names of the variables the secret references that are unset and have no default;
     /// lets `elt validate` report them without resolving anything.
     pub fn missing_vars(&self) -> Result<Vec<String>> {
-        Ok(self
-            .pieces()?
+        Ok(pieces(&self.template)?
             .into_iter()
             .filter_map(|piece| match piece {
                 Piece::Var {
@@ -102,43 +86,63 @@ impl Secret {
             })
             .collect())
     }
+}
 
-    fn pieces(&self) -> Result<Vec<Piece<'_>>> {
-        let text = self.template.as_str();
-        let mut pieces = Vec::new();
-        let mut rest = text;
-        while let Some(at) = rest.find('$') {
-            pieces.push(Piece::Literal(&rest[..at]));
-            let after = &rest[at + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
-                pieces.push(Piece::Literal("$"));
-                rest = tail;
-            } else if let Some(body) = after.strip_prefix('{') {
-                let end = body.find('}').ok_or_else(|| {
-                    Error::config(
-                        "a secret has `${` without a closing `}` (write `$$` for a literal `$`)",
-                    )
-                })?;
-                let inner = &body[..end];
-                let (name, default) = match inner.split_once(":-") {
-                    Some((name, default)) => (name, Some(default)),
-                    None => (inner, None),
-                };
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+/// `template` with each `${NAME}` replaced by `lookup(NAME)`, `${NAME:-default}` by the
+/// default when unset, and `$$` by `$`; any other `$` stays. An unset variable without a
+/// default is a config error naming the variable. Secrets resolve through it at connect
+/// time, every other string of `elt.toml` when the project loads.
+pub fn expand(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    for piece in pieces(template)? {
+        match piece {
+            Piece::Literal(text) => out.push_str(text),
+            Piece::Var { name, default } => match (lookup(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => {
                     return Err(Error::config(format!(
-                        "`${{{name}}}` in a secret is not a valid environment variable name (letters, digits and _ only)"
+                        "environment variable {name} is not set (set it, or write ${{{name}:-default}} in the config)"
                     )));
                 }
-                pieces.push(Piece::Var { name, default });
-                rest = &body[end + 1..];
-            } else {
-                pieces.push(Piece::Literal("$"));
-                rest = after;
-            }
+            },
         }
-        pieces.push(Piece::Literal(rest));
-        Ok(pieces)
     }
+    Ok(out)
+}
+
+fn pieces(text: &str) -> Result<Vec<Piece<'_>>> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        pieces.push(Piece::Literal(&rest[..at]));
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            pieces.push(Piece::Literal("$"));
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| {
+                Error::config("`${` without a closing `}` (write `$$` for a literal `$`)")
+            })?;
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(Error::config(format!(
+                    "`${{{name}}}` is not a valid environment variable name (letters, digits and _ only)"
+                )));
+            }
+            pieces.push(Piece::Var { name, default });
+            rest = &body[end + 1..];
+        } else {
+            pieces.push(Piece::Literal("$"));
+            rest = after;
+        }
+    }
+    pieces.push(Piece::Literal(rest));
+    Ok(pieces)
 }
 
 impl fmt::Debug for Secret {

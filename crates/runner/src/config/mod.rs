@@ -14,6 +14,7 @@ use elt_core::{Destination, Error, Result, Source};
 use serde::Deserialize;
 
 mod connection;
+mod expand;
 mod sections;
 
 pub use connection::{Connection, SchemaContract, StreamConfig};
@@ -71,7 +72,7 @@ impl Project {
         let document = toml::Deserializer::parse(text).map_err(|e| {
             Error::config(format!("{shown}{}: {}", line_of(&e), one_line(e.message())))
         })?;
-        let mut file: ProjectFile = serde_path_to_error::deserialize(document).map_err(|e| {
+        let at_path = |e: serde_path_to_error::Error<toml::de::Error>| {
             let at = e.path().to_string();
             let inner = e.into_inner();
             Error::config(format!(
@@ -79,7 +80,16 @@ impl Project {
                 line_of(&inner),
                 one_line(inner.message())
             ))
-        })?;
+        };
+        // Read as written (errors with line numbers) unless a connection names a variable.
+        let mut file: ProjectFile = match expand::expanded_connections(text) {
+            None => serde_path_to_error::deserialize(document).map_err(at_path)?,
+            Some(expanded) => {
+                let expanded =
+                    expanded.map_err(|e| Error::config(format!("{shown}: {}", e.message())))?;
+                serde_path_to_error::deserialize(toml::Value::Table(expanded)).map_err(at_path)?
+            }
+        };
         let mut secrets = Vec::new();
         let sources = build_section(
             &shown,

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use elt_core::{Error, Result};
 
+use super::expand::expand;
+
 /// Builds every connector of one section (`sources` or `destinations`): its `type`, its
 /// options checked by the factory that `find` returns for that type, its secrets noted.
 pub(super) fn build_section<T, B>(
@@ -22,16 +24,23 @@ where
     B: Fn(&serde_json::Value) -> Result<T>,
 {
     let mut built = BTreeMap::new();
-    for (name, table) in tables {
-        let (kind, options) = split_type(shown, section, &name, table, dir)?;
+    for (name, mut table) in tables {
+        let at = format!("{section}.{name}");
+        let kind = take_type(shown, &at, &mut table)?;
         let (spec, build) =
             find(&kind).ok_or_else(|| unknown_type(shown, section, &name, &kind, known.clone()))?;
-        crate::spec_secrets::collect_secrets(
-            &spec,
-            &options,
-            &format!("{section}.{name}"),
-            secrets,
-        );
+        let mut found = Vec::new();
+        crate::spec_secrets::collect_secrets(&spec, &to_json(shown, &at, &table)?, &at, &mut found);
+        let secret_paths = found.iter().map(|(path, _)| path.clone()).collect();
+        let mut value = toml::Value::Table(table);
+        expand(&mut value, &at, &secret_paths)
+            .map_err(|e| Error::config(format!("{shown}: {}", e.message())))?;
+        let toml::Value::Table(mut table) = value else {
+            unreachable!("expanding keeps a table a table")
+        };
+        anchor_paths(&mut table, dir);
+        let options = to_json(shown, &at, &table)?;
+        secrets.extend(found);
         let connector = build(&options).map_err(|e| within(shown, section, &name, e))?;
         built.insert(name, connector);
     }
@@ -78,29 +87,21 @@ fn unknown_type(
     ))
 }
 
-/// Takes `type` out of a connector table, converts the rest to JSON and anchors a relative
-/// `path` (or `*_path`, such as `manifest_path`) at the project directory.
-fn split_type(
-    shown: &impl std::fmt::Display,
-    section: &str,
-    name: &str,
-    mut table: toml::Table,
-    dir: &Path,
-) -> Result<(String, serde_json::Value)> {
-    let kind = match table.remove("type") {
-        Some(toml::Value::String(kind)) => kind,
-        Some(other) => {
-            return Err(Error::config(format!(
-                "{shown}: `{section}.{name}.type`: expected a string, found {}",
-                other.type_str()
-            )));
-        }
-        None => {
-            return Err(Error::config(format!(
-                "{shown}: `{section}.{name}`: missing `type`"
-            )));
-        }
-    };
+/// Takes `type` out of the connector table at `at`.
+fn take_type(shown: &impl std::fmt::Display, at: &str, table: &mut toml::Table) -> Result<String> {
+    match table.remove("type") {
+        Some(toml::Value::String(kind)) => Ok(kind),
+        Some(other) => Err(Error::config(format!(
+            "{shown}: `{at}.type`: expected a string, found {}",
+            other.type_str()
+        ))),
+        None => Err(Error::config(format!("{shown}: `{at}`: missing `type`"))),
+    }
+}
+
+/// Anchors a relative `path` (or `*_path`, such as `manifest_path`) at the project
+/// directory.
+fn anchor_paths(table: &mut toml::Table, dir: &Path) {
     for (key, value) in table.iter_mut() {
         if let toml::Value::String(p) = value
             && (key == "path" || key.ends_with("_path"))
@@ -110,7 +111,12 @@ fn split_type(
             *p = dir.join(&*p).to_string_lossy().into_owned();
         }
     }
-    let options = serde_json::to_value(table)
-        .map_err(|e| Error::config(format!("{shown}: `{section}.{name}`: {e}")))?;
-    Ok((kind, options))
+}
+
+fn to_json(
+    shown: &impl std::fmt::Display,
+    at: &str,
+    table: &toml::Table,
+) -> Result<serde_json::Value> {
+    serde_json::to_value(table).map_err(|e| Error::config(format!("{shown}: `{at}`: {e}")))
 }
