@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod columns;
 mod config_errors;
 mod contracts;
 mod crash;

@@ -142,6 +142,11 @@ pub struct ConfiguredStream {
     pub backfill: Option<Backfill>,
     /// How deletions in the source show in the raw table.
     pub deletes: Deletes,
+    /// The schema the source discovered, when the stream reads only some of its columns
+    /// (`columns` in elt.toml); [`Self::schema`] is then those columns, in this order.
+    /// Sources that read SQL select only them; the emitter drops the others from what
+    /// any other source builds.
+    pub discovered: Option<SchemaRef>,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -190,6 +195,12 @@ impl ConfiguredStream {
         &self.stream.schema
     }
 
+    /// The schema the source builds batches in: the discovered one (a superset of
+    /// [`Self::schema`] when the stream selects columns).
+    pub fn source_schema(&self) -> &SchemaRef {
+        self.discovered.as_ref().unwrap_or(&self.stream.schema)
+    }
+
     /// A configured stream with the defaults: incremental merge when the stream has both a
     /// primary key and a cursor candidate, full refresh with overwrite otherwise.
     pub fn with_defaults(stream: StreamDescriptor) -> Self {
@@ -209,6 +220,7 @@ impl ConfiguredStream {
             table,
             backfill: None,
             deletes: Deletes::default(),
+            discovered: None,
         }
     }
 }

@@ -81,6 +81,8 @@ impl ReadStats {
 pub struct Emitter {
     tx: mpsc::Sender<Message>,
     schema: SchemaRef,
+    /// The schema sources build batches in, when it has more columns than `schema`.
+    source_schema: Option<SchemaRef>,
     stats: Arc<ReadStats>,
     frozen: Option<StreamState>,
     check: Option<Arc<dyn BatchCheck>>,
@@ -92,6 +94,7 @@ impl Emitter {
         Self {
             tx,
             schema,
+            source_schema: None,
             stats,
             frozen: None,
             check: None,
@@ -102,6 +105,16 @@ impl Emitter {
     #[must_use]
     pub fn with_check(mut self, check: Arc<dyn BatchCheck>) -> Self {
         self.check = Some(check);
+        self
+    }
+
+    /// Lets the source build batches in `source_schema`, the discovered schema of a stream
+    /// that reads only some columns: each batch keeps only the stream's columns before it
+    /// is checked or sent, so the others never reach a check, a dead letter or the
+    /// destination. Sources that select columns themselves send the stream's schema.
+    #[must_use]
+    pub fn with_source_schema(mut self, source_schema: SchemaRef) -> Self {
+        self.source_schema = Some(source_schema);
         self
     }
 
@@ -119,6 +132,21 @@ impl Emitter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let batch = match &self.source_schema {
+            Some(full) if batch.schema().fields() == full.fields() => {
+                let columns = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| batch.schema().index_of(f.name()))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::bug(format!("selecting the stream's columns: {e}")))?;
+                batch
+                    .project(&columns)
+                    .map_err(|e| Error::bug(format!("selecting the stream's columns: {e}")))?
+            }
+            _ => batch,
+        };
         if !Arc::ptr_eq(&batch.schema(), &self.schema)
             && batch.schema().fields() != self.schema.fields()
         {
@@ -175,9 +203,10 @@ impl Emitter {
         }
     }
 
-    /// The schema batches must have.
+    /// The schema the source builds batches in: the stream's, or the discovered one of a
+    /// stream that reads only some columns (see [`Self::with_source_schema`]).
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        self.source_schema.as_ref().unwrap_or(&self.schema)
     }
 
     async fn send(&self, message: Message) -> Result<()> {

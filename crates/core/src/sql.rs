@@ -134,17 +134,21 @@ impl<C: SqlColumn> Table<C> {
         Ok(Some((cursor, key)))
     }
 
-    /// Refuses a read when the table's columns differ from those `stream` was discovered
-    /// with (the table changed between discovery and the read).
-    pub fn check_unchanged(&self, stream: &ConfiguredStream) -> Result<()> {
-        let fields = self.fields();
-        let same = fields.len() == stream.schema().fields().len()
-            && fields
+    /// The table narrowed to the columns `stream` reads (all of them, unless it selects
+    /// columns), so the query names no other column. A read is refused when one of those
+    /// columns changed since discovery; a column added since is left for the next run.
+    pub fn narrowed_to(mut self, stream: &ConfiguredStream) -> Result<Self> {
+        let wanted = stream.schema().fields();
+        self.columns
+            .retain(|c| wanted.iter().any(|f| f.name() == c.name()));
+        let same = self.columns.len() == wanted.len()
+            && self
+                .columns
                 .iter()
-                .zip(stream.schema().fields())
-                .all(|(a, b)| a == b.as_ref());
+                .zip(wanted)
+                .all(|(c, f)| c.field() == *f.as_ref());
         if same {
-            Ok(())
+            Ok(self)
         } else {
             Err(Error::data(format!(
                 "the columns of {}.{} changed while the sync started; run it again",

@@ -40,6 +40,7 @@ pub fn plan_streams(
         let mut notes = Vec::new();
         let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
         set_columns(&mut stream, c)?;
+        select_columns(&mut stream, c, &mut notes)?;
         set_modes(&mut stream, c, &mut notes)?;
         set_deletes(&mut stream, c)?;
         apply_options(&mut stream, options, &mut notes)?;
@@ -110,6 +111,72 @@ fn set_columns(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
     }
     if let Some(table) = &c.table {
         stream.table = elt_core::normalize_name(table);
+    }
+    Ok(())
+}
+
+/// The columns a stream reads (`columns`): the discovered schema narrowed to them, in
+/// the discovered order. The key, cursor and soft-delete columns must stay.
+fn select_columns(
+    stream: &mut ConfiguredStream,
+    c: &StreamConfig,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let Some(selection) = &c.columns else {
+        return Ok(());
+    };
+    let (listed, include) = match (&selection.include, &selection.exclude) {
+        (Some(list), None) => (list, true),
+        (None, Some(list)) => (list, false),
+        _ => {
+            return Err(Error::config(format!(
+                "{} takes either `include` or `exclude`, not both or neither",
+                at(c, "columns")
+            )));
+        }
+    };
+    let full = stream.schema().clone();
+    if let Some(missing) = listed.iter().find(|n| full.field_with_name(n).is_err()) {
+        return Err(Error::config(format!(
+            "{} names column {missing:?}, which the stream does not have",
+            at(c, "columns")
+        )));
+    }
+    let kept: Vec<_> = full
+        .fields()
+        .iter()
+        .filter(|f| listed.contains(f.name()) == include)
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let needed = stream
+        .primary_key
+        .iter()
+        .chain(&stream.cursor)
+        .chain(&stream.deletes.soft_delete_column);
+    for column in needed {
+        if !kept.iter().any(|f| f.name() == column) {
+            return Err(Error::config(format!(
+                "{} leaves out {column:?}, which the stream needs as its key, cursor or \
+                 soft-delete column; keep it",
+                at(c, "columns")
+            )));
+        }
+    }
+    let left_out: Vec<&str> = full
+        .fields()
+        .iter()
+        .filter(|f| !kept.iter().any(|k| k.name() == f.name()))
+        .map(|f| f.name().as_str())
+        .collect();
+    if !left_out.is_empty() {
+        notes.push(format!(
+            "columns: reads {} of {}, leaving out {}",
+            kept.len(),
+            full.fields().len(),
+            left_out.join(", ")
+        ));
+        stream.stream.schema = elt_core::catalog::schema(kept);
+        stream.discovered = Some(full);
     }
     Ok(())
 }

@@ -228,6 +228,9 @@ impl<'a> StreamRun<'a> {
         };
         let (tx, rx) = mpsc::channel(self.ctx.config.channel_batches);
         let mut emitter = Emitter::new(tx.clone(), stream.schema().clone(), stats.clone());
+        if let Some(discovered) = &stream.discovered {
+            emitter = emitter.with_source_schema(discovered.clone());
+        }
         if let Some(check) = checked.check.clone() {
             emitter = emitter.with_check(check);
         }

@@ -175,7 +175,7 @@ fn batch(stream: &ConfiguredStream, days: &[NaiveDate]) -> Result<RecordBatch> {
                 .map(|d| Some(d.weekday().number_from_monday() >= 6)),
         )),
     ];
-    RecordBatch::try_new(stream.schema().clone(), columns)
+    RecordBatch::try_new(stream.source_schema().clone(), columns)
         .map_err(|e| Error::bug("building a calendar batch").caused_by(e))
 }
 

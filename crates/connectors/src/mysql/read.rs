@@ -40,8 +40,8 @@ pub async fn read(
         .pop()
         .ok_or_else(|| {
             Error::permanent(format!("table {database}.{name} does not exist (any more)"))
-        })?;
-    table.check_unchanged(stream)?;
+        })?
+        .narrowed_to(stream)?;
     for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
         tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
     }
@@ -166,7 +166,7 @@ impl Reader<'_> {
         let keyed = keyset.as_ref().is_some_and(|k| !k.key.is_empty());
         let position = keyset.as_ref().filter(|_| incremental);
         let batch_rows = self.config.batch_rows;
-        let mut rows = RowBatcher::new(out.schema().clone(), FlushPolicy::rows(batch_rows));
+        let mut rows = RowBatcher::new(self.stream.schema().clone(), FlushPolicy::rows(batch_rows));
         let mut zero_dates = vec![0_u64; self.table.columns.len()];
         let mut last_position = None;
         let (target, name) = (self.target, self.stream.name().to_owned());

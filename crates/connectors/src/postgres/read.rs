@@ -38,8 +38,8 @@ pub async fn read(
         .pop()
         .ok_or_else(|| {
             Error::permanent(format!("table {schema}.{name} does not exist (any more)"))
-        })?;
-    table.check_unchanged(stream)?;
+        })?
+        .narrowed_to(stream)?;
     for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
         tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
     }
@@ -177,7 +177,7 @@ impl<'a> Reader<'a> {
         );
         tracing::debug!(stream = self.stream.name(), %sql, "reading");
         let kinds: Vec<Kind> = self.table.columns.iter().map(|c| c.kind.clone()).collect();
-        let mut decoder = CopyDecoder::new(out.schema().clone(), &kinds);
+        let mut decoder = CopyDecoder::new(self.stream.schema().clone(), &kinds);
         let batch_rows = self.config.batch_rows;
         let stream_name = self.stream.name().to_owned();
         let target = self.target;

@@ -46,7 +46,7 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
     })?;
     let mut streams = Vec::new();
     let mut text = String::new();
-    for (stream, _) in &planned {
+    for (stream, notes) in &planned {
         let contract = config.contract_of(stream.name());
         let changes = schemas.schema_changes(stream).await?;
         let contract_name = contract.as_str();
@@ -58,6 +58,9 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
             stream.sync_mode,
             stream.write_mode
         ));
+        for note in notes {
+            text.push_str(&format!("  {note}\n"));
+        }
         if changes.is_empty() {
             text.push_str("  no schema change\n");
         }
@@ -75,6 +78,7 @@ pub async fn plan(project: &Project, args: &PlanArgs) -> anyhow::Result<i32> {
             "sync_mode": stream.sync_mode.to_string(),
             "write_mode": stream.write_mode.to_string(),
             "schema_contract": contract_name,
+            "notes": notes,
             "changes": listed,
         }));
     }

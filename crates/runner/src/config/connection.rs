@@ -145,6 +145,13 @@ pub struct StreamConfig {
     /// The raw table's name; the normalized stream name by default.
     #[serde(default)]
     pub table: Option<String>,
+    /// Which of the source's columns the stream reads: `{ include = [...] }` or
+    /// `{ exclude = [...] }`. Excluded columns are left out of the source's query (SQL
+    /// sources) or dropped as soon as a batch is read (others), so they never reach a
+    /// check, a dead letter or the destination. Key, cursor and soft-delete columns cannot
+    /// be left out.
+    #[serde(default)]
+    pub columns: Option<ColumnSelection>,
     /// A column marking rows deleted in the source (deleted when not NULL and not false),
     /// such as `deleted_at` or `is_deleted`; merge and history only.
     #[serde(default)]
@@ -168,4 +175,16 @@ fn default_channel_batches() -> usize {
 }
 fn default_max_retries() -> u32 {
     3
+}
+
+/// The `columns` option of a stream: one of the two lists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSelection {
+    /// Only these columns.
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    /// Every column but these.
+    #[serde(default)]
+    pub exclude: Option<Vec<String>>,
 }

@@ -17,7 +17,7 @@ mod connection;
 mod expand;
 mod sections;
 
-pub use connection::{Connection, SchemaContract, StreamConfig};
+pub use connection::{ColumnSelection, Connection, SchemaContract, StreamConfig};
 use sections::{build_section, names, one_line, within};
 
 /// The default project file name.

@@ -1,0 +1,130 @@
+//! Column selection (`columns = { include | exclude }`): a PostgreSQL column the stream
+//! leaves out is never named in the source's query (the reading role may not even select
+//! it), and is absent from the raw table and from dead letters; key, cursor and
+//! soft-delete columns cannot be left out.
+
+use crate::common::{Project, query, sample_toml};
+use crate::pg::{execute, fresh_database};
+
+#[test]
+fn an_excluded_postgres_column_is_never_selected() {
+    let url = fresh_database("elt_columns");
+    execute(
+        &url,
+        "CREATE TABLE people (id bigint PRIMARY KEY, name text, email text,
+                              updated_at timestamptz NOT NULL);
+         INSERT INTO people SELECT i, 'name ' || i, 'user' || i || '@example.com',
+                                   '2024-01-01'::timestamptz + i * interval '1 minute'
+         FROM generate_series(1, 500) i;
+         DROP ROLE IF EXISTS elt_columns_reader;
+         CREATE ROLE elt_columns_reader LOGIN;
+         GRANT SELECT (id, name, updated_at) ON people TO elt_columns_reader;",
+    );
+    // The role may read every column but `email`: any query naming it fails.
+    let reader = url.replacen("postgres@", "elt_columns_reader@", 1);
+    let streams = r#"streams = [{ name = "public.people", columns = { exclude = ["email"] } }]"#;
+    let project = Project::new(&crate::pg::project_toml(&reader, "", streams));
+    let plan = project.elt(&["plan", "--connection", "pg"]).expect_code(0);
+    assert!(
+        plan.stdout().contains("leaving out email"),
+        "{}",
+        plan.stdout()
+    );
+    let summary = project
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        crate::common::stream(&summary, "public.people")["rows_loaded"],
+        500
+    );
+    let columns = project.query(
+        "SELECT string_agg(column_name, ',' ORDER BY column_index) FROM duckdb_columns()
+         WHERE table_name = 'public_people' AND NOT starts_with(column_name, '_elt')",
+    );
+    assert_eq!(columns, ["id,name,updated_at"]);
+    // An incremental rerun reads only changes, still without the column.
+    execute(
+        &url,
+        "UPDATE people SET name = 'renamed', updated_at = now() WHERE id = 7",
+    );
+    let summary = project
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        crate::common::stream(&summary, "public.people")["rows_read"],
+        1
+    );
+    // Without the selection the same role fails on the column it may not read.
+    project.write_config(&crate::pg::project_toml(
+        &reader,
+        "",
+        r#"streams = [{ name = "public.people" }]"#,
+    ));
+    let denied = project.elt(&["sync", "--connection", "pg", "--full-refresh"]);
+    let output = format!("{}{}", denied.stdout(), denied.stderr());
+    assert_ne!(denied.code(), 0, "{output}");
+    assert!(output.contains("permission denied"), "{output}");
+}
+
+#[test]
+fn selected_columns_reach_the_table_and_dead_letters_and_keys_stay() {
+    // Orders whose status is "placed" fail the JSON Schema and become dead letters.
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("orders.schema.json");
+    std::fs::write(
+        &schema,
+        r#"{ "properties": { "status": { "not": { "const": "placed" } } } }"#,
+    )
+    .unwrap();
+    let streams = format!(
+        r#"streams = [{{ name = "orders", columns = {{ exclude = ["note", "shipping"] }}, json_schema_path = "{}" }}]"#,
+        schema.display()
+    );
+    let project = Project::new(&format!("{}{streams}\n", sample_toml(2_000, 500, 0)));
+    let summary = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    let orders = crate::common::stream(&summary, "orders");
+    assert!(
+        orders["rows_dead_lettered"].as_u64().unwrap() > 0,
+        "{orders}"
+    );
+    let columns = project.column_types("orders", &["note", "shipping", "status"]);
+    assert_eq!(columns, "status VARCHAR");
+    let records = query(
+        &project.db(),
+        "SELECT string_agg(record::VARCHAR, '\n') FROM raw._elt_dead_letter",
+    );
+    assert!(records[0].contains("\"status\""), "{records:?}");
+    assert!(
+        !records[0].contains("\"note\"") && !records[0].contains("\"shipping\""),
+        "{records:?}"
+    );
+    // Leaving out the key or the cursor is refused by name.
+    for column in ["id", "updated_at"] {
+        let streams =
+            format!(r#"streams = [{{ name = "orders", columns = {{ exclude = ["{column}"] }} }}]"#);
+        project.write_config(&format!("{}{streams}\n", sample_toml(2_000, 500, 0)));
+        let stderr = project
+            .elt(&["sync", "--connection", "demo"])
+            .expect_code(2)
+            .stderr();
+        assert!(
+            stderr.contains(&format!("leaves out \"{column}\"")),
+            "{stderr}"
+        );
+    }
+    let streams = r#"streams = [{ name = "orders", columns = { include = ["id", "updated_at", "status"] } }]"#;
+    project.write_config(&format!("{}{streams}\n", sample_toml(2_000, 500, 0)));
+    project
+        .elt(&["sync", "--connection", "demo", "--full-refresh"])
+        .expect_code(0);
+    let kept = project.query(
+        "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM duckdb_columns()
+         WHERE table_name = 'orders' AND NOT starts_with(column_name, '_elt')",
+    );
+    assert_eq!(kept, ["id,status,updated_at"]);
+}
