@@ -128,3 +128,53 @@ fn selected_columns_reach_the_table_and_dead_letters_and_keys_stay() {
     );
     assert_eq!(kept, ["id,status,updated_at"]);
 }
+
+#[test]
+fn an_http_field_left_out_is_neither_checked_nor_kept() {
+    use elt_core::testkit::http::{Reply, TestServer};
+    use serde_json::json;
+    let server = TestServer::start(|_, _| {
+        Reply::json(json!([
+            { "id": 1, "code": 5, "name": "a" },
+            // A code that does not fit its column: ignored, since the column is left out.
+            { "id": 2, "code": "secret-code-2", "name": "b" },
+            // A key that does not fit: a dead letter, without the code.
+            { "id": "three", "code": "secret-code-3", "name": "c" },
+        ]))
+    });
+    let manifest = r#"
+[[streams]]
+name = "people"
+path = "/people"
+primary_key = ["id"]
+schema = { type = "object", properties = { id = { type = "integer" }, code = { type = "integer" }, name = { type = "string" } } }
+"#;
+    let project = crate::http::project(&server, manifest, "");
+    let config = std::fs::read_to_string(project.dir().join("elt.toml")).unwrap();
+    project.write_config(&format!(
+        "{config}streams = [{{ name = \"people\", columns = {{ exclude = [\"code\"] }} }}]\n"
+    ));
+    let summary = project
+        .elt(&["sync", "--connection", "api", "--json"])
+        .expect_code(0)
+        .json();
+    let people = crate::common::stream(&summary, "people");
+    assert_eq!(
+        (
+            people["rows_loaded"].as_u64(),
+            people["rows_dead_lettered"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{people}"
+    );
+    let letters = project.query("SELECT record::VARCHAR FROM raw._elt_dead_letter");
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].contains("three") && !letters[0].contains("secret-code"),
+        "{letters:?}"
+    );
+    assert_eq!(
+        project.column_types("people", &["id", "code", "name"]),
+        "id BIGINT, name VARCHAR"
+    );
+}

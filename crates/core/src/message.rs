@@ -178,10 +178,22 @@ impl Emitter {
     }
 
     /// Sends records the source read but cannot put in the stream's schema (a value of the
-    /// wrong type) to the dead-letter table; they count as read.
-    pub async fn dead_letters(&mut self, dead: Vec<DeadLetter>) -> Result<()> {
+    /// wrong type) to the dead-letter table; they count as read. Columns the stream leaves
+    /// out are removed from them first.
+    pub async fn dead_letters(&mut self, mut dead: Vec<DeadLetter>) -> Result<()> {
         if dead.is_empty() {
             return Ok(());
+        }
+        if let Some(full) = &self.source_schema {
+            let left_out: Vec<&str> = full
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .filter(|name| self.schema.field_with_name(name).is_err())
+                .collect();
+            for letter in &mut dead {
+                letter.record = without_fields(&letter.record, &left_out);
+            }
         }
         let count = dead.len() as u64;
         self.send(Message::DeadLetters(dead)).await?;
@@ -214,5 +226,19 @@ impl Emitter {
             .send(message)
             .await
             .map_err(|_| Error::permanent("the destination stopped before the source finished"))
+    }
+}
+
+/// `record` (JSON text) without the top-level `fields`; a record that is not a JSON object
+/// cannot hold them and stays as it is.
+fn without_fields(record: &str, fields: &[&str]) -> String {
+    match serde_json::from_str::<serde_json::Value>(record) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            for field in fields {
+                object.remove(*field);
+            }
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => record.to_owned(),
     }
 }

@@ -136,6 +136,19 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// `record` without the fields of the columns the stream leaves out (`columns`), so
+    /// their values are neither checked nor kept, not even in a dead letter.
+    fn without_left_out(&self, mut record: Value) -> Value {
+        if let (Some(discovered), Value::Object(fields)) = (&self.stream.discovered, &mut record) {
+            for field in discovered.fields() {
+                if self.stream.schema().field_with_name(field.name()).is_err() {
+                    fields.remove(field.name());
+                }
+            }
+        }
+        record
+    }
+
     /// The value of the cursor parameter (the API's filters are inclusive).
     fn since(&self) -> Option<String> {
         self.floor.since()
@@ -236,7 +249,7 @@ impl Reader<'_> {
             if let Some(p) = position {
                 self.advance(p);
             }
-            match self.normalizer.row(record, added) {
+            match self.normalizer.row(self.without_left_out(record), added) {
                 Ok(row) => rows.push(row),
                 Err(letter) => dead.push(letter),
             }
