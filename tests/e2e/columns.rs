@@ -178,3 +178,106 @@ schema = { type = "object", properties = { id = { type = "integer" }, code = { t
         "id BIGINT, name VARCHAR"
     );
 }
+
+#[test]
+fn hashed_columns_are_salted_sha256_in_the_table_and_in_dead_letters() {
+    let url = fresh_database("elt_hashing");
+    execute(
+        &url,
+        "CREATE TABLE people (id bigint PRIMARY KEY, email text, name text,
+                              updated_at timestamptz NOT NULL);
+         INSERT INTO people SELECT i, CASE WHEN i % 10 <> 0 THEN 'user' || i || '@example.com' END,
+                                   'name ' || i, '2024-01-01'::timestamptz + i * interval '1 minute'
+         FROM generate_series(1, 300) i;",
+    );
+    let streams = r#"streams = [{ name = "public.people", hash = ["email", "id"] }]"#;
+    let toml = format!(
+        "hash_salt = \"${{ELT_T_SALT}}\"\n{}",
+        crate::pg::project_toml(&url, "", streams)
+    );
+    let project = Project::new(&toml);
+    let sync = |project: &Project| {
+        let mut command = project.command(&["sync", "--connection", "pg", "--json"]);
+        crate::common::Run(
+            command
+                .env("ELT_T_SALT", "pepper-7")
+                .output()
+                .expect("run elt"),
+        )
+    };
+    let summary = sync(&project).expect_code(0).json();
+    assert_eq!(
+        crate::common::stream(&summary, "public.people")["rows_loaded"],
+        300
+    );
+    // PostgreSQL computes what every value must have become.
+    let expected = crate::pg::query(
+        &url,
+        "SELECT encode(sha256(convert_to('pepper-7' || id::text, 'UTF8')), 'hex') || ' ' ||
+                coalesce(encode(sha256(convert_to('pepper-7' || email, 'UTF8')), 'hex'), 'NULL')
+         FROM people ORDER BY 1",
+    );
+    let loaded = project
+        .query("SELECT id || ' ' || coalesce(email, 'NULL') FROM raw.public_people ORDER BY 1");
+    assert_eq!(loaded, expected);
+    assert_eq!(
+        loaded.iter().filter(|l| l.ends_with("NULL")).count(),
+        30,
+        "NULL stays NULL"
+    );
+    // An incremental merge by the hashed key updates the same row.
+    execute(
+        &url,
+        "UPDATE people SET name = 'renamed', updated_at = now() WHERE id = 5",
+    );
+    sync(&project).expect_code(0);
+    let renamed =
+        project.query("SELECT count(*)::VARCHAR FROM raw.public_people WHERE name = 'renamed'");
+    assert_eq!(renamed, ["1"]);
+    assert_eq!(
+        project.query("SELECT count(*)::VARCHAR FROM raw.public_people"),
+        ["300"]
+    );
+    // Without the salt the sync stops before reading; the cursor cannot be hashed.
+    let stderr = project.elt(&["sync", "--connection", "pg"]).stderr();
+    assert!(stderr.contains("ELT_T_SALT"), "{stderr}");
+    let cursor = toml.replace(r#"hash = ["email", "id"]"#, r#"hash = ["updated_at"]"#);
+    project.write_config(&cursor);
+    let stderr = sync(&project).expect_code(2).stderr();
+    assert!(stderr.contains("cannot be hashed"), "{stderr}");
+}
+
+#[test]
+fn a_dead_letter_keeps_only_the_digest_of_a_hashed_field() {
+    use elt_core::testkit::http::{Reply, TestServer};
+    use serde_json::json;
+    let server = TestServer::start(|_, _| {
+        Reply::json(json!([
+            { "id": 1, "email": "kept@example.com" },
+            { "id": "bad", "email": "leaked@example.com" },
+        ]))
+    });
+    let manifest = r#"
+[[streams]]
+name = "people"
+path = "/people"
+primary_key = ["id"]
+schema = { type = "object", properties = { id = { type = "integer" }, email = { type = "string" } } }
+"#;
+    let project = crate::http::project(&server, manifest, "");
+    let config = std::fs::read_to_string(project.dir().join("elt.toml")).unwrap();
+    project.write_config(&format!(
+        "hash_salt = \"s\"\n{config}streams = [{{ name = \"people\", hash = [\"email\"] }}]\n"
+    ));
+    project.elt(&["sync", "--connection", "api"]).expect_code(0);
+    let letters = project.query("SELECT record::VARCHAR FROM raw._elt_dead_letter");
+    assert_eq!(letters.len(), 1);
+    let digest = |text: &str| elt_core::hashing::Hasher::new(vec![], "s").digest(text);
+    assert!(
+        letters[0].contains(&digest("leaked@example.com")),
+        "{letters:?}"
+    );
+    assert!(!letters[0].contains("leaked@example.com\""), "{letters:?}");
+    let emails = project.query("SELECT email FROM raw.people");
+    assert_eq!(emails, [digest("kept@example.com")]);
+}

@@ -147,6 +147,9 @@ pub struct ConfiguredStream {
     /// Sources that read SQL select only them; the emitter drops the others from what
     /// any other source builds.
     pub discovered: Option<SchemaRef>,
+    /// Columns whose values are replaced by a salted SHA-256 before anything is written
+    /// (`hash` in elt.toml; text in [`Self::schema`]).
+    pub hashed: Vec<String>,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -221,6 +224,7 @@ impl ConfiguredStream {
             backfill: None,
             deletes: Deletes::default(),
             discovered: None,
+            hashed: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod changes;
 pub mod destination;
 pub mod error;
 pub mod failpoint;
+pub mod hashing;
 pub mod ident;
 pub mod message;
 pub mod reconcile;

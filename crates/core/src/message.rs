@@ -81,8 +81,10 @@ impl ReadStats {
 pub struct Emitter {
     tx: mpsc::Sender<Message>,
     schema: SchemaRef,
-    /// The schema sources build batches in, when it has more columns than `schema`.
+    /// The schema sources build batches in, when it differs from `schema` (columns left
+    /// out, columns hashed).
     source_schema: Option<SchemaRef>,
+    hasher: Option<crate::hashing::Hasher>,
     stats: Arc<ReadStats>,
     frozen: Option<StreamState>,
     check: Option<Arc<dyn BatchCheck>>,
@@ -95,6 +97,7 @@ impl Emitter {
             tx,
             schema,
             source_schema: None,
+            hasher: None,
             stats,
             frozen: None,
             check: None,
@@ -118,6 +121,14 @@ impl Emitter {
         self
     }
 
+    /// Hashes columns of every batch, and of the records of dead letters the source sends,
+    /// before anything else sees them (see [`crate::hashing`]).
+    #[must_use]
+    pub fn with_hasher(mut self, hasher: crate::hashing::Hasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
     /// Makes every checkpoint carry `state` instead of the source's position: a backfill
     /// commits its rows without moving the watermark.
     #[must_use]
@@ -132,20 +143,10 @@ impl Emitter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let batch = match &self.source_schema {
-            Some(full) if batch.schema().fields() == full.fields() => {
-                let columns = self
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| batch.schema().index_of(f.name()))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::bug(format!("selecting the stream's columns: {e}")))?;
-                batch
-                    .project(&columns)
-                    .map_err(|e| Error::bug(format!("selecting the stream's columns: {e}")))?
-            }
-            _ => batch,
+        let batch = if self.source_schema.is_some() {
+            self.conform(batch)?
+        } else {
+            batch
         };
         if !Arc::ptr_eq(&batch.schema(), &self.schema)
             && batch.schema().fields() != self.schema.fields()
@@ -195,6 +196,11 @@ impl Emitter {
                 letter.record = without_fields(&letter.record, &left_out);
             }
         }
+        if let Some(hasher) = &self.hasher {
+            for letter in &mut dead {
+                letter.record = hasher.record(&letter.record);
+            }
+        }
         let count = dead.len() as u64;
         self.send(Message::DeadLetters(dead)).await?;
         self.stats.rows.fetch_add(count, Ordering::Relaxed);
@@ -219,6 +225,25 @@ impl Emitter {
     /// stream that reads only some columns (see [`Self::with_source_schema`]).
     pub fn schema(&self) -> &SchemaRef {
         self.source_schema.as_ref().unwrap_or(&self.schema)
+    }
+
+    /// A batch in the discovered schema, or in a narrower one a source selected, as the
+    /// stream's: its columns by name, the hashed ones hashed. A batch that lacks a column
+    /// is left for the schema check to refuse.
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for field in self.schema.fields() {
+            let Ok(index) = batch.schema().index_of(field.name()) else {
+                return Ok(batch);
+            };
+            let column = batch.column(index);
+            match &self.hasher {
+                Some(h) if h.hashes(field.name()) => columns.push(h.column(column)?),
+                _ => columns.push(column.clone()),
+            }
+        }
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| Error::bug(format!("putting a batch in the stream's columns: {e}")))
     }
 
     async fn send(&self, message: Message) -> Result<()> {

@@ -135,18 +135,20 @@ impl<C: SqlColumn> Table<C> {
     }
 
     /// The table narrowed to the columns `stream` reads (all of them, unless it selects
-    /// columns), so the query names no other column. A read is refused when one of those
-    /// columns changed since discovery; a column added since is left for the next run.
+    /// columns), so the query names no other column; its fields are the discovered ones
+    /// (before any hashing). A read is refused when one of those columns changed since
+    /// discovery; a column added since is left for the next run.
     pub fn narrowed_to(mut self, stream: &ConfiguredStream) -> Result<Self> {
-        let wanted = stream.schema().fields();
+        let (wanted, discovered) = (stream.schema().fields(), stream.source_schema());
         self.columns
             .retain(|c| wanted.iter().any(|f| f.name() == c.name()));
         let same = self.columns.len() == wanted.len()
-            && self
-                .columns
-                .iter()
-                .zip(wanted)
-                .all(|(c, f)| c.field() == *f.as_ref());
+            && self.columns.iter().zip(wanted).all(|(c, f)| {
+                c.name() == f.name()
+                    && discovered
+                        .field_with_name(c.name())
+                        .is_ok_and(|d| c.field() == *d)
+            });
         if same {
             Ok(self)
         } else {

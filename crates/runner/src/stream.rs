@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use backoff::backoff::Backoff;
 use elt_core::capability::KeyDigests;
+use elt_core::hashing::Hasher;
 use elt_core::message::ReadStats;
 use elt_core::{
     BatchCheck, ConfiguredStream, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
@@ -71,6 +72,8 @@ struct StreamRun<'a> {
 /// The stream as the destination gets it: in the checks' schema, with the checks.
 struct Checked {
     write_stream: ConfiguredStream,
+    /// The hashing of the stream's `hash` columns, with the resolved salt.
+    hasher: Option<Hasher>,
     check: Option<Arc<dyn BatchCheck>>,
     /// Succeeded runs since the last reconciliation, when the stream reconciles.
     runs_since_reconcile: Option<u64>,
@@ -162,8 +165,18 @@ impl<'a> StreamRun<'a> {
                 write_stream.stream.schema = c.output_schema();
                 Arc::new(c) as Arc<dyn BatchCheck>
             });
+        let hasher = match (&self.ctx.config.hash_salt, stream.hashed.is_empty()) {
+            (Some(salt), false) => {
+                let salt = salt
+                    .resolve()
+                    .map_err(|e| Error::config(format!("`hash_salt`: {}", e.message())))?;
+                Some(Hasher::new(stream.hashed.clone(), salt.expose()))
+            }
+            _ => None,
+        };
         Ok(Checked {
             write_stream,
+            hasher,
             check,
             runs_since_reconcile,
         })
@@ -230,6 +243,9 @@ impl<'a> StreamRun<'a> {
         let mut emitter = Emitter::new(tx.clone(), stream.schema().clone(), stats.clone());
         if let Some(discovered) = &stream.discovered {
             emitter = emitter.with_source_schema(discovered.clone());
+        }
+        if let Some(hasher) = &checked.hasher {
+            emitter = emitter.with_hasher(hasher.clone());
         }
         if let Some(check) = checked.check.clone() {
             emitter = emitter.with_check(check);

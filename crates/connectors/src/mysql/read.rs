@@ -6,6 +6,7 @@
 //! interpolated into SQL but quoted identifiers and integers from the validated config.
 
 use elt_core::batch::{FlushPolicy, RowBatcher};
+use elt_core::catalog::schema;
 use elt_core::sql::{last_row_position, mid_read_checkpoint, state_text};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
 use futures_util::TryStreamExt;
@@ -166,7 +167,7 @@ impl Reader<'_> {
         let keyed = keyset.as_ref().is_some_and(|k| !k.key.is_empty());
         let position = keyset.as_ref().filter(|_| incremental);
         let batch_rows = self.config.batch_rows;
-        let mut rows = RowBatcher::new(self.stream.schema().clone(), FlushPolicy::rows(batch_rows));
+        let mut rows = RowBatcher::new(schema(self.table.fields()), FlushPolicy::rows(batch_rows));
         let mut zero_dates = vec![0_u64; self.table.columns.len()];
         let mut last_position = None;
         let (target, name) = (self.target, self.stream.name().to_owned());

@@ -4,6 +4,7 @@
 //! Values from state reach SQL through `set_config` parameters (COPY takes no bind
 //! parameters), never through string interpolation.
 
+use elt_core::catalog::schema;
 use elt_core::sql::mid_read_checkpoint;
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode, quote_ident};
 use futures_util::StreamExt;
@@ -177,7 +178,7 @@ impl<'a> Reader<'a> {
         );
         tracing::debug!(stream = self.stream.name(), %sql, "reading");
         let kinds: Vec<Kind> = self.table.columns.iter().map(|c| c.kind.clone()).collect();
-        let mut decoder = CopyDecoder::new(self.stream.schema().clone(), &kinds);
+        let mut decoder = CopyDecoder::new(schema(self.table.fields()), &kinds);
         let batch_rows = self.config.batch_rows;
         let stream_name = self.stream.name().to_owned();
         let target = self.target;

@@ -41,6 +41,9 @@ pub struct Connection {
     /// that do not set their own.
     #[serde(default)]
     pub schema_contract: SchemaContract,
+    /// The project's `hash_salt` (a secret), for streams that hash columns.
+    #[serde(skip)]
+    pub hash_salt: Option<elt_core::Secret>,
 }
 
 /// What a sync does when a stream's schema no longer matches its raw table.
@@ -152,6 +155,11 @@ pub struct StreamConfig {
     /// be left out.
     #[serde(default)]
     pub columns: Option<ColumnSelection>,
+    /// Text or integer columns whose values are replaced by the hex SHA-256 of the
+    /// project's `hash_salt` followed by the value, before any check, dead letter or write.
+    /// Equal values keep equal hashes, so a hashed key still joins.
+    #[serde(default)]
+    pub hash: Option<Vec<String>>,
     /// A column marking rows deleted in the source (deleted when not NULL and not false),
     /// such as `deleted_at` or `is_deleted`; merge and history only.
     #[serde(default)]

@@ -37,6 +37,10 @@ pub struct Project {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProjectFile {
+    /// The salt of hashed columns (`hash` on a stream): a secret, such as
+    /// `"${ELT_HASH_SALT}"`.
+    #[serde(default)]
+    hash_salt: Option<elt_core::Secret>,
     #[serde(default)]
     sources: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -119,7 +123,11 @@ impl Project {
                 }))
             },
         )?;
+        if let Some(salt) = &file.hash_salt {
+            secrets.push(("hash_salt".to_owned(), salt.clone()));
+        }
         for (name, c) in &mut file.connections {
+            c.hash_salt = file.hash_salt.clone();
             let at = format!("{shown}: `connections.{name}");
             for (i, stream) in c.streams.iter_mut().flatten().enumerate() {
                 stream.load_json_schema(dir, &format!("{at}.streams[{i}].json_schema_path`"))?;

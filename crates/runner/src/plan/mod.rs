@@ -5,7 +5,11 @@
 use elt_core::{Catalog, ConfiguredStream, Error, Result, SyncMode, WriteMode};
 
 use crate::config::{Connection, StreamConfig};
+
+mod columns;
+
 use crate::options::SyncOptions;
+use columns::{hash_columns, select_columns};
 
 /// Chooses the streams and their modes; every problem is a config error naming the
 /// stream and the option.
@@ -41,6 +45,7 @@ pub fn plan_streams(
         let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
         set_columns(&mut stream, c)?;
         select_columns(&mut stream, c, &mut notes)?;
+        hash_columns(&mut stream, c, config)?;
         set_modes(&mut stream, c, &mut notes)?;
         set_deletes(&mut stream, c)?;
         apply_options(&mut stream, options, &mut notes)?;
@@ -111,72 +116,6 @@ fn set_columns(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
     }
     if let Some(table) = &c.table {
         stream.table = elt_core::normalize_name(table);
-    }
-    Ok(())
-}
-
-/// The columns a stream reads (`columns`): the discovered schema narrowed to them, in
-/// the discovered order. The key, cursor and soft-delete columns must stay.
-fn select_columns(
-    stream: &mut ConfiguredStream,
-    c: &StreamConfig,
-    notes: &mut Vec<String>,
-) -> Result<()> {
-    let Some(selection) = &c.columns else {
-        return Ok(());
-    };
-    let (listed, include) = match (&selection.include, &selection.exclude) {
-        (Some(list), None) => (list, true),
-        (None, Some(list)) => (list, false),
-        _ => {
-            return Err(Error::config(format!(
-                "{} takes either `include` or `exclude`, not both or neither",
-                at(c, "columns")
-            )));
-        }
-    };
-    let full = stream.schema().clone();
-    if let Some(missing) = listed.iter().find(|n| full.field_with_name(n).is_err()) {
-        return Err(Error::config(format!(
-            "{} names column {missing:?}, which the stream does not have",
-            at(c, "columns")
-        )));
-    }
-    let kept: Vec<_> = full
-        .fields()
-        .iter()
-        .filter(|f| listed.contains(f.name()) == include)
-        .map(|f| f.as_ref().clone())
-        .collect();
-    let needed = stream
-        .primary_key
-        .iter()
-        .chain(&stream.cursor)
-        .chain(&stream.deletes.soft_delete_column);
-    for column in needed {
-        if !kept.iter().any(|f| f.name() == column) {
-            return Err(Error::config(format!(
-                "{} leaves out {column:?}, which the stream needs as its key, cursor or \
-                 soft-delete column; keep it",
-                at(c, "columns")
-            )));
-        }
-    }
-    let left_out: Vec<&str> = full
-        .fields()
-        .iter()
-        .filter(|f| !kept.iter().any(|k| k.name() == f.name()))
-        .map(|f| f.name().as_str())
-        .collect();
-    if !left_out.is_empty() {
-        notes.push(format!(
-            "columns: reads {} of {}, leaving out {}",
-            kept.len(),
-            full.fields().len(),
-            left_out.join(", ")
-        ));
-        stream.stream.schema = elt_core::catalog::schema(kept);
-        stream.discovered = Some(full);
     }
     Ok(())
 }
@@ -271,7 +210,17 @@ fn apply_options(
     notes: &mut Vec<String>,
 ) -> Result<()> {
     let keyed = matches!(stream.write_mode, WriteMode::Merge | WriteMode::History);
-    if options.reconcile_deletes && keyed {
+    let hashed_key = stream.primary_key.iter().any(|k| stream.hashed.contains(k));
+    if hashed_key && stream.deletes.reconcile_every.is_some() {
+        return Err(Error::config(format!(
+            "stream {}: `reconcile_deletes_every` compares the source's keys with the table's, \
+             but the key is hashed; turn one of them off",
+            stream.name()
+        )));
+    }
+    if options.reconcile_deletes && keyed && hashed_key {
+        notes.push("--reconcile-deletes skipped it: its key is hashed".to_owned());
+    } else if options.reconcile_deletes && keyed {
         match elt_core::reconcile::check_key_types(stream) {
             Ok(()) => stream.deletes.reconcile_every = Some(1),
             Err(e) => notes.push(format!("--reconcile-deletes skipped it: {}", e.message())),
