@@ -173,3 +173,18 @@ destination = "local"
         ["397 112 2025-01-31 1"]
     );
 }
+
+/// The README's first command, `make demo`, syncs connection `demo` of the repository's
+/// own `elt.toml`: run here on a copy, so the repository stays clean.
+#[test]
+fn the_repository_elt_toml_runs_the_demo() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let toml = std::fs::read_to_string(root.join("elt.toml")).expect("the repository's elt.toml");
+    let project = Project::new(&toml);
+    let summary = project
+        .elt(&["sync", "--connection", "demo", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert!(project.db().exists(), "data/demo.duckdb");
+}
