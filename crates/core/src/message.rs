@@ -112,9 +112,10 @@ impl Emitter {
     }
 
     /// Lets the source build batches in `source_schema`, the discovered schema of a stream
-    /// that reads only some columns: each batch keeps only the stream's columns before it
-    /// is checked or sent, so the others never reach a check, a dead letter or the
-    /// destination. Sources that select columns themselves send the stream's schema.
+    /// that reads only some columns or hashes some: each batch is put in the stream's
+    /// schema (its columns by name, hashed ones hashed) before it is checked or sent, so
+    /// left-out columns and clear values never reach a check, a dead letter or the
+    /// destination. Sources that select columns themselves send just those columns.
     #[must_use]
     pub fn with_source_schema(mut self, source_schema: SchemaRef) -> Self {
         self.source_schema = Some(source_schema);
@@ -222,7 +223,7 @@ impl Emitter {
     }
 
     /// The schema the source builds batches in: the stream's, or the discovered one of a
-    /// stream that reads only some columns (see [`Self::with_source_schema`]).
+    /// stream that selects or hashes columns (see [`Self::with_source_schema`]).
     pub fn schema(&self) -> &SchemaRef {
         self.source_schema.as_ref().unwrap_or(&self.schema)
     }
