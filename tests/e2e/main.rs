@@ -28,3 +28,4 @@ mod postgres;
 mod reconcile;
 mod replay_types;
 mod secrets;
+mod tls;

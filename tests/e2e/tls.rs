@@ -1,0 +1,238 @@
+//! TLS with a private CA: a PostgreSQL server this test starts (its own `initdb`, a server
+//! certificate for `localhost` signed by a CA the test creates) is reached with
+//! `tls = "verify-full"` and `sslrootcert`; an unknown CA and a wrong host name fail with
+//! one line that names the cause.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::Project;
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A password in the URL (the server trusts loopback, so it is never checked): it must not
+/// appear in any output.
+const CANARY: &str = "tls-canary-pw-41c9";
+
+fn run(program: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed for this test: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`NAME.crt`, `NAME.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let (key, crt, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN=elt {name}"),
+    );
+    run(
+        "openssl",
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-days", "2", "-subj", &subject,
+        ],
+        dir,
+    );
+}
+
+/// A PostgreSQL server on a free loopback port, stopped when dropped.
+struct Server {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        make_ca(dir, "ca");
+        make_ca(dir, "other");
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+            dir,
+        );
+        run("chmod", &["600", "server.key"], dir);
+        run("chown", &["-R", "postgres:postgres", "."], dir);
+        let data = dir.join("data");
+        let data = data.to_str().unwrap();
+        run(
+            "runuser",
+            &[
+                "-u",
+                "postgres",
+                "--",
+                &format!("{BIN}/initdb"),
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            dir,
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+            dir.display()
+        );
+        let log = dir.join("server.log");
+        run(
+            "runuser",
+            &[
+                "-u",
+                "postgres",
+                "--",
+                &format!("{BIN}/pg_ctl"),
+                "-D",
+                data,
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+            dir,
+        );
+        Self {
+            dir: dir.to_owned(),
+            port,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Command::new("runuser")
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                &format!("{BIN}/pg_ctl"),
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+    }
+}
+
+fn project(server: &Server, host: &str, ca: &str) -> Project {
+    let url = format!(
+        "postgres://postgres:{CANARY}@{host}:{}/postgres?sslrootcert={}/{ca}",
+        server.port,
+        server.dir.display()
+    );
+    Project::new(&crate::pg::project_toml(
+        &url,
+        "tls = \"verify-full\"",
+        r#"streams = [{ name = "public.things" }]"#,
+    ))
+}
+
+#[test]
+fn verify_full_against_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let direct = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        server.port
+    );
+    crate::pg::execute(
+        &direct,
+        "CREATE TABLE things (id bigint PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
+         INSERT INTO things SELECT i, 'thing ' || i, now() FROM generate_series(1, 100) i;",
+    );
+    let good = project(&server, "localhost", "ca.crt");
+    let check = good.elt(&["check", "--connection", "pg"]).expect_code(0);
+    assert!(
+        check.stdout().contains("tls verify-full"),
+        "{}",
+        check.stdout()
+    );
+    let sync = good
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0);
+    for output in [
+        check.stdout() + &check.stderr(),
+        sync.stdout() + &sync.stderr(),
+    ] {
+        assert!(!output.contains(CANARY), "{output}");
+    }
+    let summary = sync.json();
+    assert_eq!(
+        crate::common::stream(&summary, "public.things")["rows_loaded"],
+        100
+    );
+    for (host, ca, cause) in [
+        ("localhost", "other.crt", "UnknownIssuer"),
+        ("127.0.0.1", "ca.crt", "not valid for name"),
+    ] {
+        let run = project(&server, host, ca).elt(&["check", "--connection", "pg"]);
+        let output = run.stdout() + &run.stderr();
+        assert_ne!(run.code(), 0, "{host} with {ca}: {output}");
+        assert!(!output.contains(CANARY), "{output}");
+        let line = output
+            .lines()
+            .find(|l| l.contains("cannot connect"))
+            .unwrap_or_else(|| panic!("{output}"));
+        assert!(
+            line.contains(cause) && line.contains("tls verify-full"),
+            "{host} with {ca}: {output}"
+        );
+    }
+}
