@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Hasher {
     columns: Vec<String>,
-    salt: Vec<u8>,
+    /// SHA-256 with the salt already absorbed: each value continues from a copy.
+    salted: Sha256,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -37,7 +38,7 @@ impl Hasher {
     pub fn new(columns: Vec<String>, salt: &str) -> Self {
         Self {
             columns,
-            salt: salt.as_bytes().to_vec(),
+            salted: Sha256::new_with_prefix(salt.as_bytes()),
         }
     }
 
@@ -48,14 +49,15 @@ impl Hasher {
 
     /// The hex digest of `text`.
     pub fn digest(&self, text: &str) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(&self.salt);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hasher = self.salted.clone();
         hasher.update(text.as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut hex = String::with_capacity(64);
+        for byte in hasher.finalize() {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        hex
     }
 
     /// `array` (text or integers) as the digests of its values' text.
