@@ -129,6 +129,15 @@ fn full_load_then_incremental_merge_equals_the_source() {
         .json();
     let name = "elt_my_incremental.orders";
     assert_eq!(stream(&first, name)["rows_loaded"], 20_000);
+    // `prefer` (the loopback default without a password) says when the server offered no
+    // TLS and the connection went plaintext.
+    let have_ssl = query(&url, "SELECT @@have_ssl");
+    let notes = stream(&first, name)["notes"].to_string();
+    assert_eq!(
+        notes.contains("connected in plaintext"),
+        have_ssl != ["YES"],
+        "have_ssl {have_ssl:?}: {notes}"
+    );
     assert_eq!(stream(&first, name)["sync_mode"], "incremental");
     assert_same_orders(&url, &project, "elt_my_incremental_orders");
 

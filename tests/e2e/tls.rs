@@ -52,7 +52,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Self {
+    /// With TLS (`ssl`) or without, as a server that offers none.
+    fn start(dir: &Path, ssl: bool) -> Self {
         make_ca(dir, "ca");
         make_ca(dir, "other");
         std::fs::write(
@@ -123,8 +124,9 @@ impl Server {
             .unwrap()
             .port();
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
-            dir.display()
+            "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c ssl={ssl} -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+            dir = dir.display(),
+            ssl = if ssl { "on" } else { "off" },
         );
         let log = dir.join("server.log");
         run(
@@ -187,7 +189,7 @@ fn project(server: &Server, host: &str, ca: &str) -> Project {
 #[test]
 fn verify_full_against_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), true);
     let direct = format!(
         "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
         server.port
@@ -235,4 +237,47 @@ fn verify_full_against_a_private_ca() {
             "{host} with {ca}: {output}"
         );
     }
+}
+
+/// The note of a `prefer` sync of `server` (no password, so `prefer` is allowed), if any.
+fn prefer_note(server: &Server) -> Option<String> {
+    let direct = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    crate::pg::execute(
+        &format!("{direct}?sslmode=disable"),
+        "CREATE TABLE IF NOT EXISTS things (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL);
+         INSERT INTO things VALUES (1, now()) ON CONFLICT DO NOTHING;",
+    );
+    let streams = r#"streams = [{ name = "public.things" }]"#;
+    let project = Project::new(&crate::pg::project_toml(
+        &direct,
+        "tls = \"prefer\"",
+        streams,
+    ));
+    let summary = project
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    let notes = crate::common::stream(&summary, "public.things")["notes"].clone();
+    notes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.contains("plaintext"))
+        .map(str::to_owned)
+}
+
+#[test]
+fn prefer_says_when_it_fell_back_to_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_tls = Server::start(dir.path(), true);
+    assert_eq!(prefer_note(&with_tls), None, "TLS was offered and used");
+    drop(with_tls);
+    let dir = tempfile::tempdir().unwrap();
+    let without = Server::start(dir.path(), false);
+    let note = prefer_note(&without).expect("a note about the plaintext connection");
+    assert!(
+        note.contains("(tls prefer)") && note.contains("tls = \"require\""),
+        "{note}"
+    );
 }

@@ -97,6 +97,15 @@ pub fn url_facts(url: &str, param: &str) -> (bool, bool) {
     )
 }
 
+/// What the run summary says when `prefer` connected without TLS: `endpoint` is the
+/// connection as `describe` prints it (no secret).
+pub fn fallback_note(endpoint: &str) -> String {
+    format!(
+        "{endpoint}: the server offered no TLS, so `tls = \"prefer\"` connected in plaintext; \
+         set `tls = \"require\"` to refuse that"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

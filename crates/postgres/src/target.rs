@@ -92,6 +92,20 @@ impl Target {
         )
     }
 
+    /// A note for the run summary when `tls = "prefer"` ended up without TLS on `conn`
+    /// (the server offered none); None when TLS is in use or the mode never falls back.
+    pub async fn plaintext_fallback(&self, conn: &mut PgConnection) -> Result<Option<String>> {
+        if self.tls != TlsMode::Prefer {
+            return Ok(None);
+        }
+        let ssl: Option<bool> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| self.error("checking whether the connection uses TLS", e))?;
+        Ok((ssl != Some(true)).then(|| tls::fallback_note(&self.describe())))
+    }
+
     /// Opens a connection.
     pub async fn connect(&self) -> Result<PgConnection> {
         let connecting = PgConnection::connect_with(&self.options);

@@ -134,6 +134,21 @@ impl Target {
         Ok(conn)
     }
 
+    /// A note for the run summary when `tls = "prefer"` ended up without TLS on `conn`
+    /// (the server offered none); None when TLS is in use or the mode never falls back.
+    pub async fn plaintext_fallback(&self, conn: &mut MySqlConnection) -> Result<Option<String>> {
+        if self.tls != TlsMode::Prefer {
+            return Ok(None);
+        }
+        let cipher: Option<(String, String)> =
+            sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| self.error("checking whether the connection uses TLS", e))?;
+        let plaintext = cipher.is_none_or(|(_, cipher)| cipher.is_empty());
+        Ok(plaintext.then(|| tls::fallback_note(&self.describe())))
+    }
+
     /// Classifies a sqlx error: network faults, lock timeouts, deadlocks and shutdowns are
     /// transient, bad credentials and unknown databases config errors, the rest permanent.
     /// The message is scrubbed of the URL's secret.

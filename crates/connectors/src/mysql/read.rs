@@ -30,6 +30,9 @@ pub async fn read(
 ) -> Result<()> {
     let target = Target::new(config)?;
     let mut conn = idle.take_or(target.connect()).await?;
+    if let Some(note) = target.plaintext_fallback(&mut conn).await? {
+        out.note(note);
+    }
     let (database, name) = stream.name().split_once('.').ok_or_else(|| {
         Error::config(format!(
             "stream {} is not named database.table",
