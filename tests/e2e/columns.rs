@@ -197,12 +197,9 @@ fn hashed_columns_are_salted_sha256_in_the_table_and_in_dead_letters() {
     );
     let project = Project::new(&toml);
     let sync = |project: &Project| {
-        let mut command = project.command(&["sync", "--connection", "pg", "--json"]);
-        crate::common::Run(
-            command
-                .env("ELT_T_SALT", "pepper-7")
-                .output()
-                .expect("run elt"),
+        project.elt_with_env(
+            &["sync", "--connection", "pg", "--json"],
+            &[("ELT_T_SALT", "pepper-7")],
         )
     };
     let summary = sync(&project).expect_code(0).json();

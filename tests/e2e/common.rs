@@ -78,7 +78,14 @@ impl Project {
 
     /// Runs `elt ARGS` to completion.
     pub fn elt(&self, args: &[&str]) -> Run {
-        Run(self.command(args).output().expect("run elt"))
+        self.elt_with_env(args, &[])
+    }
+
+    /// Runs `elt ARGS` to completion with the environment variables `env` set.
+    pub fn elt_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        Run(command.output().expect("run elt"))
     }
 
     /// Runs a query whose single column is text; one string per row.

@@ -35,9 +35,7 @@ fn every_string_is_expanded_and_an_unset_variable_names_its_key() {
         ("ELT_T_TABLE", "days_from_env"),
     ];
     let run = |env: &[(&str, &str)]| {
-        let mut command = project.command(&["sync", "--connection", "demo", "--json"]);
-        command.envs(env.iter().copied());
-        crate::common::Run(command.output().expect("run elt"))
+        project.elt_with_env(&["sync", "--connection", "demo", "--json"], env)
     };
     let summary = run(&env).expect_code(0).json();
     let stream = crate::common::stream(&summary, "dates");
@@ -92,16 +90,8 @@ destination = "local"
         &["check", "--connection", "demo"][..],
         &["sync", "--connection", "demo", "--json"],
     ] {
-        let mut command = project.command(args);
-        let out = command
-            .env("ELT_T_PASSWORD", canary)
-            .output()
-            .expect("run elt");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let run = project.elt_with_env(args, &[("ELT_T_PASSWORD", canary)]);
+        let text = run.stdout() + &run.stderr();
         assert!(
             !text.contains(canary),
             "{args:?} printed the secret: {text}"

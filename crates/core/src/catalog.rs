@@ -198,6 +198,11 @@ impl ConfiguredStream {
         &self.stream.schema
     }
 
+    /// The discovered columns the stream leaves out (`columns` in elt.toml).
+    pub fn left_out_columns(&self) -> Vec<String> {
+        left_out(self.source_schema(), self.schema())
+    }
+
     /// The schema the source builds batches in: the discovered one (a superset of
     /// [`Self::schema`] when the stream selects columns).
     pub fn source_schema(&self) -> &SchemaRef {
@@ -242,6 +247,16 @@ pub fn describe_schema(schema: &SchemaRef) -> Vec<serde_json::Value> {
             };
             serde_json::json!({ "name": f.name(), "type": ty, "nullable": f.is_nullable() })
         })
+        .collect()
+}
+
+/// The names of the columns of `discovered` that `selected` leaves out.
+pub fn left_out(discovered: &SchemaRef, selected: &SchemaRef) -> Vec<String> {
+    discovered
+        .fields()
+        .iter()
+        .filter(|f| selected.field_with_name(f.name()).is_err())
+        .map(|f| f.name().clone())
         .collect()
 }
 

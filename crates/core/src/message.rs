@@ -84,6 +84,8 @@ pub struct Emitter {
     /// The schema sources build batches in, when it differs from `schema` (columns left
     /// out, columns hashed).
     source_schema: Option<SchemaRef>,
+    /// The columns of `source_schema` the stream leaves out.
+    left_out: Vec<String>,
     hasher: Option<crate::hashing::Hasher>,
     stats: Arc<ReadStats>,
     frozen: Option<StreamState>,
@@ -97,6 +99,7 @@ impl Emitter {
             tx,
             schema,
             source_schema: None,
+            left_out: Vec::new(),
             hasher: None,
             stats,
             frozen: None,
@@ -118,6 +121,7 @@ impl Emitter {
     /// destination. Sources that select columns themselves send just those columns.
     #[must_use]
     pub fn with_source_schema(mut self, source_schema: SchemaRef) -> Self {
+        self.left_out = crate::catalog::left_out(&source_schema, &self.schema);
         self.source_schema = Some(source_schema);
         self
     }
@@ -186,15 +190,9 @@ impl Emitter {
         if dead.is_empty() {
             return Ok(());
         }
-        if let Some(full) = &self.source_schema {
-            let left_out: Vec<&str> = full
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .filter(|name| self.schema.field_with_name(name).is_err())
-                .collect();
+        if !self.left_out.is_empty() {
             for letter in &mut dead {
-                letter.record = without_fields(&letter.record, &left_out);
+                letter.record = without_fields(&letter.record, &self.left_out);
             }
         }
         if let Some(hasher) = &self.hasher {
@@ -257,11 +255,11 @@ impl Emitter {
 
 /// `record` (JSON text) without the top-level `fields`; a record that is not a JSON object
 /// cannot hold them and stays as it is.
-fn without_fields(record: &str, fields: &[&str]) -> String {
+fn without_fields(record: &str, fields: &[String]) -> String {
     match serde_json::from_str::<serde_json::Value>(record) {
         Ok(serde_json::Value::Object(mut object)) => {
             for field in fields {
-                object.remove(*field);
+                object.remove(field);
             }
             serde_json::Value::Object(object).to_string()
         }

@@ -104,6 +104,7 @@ pub async fn read(
         at_newest: seen.unwrap_or_default(),
         normalizer: Normalizer::new(out.schema().clone()),
         batch_rows: config.batch_rows,
+        left_out: stream.left_out_columns(),
     };
     let result = match &spec.parent {
         Some(_) => reader.children(manifest, out).await,
@@ -133,17 +134,17 @@ struct Reader<'a> {
     at_newest: Vec<Vec<Value>>,
     normalizer: Normalizer,
     batch_rows: usize,
+    /// The fields of the columns the stream leaves out (`columns`).
+    left_out: Vec<String>,
 }
 
 impl Reader<'_> {
     /// `record` without the fields of the columns the stream leaves out (`columns`), so
     /// their values are neither checked nor kept, not even in a dead letter.
     fn without_left_out(&self, mut record: Value) -> Value {
-        if let (Some(discovered), Value::Object(fields)) = (&self.stream.discovered, &mut record) {
-            for field in discovered.fields() {
-                if self.stream.schema().field_with_name(field.name()).is_err() {
-                    fields.remove(field.name());
-                }
+        if let Value::Object(fields) = &mut record {
+            for name in &self.left_out {
+                fields.remove(name);
             }
         }
         record

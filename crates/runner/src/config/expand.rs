@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use elt_core::{Error, Result};
 
 /// Expands every string of `value`, found at key path `at`, except the `secrets`' paths.
-pub(super) fn expand(value: &mut toml::Value, at: &str, secrets: &BTreeSet<String>) -> Result<()> {
+fn expand(value: &mut toml::Value, at: &str, secrets: &BTreeSet<String>) -> Result<()> {
     match value {
         toml::Value::String(text) if text.contains('$') && !secrets.contains(at) => {
             *text = elt_core::secret::expand(text, |name| std::env::var(name).ok())
@@ -21,12 +21,20 @@ pub(super) fn expand(value: &mut toml::Value, at: &str, secrets: &BTreeSet<Strin
                 expand(item, &format!("{at}[{i}]"), secrets)?;
             }
         }
-        toml::Value::Table(table) => {
-            for (key, item) in table.iter_mut() {
-                expand(item, &format!("{at}.{key}"), secrets)?;
-            }
-        }
+        toml::Value::Table(table) => expand_table(table, at, secrets)?,
         _ => {}
+    }
+    Ok(())
+}
+
+/// [`expand`] for every value of `table`, found at key path `at`.
+pub(super) fn expand_table(
+    table: &mut toml::Table,
+    at: &str,
+    secrets: &BTreeSet<String>,
+) -> Result<()> {
+    for (key, item) in table.iter_mut() {
+        expand(item, &format!("{at}.{key}"), secrets)?;
     }
     Ok(())
 }

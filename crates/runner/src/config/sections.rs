@@ -7,7 +7,7 @@ use std::path::Path;
 
 use elt_core::{Error, Result};
 
-use super::expand::expand;
+use super::expand::expand_table;
 
 /// Builds every connector of one section (`sources` or `destinations`): its `type`, its
 /// options checked by the factory that `find` returns for that type, its secrets noted.
@@ -32,12 +32,8 @@ where
         let mut found = Vec::new();
         crate::spec_secrets::collect_secrets(&spec, &to_json(shown, &at, &table)?, &at, &mut found);
         let secret_paths = found.iter().map(|(path, _)| path.clone()).collect();
-        let mut value = toml::Value::Table(table);
-        expand(&mut value, &at, &secret_paths)
+        expand_table(&mut table, &at, &secret_paths)
             .map_err(|e| Error::config(format!("{shown}: {}", e.message())))?;
-        let toml::Value::Table(mut table) = value else {
-            unreachable!("expanding keeps a table a table")
-        };
         anchor_paths(&mut table, dir);
         let options = to_json(shown, &at, &table)?;
         secrets.extend(found);

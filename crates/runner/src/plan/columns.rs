@@ -57,20 +57,16 @@ pub(super) fn select_columns(
             )));
         }
     }
-    let left_out: Vec<&str> = full
-        .fields()
-        .iter()
-        .filter(|f| !kept.iter().any(|k| k.name() == f.name()))
-        .map(|f| f.name().as_str())
-        .collect();
+    let kept = elt_core::catalog::schema(kept);
+    let left_out = elt_core::catalog::left_out(&full, &kept);
     if !left_out.is_empty() {
         notes.push(format!(
             "columns: reads {} of {}, leaving out {}",
-            kept.len(),
+            kept.fields().len(),
             full.fields().len(),
             left_out.join(", ")
         ));
-        stream.stream.schema = elt_core::catalog::schema(kept);
+        stream.stream.schema = kept;
         stream.discovered = Some(full);
     }
     Ok(())
