@@ -2,7 +2,7 @@
 # DuckDB comes prebuilt (scripts/fetch-duckdb.sh); `cargo build --features elt-runner/bundled`
 # compiles it from source instead.
 
-.PHONY: demo test duckdb python-envs specs bench
+.PHONY: demo test duckdb python-envs test-services specs bench
 
 duckdb:
 	@./scripts/fetch-duckdb.sh
@@ -15,8 +15,12 @@ demo: duckdb
 python-envs:
 	@./scripts/python-envs.sh
 
+## Programs the tests start themselves (sshd), installed when missing.
+test-services:
+	@./scripts/test-services.sh
+
 ## Run every test (PostgreSQL and MariaDB must be running; .ci/run starts them).
-test: duckdb python-envs
+test: duckdb python-envs test-services
 	cargo test --workspace
 
 ## Regenerate the connector specs under specs/ after changing a config struct.

@@ -28,4 +28,6 @@ mod postgres;
 mod reconcile;
 mod replay_types;
 mod secrets;
+mod ssh;
+mod sshd;
 mod tls;

@@ -10,7 +10,7 @@ use crate::crash::kill_at;
 use crate::pg::block_on;
 
 /// A fresh database `elt_<name>` on the test server; returns its URL.
-fn fresh_database(name: &str) -> String {
+pub fn fresh_database(name: &str) -> String {
     let admin = std::env::var("ELT_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     let db = format!("elt_{name}");
@@ -28,7 +28,7 @@ fn fresh_database(name: &str) -> String {
 }
 
 /// Runs SQL statements (separated by `;`) against `url`.
-fn execute(url: &str, sql: &str) {
+pub fn execute(url: &str, sql: &str) {
     block_on(async {
         let mut conn = MySqlConnection::connect(url).await.expect("connect");
         conn.execute(sql)
@@ -53,7 +53,7 @@ fn query(url: &str, sql: &str) -> Vec<String> {
 }
 
 /// A project syncing database `url` into `data/demo.duckdb` as connection `my`.
-fn project_toml(url: &str, extra_source: &str) -> String {
+pub fn project_toml(url: &str, extra_source: &str) -> String {
     format!(
         r#"
 [sources.my]

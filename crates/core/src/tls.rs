@@ -106,6 +106,25 @@ pub fn fallback_note(endpoint: &str) -> String {
     )
 }
 
+/// Refuses what cannot work through an SSH tunnel: a Unix socket (there is no port to
+/// forward), and `verify-full`, whose host-name check would compare the certificate with
+/// the tunnel's loopback address. With a tunnel, the default mode is decided for that
+/// loopback address, since the SSH session encrypts the way to the bastion.
+pub fn check_tunnel(mode: TlsMode, socket: bool) -> Result<()> {
+    if socket {
+        return Err(Error::config(
+            "`ssh` tunnels a TCP port; the URL names a Unix socket: give the database's host and port as the SSH server sees them",
+        ));
+    }
+    if mode == TlsMode::VerifyFull {
+        return Err(Error::config(
+            "`tls = \"verify-full\"` cannot check the server's name through an SSH tunnel (the driver connects to 127.0.0.1); \
+             use `tls = \"verify-ca\"` with the CA to check the certificate, or `require`",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +153,16 @@ mod tests {
             effective_mode(Some(TlsMode::Disable), &at("db.example.com", true)).unwrap(),
             TlsMode::Disable
         );
+    }
+
+    #[test]
+    fn a_tunnel_refuses_unix_sockets_and_host_name_checks() {
+        assert!(check_tunnel(TlsMode::Require, false).is_ok());
+        assert!(check_tunnel(TlsMode::VerifyCa, false).is_ok());
+        let err = check_tunnel(TlsMode::VerifyFull, false).unwrap_err();
+        assert!(err.message().contains("verify-ca"), "{err}");
+        let err = check_tunnel(TlsMode::Require, true).unwrap_err();
+        assert!(err.message().contains("Unix socket"), "{err}");
     }
 
     #[test]

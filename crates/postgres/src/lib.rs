@@ -1,10 +1,10 @@
 //! elt-postgres: what the PostgreSQL source (`elt-connectors`) and the PostgreSQL
 //! destination (`elt-destinations`) share: the connection [`Target`] (URL secret, TLS
-//! mode, error classification with the secret scrubbed) and the reconciliation's key-range
+//! mode, SSH tunnel, error classification with the secret scrubbed) and the reconciliation's key-range
 //! SQL ([`key_ranges`]). No source or destination logic lives here, and nothing else in
 //! elt depends on sqlx's PostgreSQL driver through it.
 
 pub mod key_ranges;
 mod target;
 
-pub use target::{Target, TlsMode};
+pub use target::{SshConfig, Target, TlsMode};

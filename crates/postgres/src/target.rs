@@ -1,6 +1,7 @@
 //! PostgreSQL connection plumbing: the TLS mode (the rule in [`elt_core::tls`]), a
-//! connection target built from a secret URL, and the classification of sqlx errors into
-//! elt's error kinds with the URL's secret scrubbed. It runs no queries of its own.
+//! connection target built from a secret URL (reached through an SSH tunnel when `ssh` is
+//! set), and the classification of sqlx errors into elt's error kinds with the URL's
+//! secret scrubbed. It runs no queries of its own.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use sqlx::{ConnectOptions, Connection};
 use elt_core::secret::Revealed;
 pub use elt_core::sql::TlsMode;
 use elt_core::{Error, ErrorKind, Result, Secret, tls};
+use elt_ssh::LazyTunnel;
+pub use elt_ssh::SshConfig;
 
 /// A resolved connection target; prints as `host:port/database as user`.
 pub struct Target {
@@ -18,11 +21,18 @@ pub struct Target {
     url: Revealed,
     tls: TlsMode,
     timeout: Duration,
+    tunnel: LazyTunnel,
 }
 
 impl Target {
-    /// Resolves the URL secret and applies the TLS mode (the URL's `sslmode` when `None`).
-    pub fn new(url: &Secret, tls: Option<TlsMode>, connect_timeout_secs: u64) -> Result<Self> {
+    /// Resolves the URL secret and applies the TLS mode (the URL's `sslmode` when `None`);
+    /// with `ssh`, connections go through a tunnel opened at the first [`Target::connect`].
+    pub fn new(
+        url: &Secret,
+        tls: Option<TlsMode>,
+        connect_timeout_secs: u64,
+        ssh: Option<&SshConfig>,
+    ) -> Result<Self> {
         let url = url
             .resolve()
             .map_err(|e| Error::config(format!("`url`: {}", e.message())))?;
@@ -46,22 +56,28 @@ impl Target {
             PgSslMode::VerifyCa => TlsMode::VerifyCa,
             PgSslMode::VerifyFull => TlsMode::VerifyFull,
         }));
-        let tls = tls::effective_mode(
-            configured,
-            &tls::Endpoint {
-                host: options.get_host(),
-                socket: options.get_socket().is_some(),
-                // The driver also takes the password from the environment.
-                password: in_url || std::env::var_os("PGPASSWORD").is_some(),
+        let endpoint = tls::Endpoint {
+            // Through a tunnel the driver connects to a loopback port.
+            host: if ssh.is_some() {
+                "127.0.0.1"
+            } else {
+                options.get_host()
             },
-        )
-        .map_err(|e| {
+            socket: options.get_socket().is_some(),
+            // The driver also takes the password from the environment.
+            password: in_url || std::env::var_os("PGPASSWORD").is_some(),
+        };
+        let tls = tls::effective_mode(configured, &endpoint).map_err(|e| {
             Error::config(format!(
                 "{} (PostgreSQL at {})",
                 e.message(),
                 options.get_host()
             ))
         })?;
+        if let Some(ssh) = ssh {
+            tls::check_tunnel(tls, endpoint.socket)?;
+            ssh.validate()?;
+        }
         options = options.ssl_mode(match tls {
             TlsMode::Disable => PgSslMode::Disable,
             TlsMode::Prefer => PgSslMode::Prefer,
@@ -77,18 +93,20 @@ impl Target {
             url,
             tls,
             timeout: Duration::from_secs(connect_timeout_secs),
+            tunnel: LazyTunnel::new(ssh),
         })
     }
 
     /// Where it connects, without the password, and with which TLS mode.
     pub fn describe(&self) -> String {
         format!(
-            "{}:{}/{} as {} (tls {})",
+            "{}:{}/{} as {} (tls {}{})",
             self.options.get_host(),
             self.options.get_port(),
             self.options.get_database().unwrap_or("(default database)"),
             self.options.get_username(),
-            tls::name(self.tls)
+            tls::name(self.tls),
+            self.tunnel.describe()
         )
     }
 
@@ -108,7 +126,20 @@ impl Target {
 
     /// Opens a connection.
     pub async fn connect(&self) -> Result<PgConnection> {
-        let connecting = PgConnection::connect_with(&self.options);
+        let tunneled;
+        let (host, port) = (self.options.get_host(), self.options.get_port());
+        let options = match self.tunnel.local_addr(host, port).await? {
+            None => &self.options,
+            Some(local) => {
+                tunneled = self
+                    .options
+                    .clone()
+                    .host(&local.ip().to_string())
+                    .port(local.port());
+                &tunneled
+            }
+        };
+        let connecting = PgConnection::connect_with(options);
         match tokio::time::timeout(self.timeout, connecting).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.error(

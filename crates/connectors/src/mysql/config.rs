@@ -2,6 +2,7 @@
 
 use elt_core::sql::TlsMode;
 use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
+use elt_ssh::SshConfig;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -29,6 +30,11 @@ pub struct MysqlConfig {
     /// TLS); only `disable` sends a password without TLS.
     #[serde(default)]
     pub tls: Option<TlsMode>,
+    /// Reach the database through an SSH jump host (`{ host, user, private_key_path, ... }`):
+    /// the URL's host and port are then as the SSH server sees them. Through a tunnel the
+    /// TLS default is that of a loopback address and `verify-full` is refused.
+    #[serde(default)]
+    pub ssh: Option<SshConfig>,
     /// Rows per batch; incremental reads checkpoint after every batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -57,6 +63,9 @@ fn default_stall_timeout_secs() -> u64 {
 
 impl ConnectorConfig for MysqlConfig {
     fn validate(&self) -> Result<()> {
+        if let Some(ssh) = &self.ssh {
+            ssh.validate()?;
+        }
         if self.batch_rows == 0 || self.batch_rows > 1_000_000 {
             return Err(Error::config(format!(
                 "`batch_rows` is {}; expected 1 to 1000000",

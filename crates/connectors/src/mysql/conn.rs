@@ -1,6 +1,6 @@
-//! Connecting: a target built from the secret URL and the TLS mode, every session set up
-//! the same way (UTC, utf8mb4, the stall timeout), and sqlx errors classified into elt's
-//! kinds with the URL's secret scrubbed.
+//! Connecting: a target built from the secret URL and the TLS mode (through an SSH tunnel
+//! when `ssh` is set), every session set up the same way (UTC, utf8mb4, the stall
+//! timeout), and sqlx errors classified into elt's kinds with the URL's secret scrubbed.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use elt_core::secret::Revealed;
 use elt_core::sql::TlsMode;
 use elt_core::{Error, ErrorKind, Result, tls};
+use elt_ssh::LazyTunnel;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection, Executor};
 
@@ -23,6 +24,7 @@ pub struct Target {
     tls: TlsMode,
     timeout: Duration,
     stall_timeout_secs: u64,
+    tunnel: LazyTunnel,
 }
 
 impl Target {
@@ -55,13 +57,22 @@ impl Target {
                 MySqlSslMode::VerifyIdentity => TlsMode::VerifyFull,
             }));
         let endpoint = tls::Endpoint {
-            host: options.get_host(),
+            // Through a tunnel the driver connects to a loopback port.
+            host: if config.ssh.is_some() {
+                "127.0.0.1"
+            } else {
+                options.get_host()
+            },
             socket: options.get_socket().is_some(),
             password,
         };
         let tls = tls::effective_mode(configured, &endpoint).map_err(|e| {
             Error::config(format!("{} (MySQL at {})", e.message(), options.get_host()))
         })?;
+        if let Some(ssh) = &config.ssh {
+            tls::check_tunnel(tls, endpoint.socket)?;
+            ssh.validate()?;
+        }
         options = options.ssl_mode(match tls {
             TlsMode::Disable => MySqlSslMode::Disabled,
             TlsMode::Prefer => MySqlSslMode::Preferred,
@@ -79,6 +90,7 @@ impl Target {
             tls,
             timeout: Duration::from_secs(config.connect_timeout_secs),
             stall_timeout_secs: config.stall_timeout_secs,
+            tunnel: LazyTunnel::new(config.ssh.as_ref()),
         })
     }
 
@@ -90,18 +102,32 @@ impl Target {
     /// Where it connects, without the password.
     pub fn describe(&self) -> String {
         format!(
-            "{}:{}/{} as {} (tls {})",
+            "{}:{}/{} as {} (tls {}{})",
             self.options.get_host(),
             self.options.get_port(),
             self.database().unwrap_or("(no database)"),
             self.options.get_username(),
-            tls::name(self.tls)
+            tls::name(self.tls),
+            self.tunnel.describe()
         )
     }
 
     /// Opens a connection and sets up its session.
     pub async fn connect(&self) -> Result<MySqlConnection> {
-        let connecting = MySqlConnection::connect_with(&self.options);
+        let tunneled;
+        let (host, port) = (self.options.get_host(), self.options.get_port());
+        let options = match self.tunnel.local_addr(host, port).await? {
+            None => &self.options,
+            Some(local) => {
+                tunneled = self
+                    .options
+                    .clone()
+                    .host(&local.ip().to_string())
+                    .port(local.port());
+                &tunneled
+            }
+        };
+        let connecting = MySqlConnection::connect_with(options);
         let mut conn = match tokio::time::timeout(self.timeout, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {

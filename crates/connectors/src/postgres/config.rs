@@ -1,7 +1,7 @@
 //! Configuration of the `postgres` source.
 
 use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
-use elt_postgres::TlsMode;
+use elt_postgres::{SshConfig, TlsMode};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -28,6 +28,11 @@ pub struct PostgresConfig {
     /// TLS); only `disable` sends a password without TLS.
     #[serde(default)]
     pub tls: Option<TlsMode>,
+    /// Reach the database through an SSH jump host (`{ host, user, private_key_path, ... }`):
+    /// the URL's host and port are then as the SSH server sees them. Through a tunnel the
+    /// TLS default is that of a loopback address and `verify-full` is refused.
+    #[serde(default)]
+    pub ssh: Option<SshConfig>,
     /// Rows per batch; incremental reads checkpoint after every batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -54,6 +59,9 @@ fn default_connect_timeout_secs() -> u64 {
 
 impl ConnectorConfig for PostgresConfig {
     fn validate(&self) -> Result<()> {
+        if let Some(ssh) = &self.ssh {
+            ssh.validate()?;
+        }
         if self.schemas.is_empty() {
             return Err(Error::config("`schemas` must name at least one schema"));
         }

@@ -9,7 +9,12 @@ use super::config::PostgresConfig;
 
 /// The target of the source's options.
 pub fn target(config: &PostgresConfig) -> Result<Target> {
-    Target::new(&config.url, config.tls, config.connect_timeout_secs)
+    Target::new(
+        &config.url,
+        config.tls,
+        config.connect_timeout_secs,
+        config.ssh.as_ref(),
+    )
 }
 
 /// The connection kept between the calls of a run.

@@ -1,7 +1,7 @@
 //! Configuration of the `postgres` destination.
 
 use elt_core::{ConnectorConfig, Error, Result, Secret, bounds};
-use elt_postgres::TlsMode;
+use elt_postgres::{SshConfig, Target, TlsMode};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -18,6 +18,11 @@ pub struct PostgresDestinationConfig {
     /// TLS); only `disable` sends a password without TLS.
     #[serde(default)]
     pub tls: Option<TlsMode>,
+    /// Reach the database through an SSH jump host (`{ host, user, private_key_path, ... }`):
+    /// the URL's host and port are then as the SSH server sees them. Through a tunnel the
+    /// TLS default is that of a loopback address and `verify-full` is refused.
+    #[serde(default)]
+    pub ssh: Option<SshConfig>,
     /// Seconds to wait for a connection.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
@@ -48,8 +53,23 @@ fn default_commit_interval_secs() -> u64 {
     30
 }
 
+impl PostgresDestinationConfig {
+    /// Where and how to connect (no I/O).
+    pub fn target(&self) -> Result<Target> {
+        Target::new(
+            &self.url,
+            self.tls,
+            self.connect_timeout_secs,
+            self.ssh.as_ref(),
+        )
+    }
+}
+
 impl ConnectorConfig for PostgresDestinationConfig {
     fn validate(&self) -> Result<()> {
+        if let Some(ssh) = &self.ssh {
+            ssh.validate()?;
+        }
         if self.connect_timeout_secs == 0 {
             return Err(Error::config("`connect_timeout_secs` must be at least 1"));
         }

@@ -36,7 +36,6 @@ mod types;
 
 use async_trait::async_trait;
 use elt_core::{Destination, DestinationFactory, DestinationSession, Result};
-use elt_postgres::Target;
 
 pub use config::PostgresDestinationConfig;
 
@@ -57,20 +56,12 @@ pub struct PostgresDestination {
 #[async_trait]
 impl Destination for PostgresDestination {
     fn endpoint(&self) -> Result<Option<String>> {
-        let target = Target::new(
-            &self.config.url,
-            self.config.tls,
-            self.config.connect_timeout_secs,
-        )?;
+        let target = self.config.target()?;
         Ok(Some(target.describe()))
     }
 
     async fn check(&self) -> Result<()> {
-        let target = Target::new(
-            &self.config.url,
-            self.config.tls,
-            self.config.connect_timeout_secs,
-        )?;
+        let target = self.config.target()?;
         let mut conn = target.connect().await?;
         let can_create: bool = sqlx::query_scalar(
             "SELECT has_database_privilege(current_user, current_database(), 'CREATE')",

@@ -36,7 +36,7 @@ impl PgSession {
         connection: &str,
         dataset: &str,
     ) -> Result<Self> {
-        let target = Target::new(&config.url, config.tls, config.connect_timeout_secs)?;
+        let target = config.target()?;
         let mut conn = target.connect().await?;
         let ds = quote_ident(&pg_name(dataset));
         let ddl = format!(

@@ -1,0 +1,17 @@
+//! SSH tunnels for the database connectors: the `ssh = { ... }` option of the PostgreSQL
+//! and MySQL sources and the PostgreSQL destination ([`SshConfig`]), and a [`Tunnel`] that
+//! forwards a local loopback port to the database through the SSH server.
+//!
+//! The host key is checked against known_hosts or a pinned fingerprint before any
+//! credential is sent; an unknown or changed key is a config error. A tunnel lives as long
+//! as its value (one per connector operation) and dies with the process. It knows nothing
+//! of databases: the connectors point their driver at [`Tunnel::local_addr`].
+
+mod config;
+mod host_key;
+mod lazy;
+mod tunnel;
+
+pub use config::SshConfig;
+pub use lazy::LazyTunnel;
+pub use tunnel::Tunnel;

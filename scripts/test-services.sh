@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the programs the tests start themselves, when they are missing: Debian's
+# openssh-server (the SSH tunnel tests run their own sshd on a loopback port). PostgreSQL
+# and MariaDB are the machine's own services; .ci/run starts them. Needs root for apt-get;
+# without it, it says what to install and the tests that need it fail loudly.
+set -euo pipefail
+
+if [[ -x /usr/sbin/sshd ]]; then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test-services: /usr/sbin/sshd is missing; install it (sudo apt-get install openssh-server)" >&2
+  exit 1
+fi
+echo "test-services: installing openssh-server"
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq openssh-server >/dev/null 2>&1 || {
+  apt-get update -qq
+  apt-get install -y -qq openssh-server
+}
