@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::Project;
+use crate::common::{Project, stream};
 use crate::sshd::{Sshd, keygen, user};
 use crate::{mysql, pg, pg_destination};
 
@@ -56,7 +56,12 @@ fn postgres_source_and_destination_through_sshd_equal_direct_syncs() {
     let direct = Project::new(&pg::project_toml(&url, "", ""));
     direct.elt(&["sync", "--connection", "pg"]).expect_code(0);
     let tunneled = Project::new(&pg::project_toml(&url, &bastion.trusted(), ""));
-    tunneled.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    let summary = tunneled
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    // The connection kept from discovery is still usable: one tunnel serves the whole run.
+    assert_eq!(stream(&summary, "public.items")["attempts"], 1, "{summary}");
     assert_eq!(
         tunneled.table_digest("public_items"),
         direct.table_digest("public_items")

@@ -3,9 +3,10 @@
 //! forwards a local loopback port to the database through the SSH server.
 //!
 //! The host key is checked against known_hosts or a pinned fingerprint before any
-//! credential is sent; an unknown or changed key is a config error. A tunnel lives as long
-//! as its value (one per connector operation) and dies with the process. It knows nothing
-//! of databases: the connectors point their driver at [`Tunnel::local_addr`].
+//! credential is sent; an unknown or changed key is a config error. A process opens one
+//! tunnel per SSH config and database address ([`LazyTunnel`]) and keeps it until it
+//! exits. It knows nothing of databases: the connectors point their driver at the
+//! tunnel's loopback address.
 
 mod config;
 mod host_key;

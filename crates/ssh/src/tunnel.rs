@@ -20,6 +20,7 @@ use crate::host_key::{SessionError, Verifier};
 /// A forwarded loopback port; the tunnel closes when this value is dropped.
 pub struct Tunnel {
     local: SocketAddr,
+    session: Arc<Handle<Verifier>>,
     forwarding: JoinHandle<()>,
 }
 
@@ -31,8 +32,8 @@ impl std::fmt::Debug for Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        // Drops the listener, the JoinSet of forwarded connections and the session handle,
-        // which ends the SSH session.
+        // Drops the listener, the JoinSet of forwarded connections and the task's session
+        // handle; the SSH session ends with the last handle.
         self.forwarding.abort();
     }
 }
@@ -77,8 +78,23 @@ impl Tunnel {
             .local_addr()
             .map_err(|e| Error::permanent(format!("the SSH tunnel's loopback port: {e}")))?;
         tracing::debug!(%local, %server, to_host, to_port, "SSH tunnel open");
-        let forwarding = tokio::spawn(forward(listener, session, to_host.to_owned(), to_port));
-        Ok(Self { local, forwarding })
+        let session = Arc::new(session);
+        let forwarding = tokio::spawn(forward(
+            listener,
+            session.clone(),
+            to_host.to_owned(),
+            to_port,
+        ));
+        Ok(Self {
+            local,
+            session,
+            forwarding,
+        })
+    }
+
+    /// Whether the SSH session and the forwarding still run.
+    pub fn is_open(&self) -> bool {
+        !self.session.is_closed() && !self.forwarding.is_finished()
     }
 
     /// The loopback address to point the database driver at.
@@ -211,8 +227,12 @@ fn ssh_error(doing: &str, err: russh::Error) -> Error {
 }
 
 /// Accepts driver connections and pipes each through its own channel until dropped.
-async fn forward(listener: TcpListener, session: Handle<Verifier>, to_host: String, to_port: u16) {
-    let session = Arc::new(session);
+async fn forward(
+    listener: TcpListener,
+    session: Arc<Handle<Verifier>>,
+    to_host: String,
+    to_port: u16,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
