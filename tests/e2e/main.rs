@@ -19,6 +19,7 @@ mod http;
 mod limits;
 mod lock;
 mod mysql;
+mod mysql_reconcile;
 mod ndjson;
 mod orchestration;
 mod pg;

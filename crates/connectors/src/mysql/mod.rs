@@ -18,18 +18,21 @@
 //! NULL cursor are reported by incremental reads and loaded by full refreshes.
 //! `lookback_secs` re-reads a window before a date or time watermark.
 //!
-//! Limits: it cannot reconcile hard deletes (`reconcile_deletes_every`); zero dates
-//! (`0000-00-00`) are loaded as NULL and reported.
+//! Hard deletes: `keys.rs` answers a reconciliation's key-range questions as the
+//! `postgres` source does. Limits: zero dates (`0000-00-00`) are loaded as NULL and
+//! reported.
 
 mod config;
 mod conn;
 mod discover;
+mod keys;
 mod params;
 mod read;
 mod types;
 mod values;
 
 use async_trait::async_trait;
+use elt_core::reconcile::{Key, KeyRange, RangeDigest};
 use elt_core::{Catalog, ConfiguredStream, Emitter, Result, Source, SourceFactory, StreamState};
 use sqlx::Executor;
 
@@ -88,5 +91,17 @@ impl Source for MysqlSource {
         read::read(&self.config, &self.idle, stream, state, out)
             .await
             .map_err(|e| e.in_stream(stream.name()))
+    }
+
+    async fn key_digests(
+        &self,
+        stream: &ConfiguredStream,
+        ranges: &[KeyRange],
+    ) -> Result<Vec<RangeDigest>> {
+        keys::digests(&self.config, &self.idle, stream, ranges).await
+    }
+
+    async fn keys_in_range(&self, stream: &ConfiguredStream, range: &KeyRange) -> Result<Vec<Key>> {
+        keys::keys(&self.config, &self.idle, stream, range).await
     }
 }
