@@ -30,6 +30,21 @@ fn an_excluded_postgres_column_is_never_selected() {
         "{}",
         plan.stdout()
     );
+    let discover = project
+        .elt(&["discover", "--connection", "pg"])
+        .expect_code(0);
+    let email = discover
+        .stdout()
+        .lines()
+        .find(|l| l.trim_start().starts_with("email"))
+        .map(str::to_owned);
+    assert!(
+        email
+            .as_deref()
+            .is_some_and(|l| l.ends_with("[left out by `columns`]")),
+        "{}",
+        discover.stdout()
+    );
     let summary = project
         .elt(&["sync", "--connection", "pg", "--json"])
         .expect_code(0)
@@ -202,6 +217,38 @@ fn hashed_columns_are_salted_sha256_in_the_table_and_in_dead_letters() {
             &[("ELT_T_SALT", "pepper-7")],
         )
     };
+    let plan = project.elt_with_env(
+        &["plan", "--connection", "pg"],
+        &[("ELT_T_SALT", "pepper-7")],
+    );
+    assert!(
+        plan.stdout()
+            .contains("hash: email, id (each value becomes the hex SHA-256"),
+        "{}",
+        plan.stdout()
+    );
+    let discover = project
+        .elt_with_env(
+            &["discover", "--connection", "pg", "--json"],
+            &[("ELT_T_SALT", "pepper-7")],
+        )
+        .expect_code(0)
+        .json();
+    let marks: Vec<String> = discover["streams"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}:{}:{}", c["name"], c["hashed"], c["left_out"]))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "\"id\":true:false",
+            "\"email\":true:false",
+            "\"name\":false:false",
+            "\"updated_at\":false:false"
+        ]
+    );
     let summary = sync(&project).expect_code(0).json();
     assert_eq!(
         crate::common::stream(&summary, "public.people")["rows_loaded"],

@@ -196,3 +196,15 @@ pub struct ColumnSelection {
     #[serde(default)]
     pub exclude: Option<Vec<String>>,
 }
+
+impl ColumnSelection {
+    /// Whether the selection reads `column` (the plan refuses a selection with both lists
+    /// or neither).
+    pub fn keeps(&self, column: &str) -> bool {
+        match (&self.include, &self.exclude) {
+            (Some(list), _) => list.iter().any(|c| c == column),
+            (None, Some(list)) => !list.iter().any(|c| c == column),
+            (None, None) => true,
+        }
+    }
+}

@@ -20,9 +20,8 @@ pub(super) fn select_columns(
     let Some(selection) = &c.columns else {
         return Ok(());
     };
-    let (listed, include) = match (&selection.include, &selection.exclude) {
-        (Some(list), None) => (list, true),
-        (None, Some(list)) => (list, false),
+    let listed = match (&selection.include, &selection.exclude) {
+        (Some(list), None) | (None, Some(list)) => list,
         _ => {
             return Err(Error::config(format!(
                 "{} takes either `include` or `exclude`, not both or neither",
@@ -40,7 +39,7 @@ pub(super) fn select_columns(
     let kept: Vec<_> = full
         .fields()
         .iter()
-        .filter(|f| listed.contains(f.name()) == include)
+        .filter(|f| selection.keeps(f.name()))
         .map(|f| f.as_ref().clone())
         .collect();
     let needed = stream
@@ -78,6 +77,7 @@ pub(super) fn hash_columns(
     stream: &mut ConfiguredStream,
     c: &StreamConfig,
     config: &Connection,
+    notes: &mut Vec<String>,
 ) -> Result<()> {
     let Some(hashed) = c.hash.as_ref().filter(|h| !h.is_empty()) else {
         return Ok(());
@@ -134,5 +134,9 @@ pub(super) fn hash_columns(
     stream.discovered.get_or_insert(before);
     stream.stream.schema = elt_core::catalog::schema(fields);
     stream.hashed = hashed.clone();
+    notes.push(format!(
+        "hash: {} (each value becomes the hex SHA-256 of hash_salt and the value)",
+        hashed.join(", ")
+    ));
     Ok(())
 }

@@ -45,7 +45,7 @@ pub fn plan_streams(
         let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
         set_columns(&mut stream, c)?;
         select_columns(&mut stream, c, &mut notes)?;
-        hash_columns(&mut stream, c, config)?;
+        hash_columns(&mut stream, c, config, &mut notes)?;
         set_modes(&mut stream, c, &mut notes)?;
         set_deletes(&mut stream, c)?;
         apply_options(&mut stream, options, &mut notes)?;
