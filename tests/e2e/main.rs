@@ -20,6 +20,7 @@ mod limits;
 mod lock;
 mod mysql;
 mod mysql_reconcile;
+mod mysql_tls;
 mod ndjson;
 mod orchestration;
 mod pg;

@@ -15,7 +15,7 @@ const BIN: &str = "/usr/lib/postgresql/15/bin";
 /// appear in any output.
 const CANARY: &str = "tls-canary-pw-41c9";
 
-fn run(program: &str, args: &[&str], dir: &Path) {
+pub fn run(program: &str, args: &[&str], dir: &Path) {
     let out = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -45,6 +45,55 @@ fn make_ca(dir: &Path, name: &str) {
     );
 }
 
+/// In `dir`: a CA (`ca.crt`), an unrelated one (`other.crt`), and a server certificate for
+/// `localhost` signed by the first (`server.crt`, `server.key`).
+pub fn certificates(dir: &Path) {
+    make_ca(dir, "ca");
+    make_ca(dir, "other");
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+        dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+        dir,
+    );
+}
+
 /// A PostgreSQL server on a free loopback port, stopped when dropped.
 struct Server {
     dir: PathBuf,
@@ -54,50 +103,7 @@ struct Server {
 impl Server {
     /// With TLS (`ssl`) or without, as a server that offers none.
     fn start(dir: &Path, ssl: bool) -> Self {
-        make_ca(dir, "ca");
-        make_ca(dir, "other");
-        std::fs::write(
-            dir.join("san.ext"),
-            "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        run(
-            "openssl",
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-            dir,
-        );
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "san.ext",
-            ],
-            dir,
-        );
+        certificates(dir);
         run("chmod", &["600", "server.key"], dir);
         run("chown", &["-R", "postgres:postgres", "."], dir);
         let data = dir.join("data");
@@ -227,6 +233,12 @@ fn verify_full_against_a_private_ca() {
         let run = project(&server, host, ca).elt(&["check", "--connection", "pg"]);
         let output = run.stdout() + &run.stderr();
         assert_ne!(run.code(), 0, "{host} with {ca}: {output}");
+        // A sync fails at once as a config error: a certificate does not heal by retrying.
+        let synced = project(&server, host, ca).elt(&["sync", "--connection", "pg"]);
+        let sync_output = synced.stdout() + &synced.stderr();
+        assert_eq!(synced.code(), 2, "{host} with {ca}: {sync_output}");
+        assert!(!sync_output.contains("retrying"), "{sync_output}");
+        assert!(!sync_output.contains(CANARY), "{sync_output}");
         assert!(!output.contains(CANARY), "{output}");
         let line = output
             .lines()

@@ -58,6 +58,14 @@ pub fn effective_mode(configured: Option<TlsMode>, endpoint: &Endpoint<'_>) -> R
     Ok(mode)
 }
 
+/// Whether a driver's I/O error is a TLS failure (an unknown CA, a certificate for another
+/// name, a refused handshake): a config error that retrying cannot heal, unlike the
+/// network faults I/O errors otherwise are.
+pub fn is_tls_failure(err: &std::io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 /// What to say after a TLS failure under `mode`: how to fix it without weakening it blindly.
 pub fn hint(mode: TlsMode) -> String {
     format!(
@@ -153,6 +161,15 @@ mod tests {
             effective_mode(Some(TlsMode::Disable), &at("db.example.com", true)).unwrap(),
             TlsMode::Disable
         );
+    }
+
+    #[test]
+    fn only_rustls_errors_inside_io_errors_are_tls_failures() {
+        use std::io::{Error as IoError, ErrorKind};
+        let tls = IoError::new(ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(is_tls_failure(&tls));
+        assert!(!is_tls_failure(&IoError::from(ErrorKind::ConnectionReset)));
+        assert!(!is_tls_failure(&IoError::other("boom")));
     }
 
     #[test]

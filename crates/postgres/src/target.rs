@@ -158,7 +158,9 @@ impl Target {
     /// credentials and databases are config errors, the rest permanent. The message is
     /// scrubbed of the URL's secret.
     pub fn error(&self, doing: &str, err: sqlx::Error) -> Error {
+        let tls_failure = matches!(&err, sqlx::Error::Io(io) if tls::is_tls_failure(io));
         let kind = match &err {
+            _ if tls_failure => ErrorKind::Config,
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
                 ErrorKind::Transient
             }
@@ -186,9 +188,10 @@ impl Target {
             ),
             other => other.to_string(),
         };
-        let hint = match &err {
-            sqlx::Error::Tls(_) => tls::hint(self.tls),
-            _ => String::new(),
+        let hint = if tls_failure || matches!(err, sqlx::Error::Tls(_)) {
+            tls::hint(self.tls)
+        } else {
+            String::new()
         };
         Error::new(kind, format!("{doing}: {}{hint}", self.url.redact(&detail)))
     }

@@ -185,7 +185,9 @@ impl Target {
                 .map(|e| e.number()),
             _ => None,
         };
+        let tls_failure = matches!(&err, sqlx::Error::Io(io) if tls::is_tls_failure(io));
         let kind = match (&err, number) {
+            _ if tls_failure => ErrorKind::Config,
             (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed, _) => {
                 ErrorKind::Transient
             }
@@ -203,9 +205,10 @@ impl Target {
             (sqlx::Error::Database(db), Some(n)) => format!("{} (error {n})", db.message()),
             (other, _) => other.to_string(),
         };
-        let hint = match &err {
-            sqlx::Error::Tls(_) => tls::hint(self.tls),
-            _ => String::new(),
+        let hint = if tls_failure || matches!(err, sqlx::Error::Tls(_)) {
+            tls::hint(self.tls)
+        } else {
+            String::new()
         };
         Error::new(kind, format!("{doing}: {}{hint}", self.url.redact(&detail)))
     }
