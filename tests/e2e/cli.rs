@@ -58,7 +58,7 @@ fn connectors_spec_check_and_discover() {
     );
     assert_eq!(
         orders["columns"][8],
-        serde_json::json!({"name": "shipping", "type": "json", "nullable": true})
+        serde_json::json!({"name": "shipping", "type": "json", "nullable": true, "hashed": false, "left_out": false})
     );
 }
 

@@ -158,3 +158,25 @@ destination = "local"
     assert_config_error(toml, &["validate"], expected);
     assert_config_error(toml, &["sync", "--connection", "api"], expected);
 }
+
+#[test]
+fn a_stream_error_names_its_stream_once() {
+    let url = crate::mysql::fresh_database("uuid_key");
+    crate::mysql::execute(
+        &url,
+        "CREATE TABLE devices (id uuid PRIMARY KEY, updated_at datetime(6) NOT NULL);
+         INSERT INTO devices VALUES (uuid(), now())",
+    );
+    let project = Project::new(&crate::mysql::project_toml(&url, ""));
+    let run = project.elt(&["sync", "--connection", "my"]);
+    assert_ne!(run.code(), 0);
+    let line = run
+        .stdout()
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{}", run.stdout()));
+    assert!(line.contains("has type uuid"), "{line}");
+    assert!(line.contains("`primary_key` to other columns"), "{line}");
+    assert_eq!(line.matches("elt_uuid_key.devices").count(), 1, "{line}");
+}

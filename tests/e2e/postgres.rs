@@ -333,7 +333,7 @@ fn failures_are_clear_and_leave_state_and_data_untouched() {
     let run = project.elt(&["sync", "--connection", "pg"]).expect_code(1);
     assert!(
         run.stdout()
-            .contains("error: public.orders: stream public.orders:"),
+            .contains("error: public.orders: reading the bounds: permission denied"),
         "{}",
         run.stdout()
     );

@@ -137,15 +137,22 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         self.kind == ErrorKind::Transient
     }
+
+    /// The message, position and causes without the stream: for a record that already
+    /// belongs to the stream (its summary entry, its `_elt_runs` row).
+    pub fn detail(&self) -> String {
+        format!("{:#}", Detail(self))
+    }
 }
 
-impl fmt::Display for Error {
+/// An error's text without its stream.
+struct Detail<'a>(&'a Error);
+
+impl fmt::Display for Detail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(stream) = &self.stream {
-            write!(f, "stream {stream}: ")?;
-        }
-        f.write_str(&self.message)?;
-        if let Some(position) = &self.position {
+        let error = self.0;
+        f.write_str(&error.message)?;
+        if let Some(position) = &error.position {
             write!(f, " (at {position})")?;
         }
         // The cause is printed by whoever walks the chain (`{:#}` in the binary), so that
@@ -153,12 +160,25 @@ impl fmt::Display for Error {
         if !f.alternate() {
             return Ok(());
         }
-        let mut cause = std::error::Error::source(self);
+        let mut cause = std::error::Error::source(error);
         while let Some(err) = cause {
             write!(f, ": {err}")?;
             cause = err.source();
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(stream) = &self.stream {
+            write!(f, "stream {stream}: ")?;
+        }
+        if f.alternate() {
+            write!(f, "{:#}", Detail(self))
+        } else {
+            write!(f, "{}", Detail(self))
+        }
     }
 }
 

@@ -116,14 +116,17 @@ impl<C: SqlColumn> Table<C> {
         {
             Some(i) if self.columns[i].orders_keyset() => Ok(i),
             Some(i) => Err(Error::config(format!(
-                "stream {}: {role} column {name} has type {}, which cannot order an incremental read",
-                stream.name(),
-                self.columns[i].sql_type()
-            ))),
-            None => Err(Error::config(format!(
-                "stream {}: no {role} column {name}",
-                stream.name()
-            ))),
+                "{role} column {name} has type {}, which cannot order an incremental read ({})",
+                self.columns[i].sql_type(),
+                if role == "cursor" {
+                    "choose another `cursor` for the stream"
+                } else {
+                    "set the stream's `primary_key` to other columns, or to [] with \
+                     sync = \"full_refresh\" and write = \"overwrite\""
+                }
+            ))
+            .in_stream(stream.name())),
+            None => Err(Error::config(format!("no {role} column {name}")).in_stream(stream.name())),
         };
         let cursor = find(cursor, "cursor")?;
         let key = stream

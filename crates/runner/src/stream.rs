@@ -331,7 +331,7 @@ impl<'a> StreamRun<'a> {
             None => RunStatus::Succeeded,
         };
         record.watermark_after = self.state.as_ref().and_then(StreamState::watermark);
-        record.error = error.as_ref().map(|e| format!("{e:#}"));
+        record.error = error.as_ref().map(elt_core::Error::detail);
         tracing::info!(
             status = record.status.as_str(),
             rows_read = record.rows_read,
