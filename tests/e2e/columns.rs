@@ -325,3 +325,40 @@ schema = { type = "object", properties = { id = { type = "integer" }, email = { 
     let emails = project.query("SELECT email FROM raw.people");
     assert_eq!(emails, [digest("kept@example.com")]);
 }
+
+#[test]
+fn data_test_samples_and_run_records_hold_only_digests_of_hashed_columns() {
+    let toml = format!(
+        "hash_salt = \"s\"\n{}streams = [{{ name = \"customers\", hash = [\"email\"] }}]\n\n\
+         [[connections.demo.tests]]\nstream = \"customers\"\naccepted_values = {{ email = [\"nobody\"] }}\n",
+        sample_toml(200, 100, 0)
+    );
+    let project = Project::new(&toml);
+    project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
+    let run = project
+        .elt(&["test", "--connection", "demo", "--json"])
+        .expect_code(1)
+        .json();
+    let samples = run["tests"][0]["samples"].as_array().unwrap().clone();
+    assert!(!samples.is_empty(), "{run:#}");
+    for sample in &samples {
+        let text = sample.as_str().unwrap();
+        assert!(
+            text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()),
+            "a digest, not an address: {text}"
+        );
+    }
+    let rows_with = |pattern: &str| {
+        project.query(&format!(
+            "SELECT count(*)::VARCHAR FROM raw._elt_runs r WHERE CAST(r AS VARCHAR) LIKE '%{pattern}%'"
+        ))
+    };
+    assert_ne!(
+        rows_with("customers"),
+        ["0"],
+        "the run log names the stream"
+    );
+    assert_eq!(rows_with("@"), ["0"], "no address in the run log");
+}
