@@ -10,6 +10,7 @@ mod config_errors;
 mod contracts;
 mod crash;
 mod datatests;
+mod datatests_depth;
 mod deadletter;
 mod demo;
 mod env_vars;

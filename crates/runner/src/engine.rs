@@ -81,7 +81,10 @@ pub async fn sync(
                 &config.dataset,
                 &planned,
                 &config.tests,
-                Some(&synced),
+                crate::datatests::Selection {
+                    streams: Some(&synced),
+                    select: None,
+                },
             )
             .await?;
         }

@@ -185,7 +185,9 @@ impl SyncReport {
 
     /// Whether a data test run after the sync failed.
     pub fn tests_failed(&self) -> bool {
-        self.tests.iter().any(|t| !t.passed)
+        self.tests
+            .iter()
+            .any(crate::datatests::TestOutcome::fails_run)
     }
 }
 

@@ -205,6 +205,10 @@ pub struct TestArgs {
     /// Only the tests of these streams (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     pub streams: Option<Vec<String>>,
+    /// Only the tests with these names (`regex(email)`), kinds (`regex`) or streams
+    /// (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub select: Option<Vec<String>>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,5 +1,6 @@
 //! `elt test`: runs a connection's data tests (`elt_runner::datatests`) against its raw
-//! tables and prints each test's verdict, with failing rows; exit code 1 when one fails.
+//! tables and prints each test's verdict, with failing rows; exit code 1 when a test of
+//! severity `error` fails (`warn` failures are printed only).
 //!
 //! It plans the streams as `elt sync` would (reading the source's catalog) to know each
 //! stream's table and write mode, then opens the destination (taking its lock, like a
@@ -32,16 +33,23 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
         &config.dataset,
         &streams,
         &config.tests,
-        args.streams.as_deref(),
+        datatests::Selection {
+            streams: args.streams.as_deref(),
+            select: args.select.as_deref(),
+        },
     )
     .await?;
     if args.json {
-        let out = serde_json::json!({ "connection": connection, "tests": outcomes });
+        let out = serde_json::json!({
+            "version": elt_runner::report::REPORT_VERSION,
+            "connection": connection,
+            "tests": outcomes,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", datatests::render(&outcomes));
     }
-    Ok(if outcomes.iter().all(|o| o.passed) {
+    Ok(if !outcomes.iter().any(datatests::TestOutcome::fails_run) {
         exit::SUCCESS
     } else {
         exit::FAILED

@@ -1,84 +1,36 @@
 //! Post-load data tests: checks declared per stream in `elt.toml`
-//! (`[[connections.NAME.tests]]`) and run against the destination's raw tables, by
-//! `elt test` or after every sync (`test_after_sync = true`).
+//! (`[[connections.NAME.tests]]`, see `config.rs`) and run against the destination's raw
+//! tables, by `elt test` or after every sync (`test_after_sync = true`).
 //!
-//! Kinds: `not_null` (columns), `unique` (columns, or column lists for a combination;
-//! rows with a NULL in a tested column are never duplicates, as with SQL's UNIQUE),
-//! `accepted_values` (column -> allowed values, compared as text; NULL is `not_null`'s
-//! business), `relationships` (a column whose values must exist in another stream's
-//! column) and `freshness_hours` (the newest cursor value is at most that old). Tests look
-//! at live rows only: a merge table's rows not marked deleted, a history table's current
-//! versions. Each failing test reports how many rows fail (for `unique`: how many values
-//! repeat) and the first five distinct failing keys or values.
+//! Kinds that list failing rows: `not_null`, `unique` (rows with a NULL in a tested column
+//! are never duplicates, as with SQL's UNIQUE), `accepted_values` (compared as text),
+//! `relationships`, `between`, `regex` (the whole value matches), `expression` (a SQL
+//! condition every row satisfies) and `sql` (a custom query whose rows are failures).
+//! Kinds that measure: `freshness_hours`, `row_count`, `distinct_count`, `null_fraction`,
+//! `mean` and `stddev` (`measures.rs`). Tests look at live rows only (a merge table's rows
+//! not marked deleted, a history table's current versions), narrowed by the block's
+//! `where`. Each failing test reports how many rows fail (for `unique`: how many values
+//! repeat; for a measure: 1) and the first five distinct failing keys or values. A block's
+//! `severity` decides whether its failures fail the run (`error`) or are only reported
+//! (`warn`).
 //!
-//! The SQL (`queries.rs`) is the subset DuckDB and PostgreSQL share; identifiers are
-//! quoted, values bound.
-//! What it does not do: fix data, or test anything but the raw tables of one connection.
-
-use std::collections::BTreeMap;
+//! The SQL is the subset DuckDB and PostgreSQL share; identifiers are quoted, values bound;
+//! `where`, `expression` and `sql` are SQL the project's author wrote, run as written.
+//! What it does not do: fix data, keep results (`_elt_test_results` is not built yet), or
+//! test anything but the raw tables of one connection.
 
 use elt_core::capability::missing;
-use elt_core::{ConfiguredStream, DestinationSession, Error, Result, quote_ident};
-use serde::{Deserialize, Serialize};
+use elt_core::{ConfiguredStream, DestinationSession, Error, Result};
+use serde::Serialize;
 
+mod checks;
+mod config;
+mod measures;
 mod queries;
 
+pub use config::{Bound, Columns, Range, Relationship, Severity, SqlTest, StreamTests, ValueRange};
+use queries::Target;
 pub(crate) use queries::parse_time;
-use queries::{Target, count_rows, freshness, unique};
-
-/// The tests of one stream.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamTests {
-    /// The stream (as the source names it).
-    pub stream: String,
-    /// Columns that must hold no NULL.
-    #[serde(default)]
-    pub not_null: Vec<String>,
-    /// Columns (or lists of columns, for a combination) whose values must not repeat.
-    #[serde(default)]
-    pub unique: Vec<Columns>,
-    /// Column -> the values it may hold (NULL is left to `not_null`).
-    #[serde(default)]
-    pub accepted_values: BTreeMap<String, Vec<String>>,
-    /// Columns whose values must exist in another stream's column.
-    #[serde(default)]
-    pub relationships: Vec<Relationship>,
-    /// The newest value of the stream's cursor is at most this many hours old.
-    #[serde(default)]
-    pub freshness_hours: Option<f64>,
-}
-
-/// One column, or a combination.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Columns {
-    /// One column.
-    One(String),
-    /// A combination of columns.
-    Many(Vec<String>),
-}
-
-impl Columns {
-    fn list(&self) -> Vec<String> {
-        match self {
-            Columns::One(c) => vec![c.clone()],
-            Columns::Many(cs) => cs.clone(),
-        }
-    }
-}
-
-/// A reference from a column to another stream's column.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Relationship {
-    /// The column of this stream.
-    pub column: String,
-    /// The stream it refers to.
-    pub to: String,
-    /// The column of that stream.
-    pub field: String,
-}
 
 /// The result of one test.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -87,15 +39,28 @@ pub struct TestOutcome {
     pub stream: String,
     /// The test, such as `unique(id)`.
     pub test: String,
+    /// Whether a failure fails the run (`error`) or is only reported (`warn`).
+    pub severity: Severity,
     /// Whether it passed.
     pub passed: bool,
-    /// Rows (or, for `unique`, repeated values) that fail it.
+    /// Rows (for `unique`, repeated values; for a measure, 1) that fail it.
     pub failing_rows: u64,
     /// Up to five failing rows or values, as text.
     pub samples: Vec<String>,
-    /// What was measured, for `freshness_hours`.
+    /// The measured value, for `row_count`, `distinct_count`, `null_fraction`, `mean` and
+    /// `stddev`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// What was measured and expected, for the measuring kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+impl TestOutcome {
+    /// Whether it fails the run: a failed test of severity `error`.
+    pub fn fails_run(&self) -> bool {
+        !self.passed && self.severity == Severity::Error
+    }
 }
 
 /// The outcomes as text: one line per test, the samples of a failing one under it, and a
@@ -103,7 +68,11 @@ pub struct TestOutcome {
 pub fn render(outcomes: &[TestOutcome]) -> String {
     let mut out = String::new();
     for o in outcomes {
-        let verdict = if o.passed { "pass" } else { "FAIL" };
+        let verdict = match (o.passed, o.severity) {
+            (true, _) => "pass",
+            (false, Severity::Error) => "FAIL",
+            (false, Severity::Warn) => "WARN",
+        };
         let count = if o.passed {
             String::new()
         } else {
@@ -122,25 +91,47 @@ pub fn render(outcomes: &[TestOutcome]) -> String {
             out.push_str(&format!("       {sample}\n"));
         }
     }
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let failed = outcomes.iter().filter(|o| o.fails_run()).count();
+    let warned = outcomes.iter().filter(|o| !o.passed).count() - failed;
+    let warned_text = if warned > 0 {
+        format!(", {warned} warned")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "data tests: {} passed, {failed} failed\n",
-        outcomes.len() - failed
+        "data tests: {} passed, {failed} failed{warned_text}\n",
+        outcomes.len() - failed - warned
     ));
     out
 }
 
-/// How many failing rows a test shows.
-const SAMPLES: usize = 5;
+/// Which tests to run: those of the listed `streams` (all when None) that `select` names
+/// by stream, kind (`regex`) or name (`regex(email)`) (all when None).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    /// Only the tests of these streams.
+    pub streams: Option<&'a [String]>,
+    /// Only the tests matching one of these.
+    pub select: Option<&'a [String]>,
+}
 
-/// Runs the tests of `tests` (of the streams in `only`, when given) against `streams`'
-/// tables in `dataset`.
+impl Selection<'_> {
+    fn wants(&self, stream: &str, kind: &str, name: &str) -> bool {
+        self.streams
+            .is_none_or(|only| only.iter().any(|s| s == stream))
+            && self
+                .select
+                .is_none_or(|only| only.iter().any(|s| s == stream || s == kind || s == name))
+    }
+}
+
+/// Runs the selected tests of `tests` against `streams`' tables in `dataset`.
 pub async fn run(
     session: &mut dyn DestinationSession,
     dataset: &str,
     streams: &[ConfiguredStream],
     tests: &[StreamTests],
-    only: Option<&[String]>,
+    selection: Selection<'_>,
 ) -> Result<Vec<TestOutcome>> {
     let find =
         |name: &str, what: &str| {
@@ -151,12 +142,19 @@ pub async fn run(
             ))
         })
         };
-    let mut outcomes = Vec::new();
-    let selected: Vec<&StreamTests> = tests
+    let planned: Vec<(&StreamTests, Vec<checks::Check<'_>>)> = tests
         .iter()
-        .filter(|t| only.is_none_or(|o| o.contains(&t.stream)))
+        .map(|block| {
+            let chosen = checks::checks(block)
+                .into_iter()
+                .filter(|c| selection.wants(&block.stream, c.kind(), &c.name()))
+                .collect();
+            (block, chosen)
+        })
+        .filter(|(_, chosen): &(_, Vec<_>)| !chosen.is_empty())
         .collect();
-    if selected.is_empty() {
+    let mut outcomes = Vec::new();
+    if planned.is_empty() {
         return Ok(outcomes);
     }
     let session = session.sql().ok_or_else(|| {
@@ -165,73 +163,24 @@ pub async fn run(
             "data tests (`tests` in elt.toml, `elt test`)",
         )
     })?;
-    for tests in selected {
-        let target = Target::new(find(&tests.stream, "`tests`")?, dataset);
-        for column in &tests.not_null {
-            let filter = format!("{} IS NULL", quote_ident(column));
-            let key = target.key(column);
-            outcomes.push(
-                count_rows(
-                    session,
-                    &target,
-                    &format!("not_null({column})"),
-                    &filter,
-                    &key,
-                    &[],
-                )
-                .await?,
-            );
-        }
-        for columns in &tests.unique {
-            outcomes.push(unique(session, &target, &columns.list()).await?);
-        }
-        for (column, values) in &tests.accepted_values {
-            let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-            let c = quote_ident(column);
-            let filter = format!(
-                "{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({})",
-                placeholders.join(", ")
-            );
-            let name = format!("accepted_values({column})");
-            outcomes.push(
-                count_rows(
-                    session,
-                    &target,
-                    &name,
-                    &filter,
-                    std::slice::from_ref(column),
-                    values,
-                )
-                .await?,
-            );
-        }
-        for relation in &tests.relationships {
-            let other = Target::new(find(&relation.to, "`relationships.to`")?, dataset);
-            let c = quote_ident(&relation.column);
-            let filter = format!(
-                "t.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = t.{c} AND {})",
-                other.table,
-                quote_ident(&relation.field),
-                other.live("p")
-            );
-            let name = format!(
-                "relationships({} -> {}.{})",
-                relation.column, relation.to, relation.field
-            );
-            outcomes.push(
-                count_rows(
-                    session,
-                    &target,
-                    &name,
-                    &filter,
-                    std::slice::from_ref(&relation.column),
-                    &[],
-                )
-                .await?,
-            );
-        }
-        if let Some(hours) = tests.freshness_hours {
-            outcomes.push(freshness(session, &target, hours).await?);
+    for (block, chosen) in planned {
+        let target = Target::new(
+            find(&block.stream, "`tests`")?,
+            dataset,
+            block.filter.as_deref(),
+        );
+        for check in chosen {
+            let other = match &check {
+                checks::Check::Relationship(r) => Some(Target::new(
+                    find(&r.to, "`relationships.to`")?,
+                    dataset,
+                    None,
+                )),
+                _ => None,
+            };
+            let mut outcome = check.run(session, &target, other.as_ref()).await?;
+            outcome.severity = block.severity;
+            outcomes.push(outcome);
         }
     }
     Ok(outcomes)

@@ -1,22 +1,39 @@
-//! The SQL of each data test, and the live-row filter of each write mode.
+//! The SQL of the row-listing data tests (`count_rows`, `unique`, `freshness`), the
+//! tested table with its live-row and `where` filters, and the query helpers every test
+//! uses.
 
+use elt_core::arrow::datatypes::{DataType, Field};
 use elt_core::capability::SqlQueries;
 use elt_core::{ConfiguredStream, Error, Result, WriteMode, quote_ident};
 
-use super::{SAMPLES, TestOutcome};
+use super::TestOutcome;
+use super::config::Severity;
 
-/// A planned stream's table.
+/// How many failing rows a test shows.
+pub(super) const SAMPLES: usize = 5;
+
+/// A planned stream's table, and the block's `where` filter.
 pub(super) struct Target<'a> {
     stream: &'a ConfiguredStream,
     pub(super) table: String,
+    filter: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
-    pub(super) fn new(stream: &'a ConfiguredStream, dataset: &str) -> Self {
+    pub(super) fn new(
+        stream: &'a ConfiguredStream,
+        dataset: &str,
+        filter: Option<&'a str>,
+    ) -> Self {
         Self {
             stream,
             table: format!("{}.{}", quote_ident(dataset), quote_ident(&stream.table)),
+            filter,
         }
+    }
+
+    pub(super) fn stream_name(&self) -> &str {
+        self.stream.name()
     }
 
     /// The condition that keeps the live rows of the table aliased `alias`.
@@ -28,12 +45,72 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The live rows the block's `where` keeps, of the table aliased `alias`.
+    pub(super) fn rows(&self, alias: &str) -> String {
+        match self.filter {
+            Some(filter) => format!("{} AND ({filter})", self.live(alias)),
+            None => self.live(alias),
+        }
+    }
+
     /// The columns that identify a row: its primary key, else `fallback`.
     pub(super) fn key(&self, fallback: &str) -> Vec<String> {
         if self.stream.primary_key.is_empty() {
             vec![fallback.to_owned()]
         } else {
             self.stream.primary_key.clone()
+        }
+    }
+
+    /// The primary key, which may be empty (no samples then).
+    pub(super) fn primary_key(&self) -> Vec<String> {
+        self.stream.primary_key.clone()
+    }
+
+    /// The stream's column `name`; a config error naming the test's stream when it has none.
+    pub(super) fn column(&self, name: &str) -> Result<&Field> {
+        self.stream.schema().field_with_name(name).map_err(|_| {
+            Error::config(format!(
+                "data tests of stream {} name column {name:?}, which the stream does not load",
+                self.stream.name()
+            ))
+        })
+    }
+
+    /// The SQL type both databases cast a bound value to for comparing with `name`.
+    pub(super) fn sql_type(&self, name: &str) -> Result<String> {
+        let field = self.column(name)?;
+        Ok(match field.data_type() {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => "BIGINT".into(),
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => "BIGINT".into(),
+            DataType::UInt64 => "DECIMAL(20, 0)".into(),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => "DOUBLE PRECISION".into(),
+            DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+            DataType::Date32 | DataType::Date64 => "DATE".into(),
+            DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+            DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+            DataType::Utf8 | DataType::LargeUtf8 => "VARCHAR".into(),
+            other => {
+                return Err(Error::config(format!(
+                    "column {name} of stream {} has type {other}, which `between` cannot compare; \
+                     test numbers, dates, times or text",
+                    self.stream.name()
+                )));
+            }
+        })
+    }
+
+    /// Checks that `name` holds numbers (for `mean`, `stddev`).
+    pub(super) fn numeric(&self, name: &str, test: &str) -> Result<()> {
+        let field = self.column(name)?;
+        if field.data_type().is_numeric() {
+            Ok(())
+        } else {
+            Err(Error::config(format!(
+                "data test {test} of stream {}: column {name} has type {}, not a number",
+                self.stream.name(),
+                field.data_type()
+            )))
         }
     }
 }
@@ -60,7 +137,7 @@ pub(super) async fn count_rows(
     let from = format!(
         "FROM {} t WHERE {} AND ({filter})",
         target.table,
-        target.live("t")
+        target.rows("t")
     );
     let count = scalar(
         session,
@@ -70,7 +147,7 @@ pub(super) async fn count_rows(
     )
     .await?;
     let failing: u64 = count.as_deref().unwrap_or("0").parse().unwrap_or(0);
-    let samples = if failing == 0 {
+    let samples = if failing == 0 || shown.is_empty() {
         Vec::new()
     } else {
         let columns: Vec<String> = shown.iter().map(|c| quote_ident(c)).collect();
@@ -100,7 +177,7 @@ pub(super) async fn unique(
         "SELECT {} AS sample, count(*) AS n FROM {} t WHERE {}{} GROUP BY {} HAVING count(*) > 1",
         text_of(columns),
         target.table,
-        target.live("t"),
+        target.rows("t"),
         present.concat(),
         quoted.join(", ")
     );
@@ -139,7 +216,7 @@ pub(super) async fn freshness(
         "SELECT CAST(max({}) AS VARCHAR) FROM {} t WHERE {}",
         quote_ident(cursor),
         target.table,
-        target.live("t")
+        target.rows("t")
     );
     let newest = scalar(session, &sql, &[], &test).await?;
     let Some(text) = newest else {
@@ -183,7 +260,7 @@ pub(crate) fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.and_utc())
 }
 
-fn outcome(
+pub(super) fn outcome(
     target: &Target<'_>,
     test: &str,
     failing: u64,
@@ -193,9 +270,11 @@ fn outcome(
     TestOutcome {
         stream: target.stream.name().to_owned(),
         test: test.to_owned(),
+        severity: Severity::Error,
         passed: failing == 0,
         failing_rows: failing,
         samples,
+        observed: None,
         detail,
     }
 }
@@ -217,7 +296,7 @@ async fn first_column(
         .collect())
 }
 
-async fn texts(
+pub(super) async fn texts(
     session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
@@ -230,7 +309,7 @@ async fn texts(
         .collect())
 }
 
-async fn scalar(
+pub(super) async fn scalar(
     session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
