@@ -143,6 +143,27 @@ fn planted_faults_fail_their_tests(into: Option<&str>, name: &str) {
         true
     );
 
+    // Every result is kept in `_elt_test_results` under the test run's id.
+    let kept = kept_results(&project, into, faulty["run_id"].as_str().unwrap());
+    let reported: Vec<String> = faulty["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{}|{}|{}|{}|{}",
+                o["test"],
+                o["severity"].as_str().unwrap(),
+                o["passed"],
+                o["failing_rows"],
+                o["samples"].as_array().unwrap().len()
+            )
+        })
+        .collect();
+    let mut sorted = reported.clone();
+    sorted.sort();
+    assert_eq!(kept, sorted);
+
     // A column whose mean jumps.
     execute(
         &source,
@@ -199,6 +220,23 @@ fn planted_faults_fail_their_tests(into: Option<&str>, name: &str) {
         "{text}"
     );
     assert!(text.ends_with(" warned\n"), "{text}");
+}
+
+/// The rows of `_elt_test_results` of `run_id`, as `"test"|severity|passed|failing|samples`.
+fn kept_results(project: &Project, into: Option<&str>, run_id: &str) -> Vec<String> {
+    let sql = |len: &str, json_text: &str| {
+        format!(
+            "SELECT '\"' || test || '\"|' || severity || '|' || CAST(passed AS VARCHAR) || '|' ||
+                    CAST(failing_rows AS VARCHAR) || '|' || CAST({len}(samples) AS VARCHAR)
+             FROM {json_text}._elt_test_results WHERE run_id = '{run_id}' ORDER BY 1"
+        )
+    };
+    match into {
+        None => project.query(&sql("json_array_length", "raw")),
+        Some(url) => query(url, &sql("jsonb_array_length", "raw"))
+            .into_iter()
+            .collect(),
+    }
 }
 
 #[test]

@@ -35,6 +35,36 @@ pub trait RunLog: Send {
     async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>>;
 }
 
+/// One data test's result, as `_elt_test_results` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestResult {
+    /// The stream tested.
+    pub stream: String,
+    /// The test, such as `unique(id)`.
+    pub test: String,
+    /// `error` or `warn`.
+    pub severity: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Rows (or values) that fail it.
+    pub failing_rows: u64,
+    /// Up to five failing rows or values, as text.
+    pub samples: Vec<String>,
+    /// The measured value of a measuring test.
+    pub observed: Option<f64>,
+    /// What was measured and expected.
+    pub detail: Option<String>,
+}
+
+/// The history of data test results, `_elt_test_results`: one row per test and test run,
+/// for dashboards and for tests that compare with earlier runs.
+#[async_trait]
+pub trait TestResultLog: Send {
+    /// Appends the results of one test run: the sync's run id after a sync, `elt test`'s
+    /// own otherwise.
+    async fn record_test_results(&mut self, run_id: &str, results: &[TestResult]) -> Result<()>;
+}
+
 /// One dead letter as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredDeadLetter {

@@ -13,7 +13,9 @@
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::capability::{DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries};
+use crate::capability::{
+    DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries, TestResultLog,
+};
 use crate::catalog::ConfiguredStream;
 use crate::error::Result;
 use crate::message::Message;
@@ -125,6 +127,11 @@ pub trait DestinationSession: Send {
 
     /// Read-only SQL over the raw tables (data tests), if the destination speaks SQL.
     fn sql(&mut self) -> Option<&mut dyn SqlQueries> {
+        None
+    }
+
+    /// The `_elt_test_results` history of data tests, if the destination keeps one.
+    fn test_results(&mut self) -> Option<&mut dyn TestResultLog> {
         None
     }
 }

@@ -26,6 +26,10 @@ macro_rules! offer_every_capability {
         fn sql(&mut self) -> Option<&mut dyn elt_core::capability::SqlQueries> {
             Some(self)
         }
+
+        fn test_results(&mut self) -> Option<&mut dyn elt_core::capability::TestResultLog> {
+            Some(self)
+        }
     };
 }
 pub(crate) use offer_every_capability;

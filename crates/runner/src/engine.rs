@@ -87,6 +87,7 @@ pub async fn sync(
                 },
             )
             .await?;
+            crate::datatests::record(session.as_mut(), &run.run_id, &tests).await?;
         }
         Ok::<_, Error>((reports, tests))
     }

@@ -93,7 +93,12 @@ pub(super) fn bookkeeping_ddl(ds: &str) -> String {
                  CREATE TABLE IF NOT EXISTS {ds}._elt_dead_letter (
                      id UUID NOT NULL, run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL,
                      stream VARCHAR NOT NULL, reason VARCHAR NOT NULL, record JSON NOT NULL,
-                     dead_at TIMESTAMPTZ NOT NULL);"
+                     dead_at TIMESTAMPTZ NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_test_results (
+                     run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+                     test VARCHAR NOT NULL, severity VARCHAR NOT NULL, passed BOOLEAN NOT NULL,
+                     failing_rows BIGINT NOT NULL, samples JSON NOT NULL, observed DOUBLE,
+                     detail VARCHAR, tested_at TIMESTAMPTZ NOT NULL);"
     )
 }
 

@@ -38,6 +38,7 @@ mod queries;
 mod run_log;
 mod session;
 mod tables;
+mod test_results;
 mod types;
 
 use async_trait::async_trait;

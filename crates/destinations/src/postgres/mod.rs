@@ -32,6 +32,7 @@ mod run_log;
 mod session;
 mod sql;
 mod tables;
+mod test_results;
 mod types;
 
 use async_trait::async_trait;

@@ -62,7 +62,12 @@ impl PgSession {
              CREATE TABLE IF NOT EXISTS {ds}._elt_dead_letter (
                  id uuid NOT NULL PRIMARY KEY, run_id text NOT NULL, connection text NOT NULL,
                  stream text NOT NULL, reason text NOT NULL, record jsonb NOT NULL,
-                 dead_at timestamptz NOT NULL);"
+                 dead_at timestamptz NOT NULL);
+             CREATE TABLE IF NOT EXISTS {ds}._elt_test_results (
+                 run_id text NOT NULL, connection text NOT NULL, stream text NOT NULL,
+                 test text NOT NULL, severity text NOT NULL, passed boolean NOT NULL,
+                 failing_rows bigint NOT NULL, samples jsonb NOT NULL, observed double precision,
+                 detail text, tested_at timestamptz NOT NULL);"
         );
         locked_ddl(
             &mut conn,

@@ -4,7 +4,7 @@
 //!
 //! It plans the streams as `elt sync` would (reading the source's catalog) to know each
 //! stream's table and write mode, then opens the destination (taking its lock, like a
-//! sync) and only reads.
+//! sync), reads, and appends the results to `_elt_test_results` under a run id of its own.
 
 use elt_runner::datatests;
 use elt_runner::plan::plan_streams;
@@ -27,7 +27,8 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|(stream, _)| stream)
         .collect();
-    let mut session = destination.open_reader(connection, &config.dataset).await?;
+    // A writer: the results are kept in `_elt_test_results`.
+    let mut session = destination.open(connection, &config.dataset).await?;
     let outcomes = datatests::run(
         session.as_mut(),
         &config.dataset,
@@ -39,9 +40,12 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
+    let run_id = uuid::Uuid::now_v7().to_string();
+    datatests::record(session.as_mut(), &run_id, &outcomes).await?;
     if args.json {
         let out = serde_json::json!({
             "version": elt_runner::report::REPORT_VERSION,
+            "run_id": run_id,
             "connection": connection,
             "tests": outcomes,
         });

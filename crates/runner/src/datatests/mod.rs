@@ -16,10 +16,10 @@
 //!
 //! The SQL is the subset DuckDB and PostgreSQL share; identifiers are quoted, values bound;
 //! `where`, `expression` and `sql` are SQL the project's author wrote, run as written.
-//! What it does not do: fix data, keep results (`_elt_test_results` is not built yet), or
-//! test anything but the raw tables of one connection.
+//! Every run's results are appended to the destination's `_elt_test_results` ([`record`]).
+//! What it does not do: fix data, or test anything but the raw tables of one connection.
 
-use elt_core::capability::missing;
+use elt_core::capability::{TestResult, missing};
 use elt_core::{ConfiguredStream, DestinationSession, Error, Result};
 use serde::Serialize;
 
@@ -123,6 +123,39 @@ impl Selection<'_> {
                 .select
                 .is_none_or(|only| only.iter().any(|s| s == stream || s == kind || s == name))
     }
+}
+
+/// Appends `outcomes` to the destination's `_elt_test_results` under `run_id` (nothing to
+/// do when there are none).
+pub async fn record(
+    session: &mut dyn DestinationSession,
+    run_id: &str,
+    outcomes: &[TestOutcome],
+) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let log = session
+        .test_results()
+        .ok_or_else(|| missing("a test result history (`_elt_test_results`)", "data tests"))?;
+    let results: Vec<TestResult> = outcomes
+        .iter()
+        .map(|o| TestResult {
+            stream: o.stream.clone(),
+            test: o.test.clone(),
+            severity: match o.severity {
+                Severity::Error => "error",
+                Severity::Warn => "warn",
+            }
+            .to_owned(),
+            passed: o.passed,
+            failing_rows: o.failing_rows,
+            samples: o.samples.clone(),
+            observed: o.observed,
+            detail: o.detail.clone(),
+        })
+        .collect();
+    log.record_test_results(run_id, &results).await
 }
 
 /// Runs the selected tests of `tests` against `streams`' tables in `dataset`.
