@@ -11,6 +11,7 @@ mod contracts;
 mod crash;
 mod datatests;
 mod datatests_depth;
+mod datatests_history;
 mod deadletter;
 mod demo;
 mod env_vars;

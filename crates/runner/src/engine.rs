@@ -78,7 +78,10 @@ pub async fn sync(
             let synced: Vec<String> = planned.iter().map(|s| s.name().to_owned()).collect();
             tests = crate::datatests::run(
                 session.as_mut(),
-                &config.dataset,
+                crate::datatests::Scope {
+                    connection,
+                    dataset: &config.dataset,
+                },
                 &planned,
                 &config.tests,
                 crate::datatests::Selection {

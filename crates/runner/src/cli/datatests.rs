@@ -31,7 +31,10 @@ pub async fn test(project: &Project, args: &TestArgs) -> anyhow::Result<i32> {
     let mut session = destination.open(connection, &config.dataset).await?;
     let outcomes = datatests::run(
         session.as_mut(),
-        &config.dataset,
+        datatests::Scope {
+            connection,
+            dataset: &config.dataset,
+        },
         &streams,
         &config.tests,
         datatests::Selection {

@@ -5,7 +5,10 @@ use elt_core::capability::SqlQueries;
 use elt_core::{Error, Result, quote_ident};
 
 use super::TestOutcome;
-use super::config::{Range, Relationship, SqlTest, StreamTests, ValueRange};
+use super::anomalies;
+use super::config::{
+    FreshnessAnomaly, Range, Relationship, SqlTest, StreamTests, ValueRange, VolumeAnomaly,
+};
 use super::measures::{Measure, custom_sql, measure, row_count};
 use super::queries::{Target, count_rows, freshness, unique};
 
@@ -22,6 +25,8 @@ pub(super) enum Check<'a> {
     Measure(Measure, &'a str, Range),
     Expression(&'a str),
     Sql(&'a SqlTest),
+    VolumeAnomaly(&'a VolumeAnomaly),
+    FreshnessAnomaly(&'a FreshnessAnomaly),
 }
 
 /// The checks of `tests`, in the order reports list them.
@@ -50,6 +55,8 @@ pub(super) fn checks(tests: &StreamTests) -> Vec<Check<'_>> {
     }
     all.extend(tests.expression.iter().map(|e| Check::Expression(e)));
     all.extend(tests.sql.iter().map(Check::Sql));
+    all.extend(tests.volume_anomaly.iter().map(Check::VolumeAnomaly));
+    all.extend(tests.freshness_anomaly.iter().map(Check::FreshnessAnomaly));
     all
 }
 
@@ -68,6 +75,8 @@ impl Check<'_> {
             Check::Measure(m, ..) => m.kind(),
             Check::Expression(_) => "expression",
             Check::Sql(_) => "sql",
+            Check::VolumeAnomaly(_) => "volume_anomaly",
+            Check::FreshnessAnomaly(_) => "freshness_anomaly",
         }
     }
 
@@ -84,6 +93,8 @@ impl Check<'_> {
             Check::RowCount(range) => range.describe(),
             Check::Expression(e) => (*e).to_owned(),
             Check::Sql(t) => t.name.clone(),
+            Check::VolumeAnomaly(rule) => format!("last {} runs", rule.runs),
+            Check::FreshnessAnomaly(rule) => format!("last {} runs", rule.runs),
         };
         format!("{}({argument})", self.kind())
     }
@@ -169,6 +180,10 @@ impl Check<'_> {
                 count_rows(session, target, &name, &filter, &shown, &[]).await
             }
             Check::Sql(test) => custom_sql(session, target, &name, &test.query).await,
+            Check::VolumeAnomaly(rule) => anomalies::volume(session, target, &name, rule).await,
+            Check::FreshnessAnomaly(rule) => {
+                anomalies::freshness(session, target, &name, rule).await
+            }
         }
     }
 }

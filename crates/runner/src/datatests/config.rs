@@ -64,6 +64,53 @@ pub struct StreamTests {
     /// the stream's raw table.
     #[serde(default)]
     pub sql: Vec<SqlTest>,
+    /// The rows the latest run loaded against the connection's earlier runs.
+    #[serde(default)]
+    pub volume_anomaly: Option<VolumeAnomaly>,
+    /// The age of the newest cursor value against its usual age when a sync ends.
+    #[serde(default)]
+    pub freshness_anomaly: Option<FreshnessAnomaly>,
+}
+
+/// `volume_anomaly = { runs, deviations, tolerance }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeAnomaly {
+    /// Earlier runs to compare with.
+    #[serde(default = "default_runs")]
+    pub runs: usize,
+    /// Robust standard deviations (1.4826 × the median absolute deviation) allowed.
+    #[serde(default = "default_deviations")]
+    pub deviations: f64,
+    /// A relative band around the median that always passes (0.5: ±50%), so that runs
+    /// that all loaded the same count do not fail on the slightest change.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+}
+
+/// `freshness_anomaly = { runs, factor }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessAnomaly {
+    /// Earlier runs whose end tells the usual age.
+    #[serde(default = "default_runs")]
+    pub runs: usize,
+    /// How many times the usual age the newest value may be.
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+}
+
+fn default_runs() -> usize {
+    10
+}
+fn default_deviations() -> f64 {
+    3.0
+}
+fn default_tolerance() -> f64 {
+    0.5
+}
+fn default_factor() -> f64 {
+    3.0
 }
 
 /// What a failing test does to the exit code.

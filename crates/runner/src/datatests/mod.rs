@@ -23,12 +23,16 @@ use elt_core::capability::{TestResult, missing};
 use elt_core::{ConfiguredStream, DestinationSession, Error, Result};
 use serde::Serialize;
 
+mod anomalies;
 mod checks;
 mod config;
 mod measures;
 mod queries;
 
-pub use config::{Bound, Columns, Range, Relationship, Severity, SqlTest, StreamTests, ValueRange};
+pub use config::{
+    Bound, Columns, FreshnessAnomaly, Range, Relationship, Severity, SqlTest, StreamTests,
+    ValueRange, VolumeAnomaly,
+};
 use queries::Target;
 pub(crate) use queries::parse_time;
 
@@ -158,10 +162,19 @@ pub async fn record(
     log.record_test_results(run_id, &results).await
 }
 
-/// Runs the selected tests of `tests` against `streams`' tables in `dataset`.
+/// The connection whose tables are tested, and their dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The connection (its runs in `_elt_runs` are the history of the anomaly tests).
+    pub connection: &'a str,
+    /// The dataset its raw tables are in.
+    pub dataset: &'a str,
+}
+
+/// Runs the selected tests of `tests` against `streams`' tables in `scope`.
 pub async fn run(
     session: &mut dyn DestinationSession,
-    dataset: &str,
+    scope: Scope<'_>,
     streams: &[ConfiguredStream],
     tests: &[StreamTests],
     selection: Selection<'_>,
@@ -199,16 +212,14 @@ pub async fn run(
     for (block, chosen) in planned {
         let target = Target::new(
             find(&block.stream, "`tests`")?,
-            dataset,
+            scope,
             block.filter.as_deref(),
         );
         for check in chosen {
             let other = match &check {
-                checks::Check::Relationship(r) => Some(Target::new(
-                    find(&r.to, "`relationships.to`")?,
-                    dataset,
-                    None,
-                )),
+                checks::Check::Relationship(r) => {
+                    Some(Target::new(find(&r.to, "`relationships.to`")?, scope, None))
+                }
                 _ => None,
             };
             let mut outcome = check.run(session, &target, other.as_ref()).await?;

@@ -6,8 +6,8 @@ use elt_core::arrow::datatypes::{DataType, Field};
 use elt_core::capability::SqlQueries;
 use elt_core::{ConfiguredStream, Error, Result, WriteMode, quote_ident};
 
-use super::TestOutcome;
 use super::config::Severity;
+use super::{Scope, TestOutcome};
 
 /// How many failing rows a test shows.
 pub(super) const SAMPLES: usize = 5;
@@ -17,19 +17,35 @@ pub(super) struct Target<'a> {
     stream: &'a ConfiguredStream,
     pub(super) table: String,
     filter: Option<&'a str>,
+    pub(super) scope: Scope<'a>,
 }
 
 impl<'a> Target<'a> {
     pub(super) fn new(
         stream: &'a ConfiguredStream,
-        dataset: &str,
+        scope: Scope<'a>,
         filter: Option<&'a str>,
     ) -> Self {
         Self {
             stream,
-            table: format!("{}.{}", quote_ident(dataset), quote_ident(&stream.table)),
+            table: format!(
+                "{}.{}",
+                quote_ident(scope.dataset),
+                quote_ident(&stream.table)
+            ),
             filter,
+            scope,
         }
+    }
+
+    /// A bookkeeping table of the dataset, such as `_elt_runs`, quoted.
+    pub(super) fn bookkeeping(&self, name: &str) -> String {
+        format!("{}.{name}", quote_ident(self.scope.dataset))
+    }
+
+    /// The stream's cursor, if it has one.
+    pub(super) fn cursor(&self) -> Option<&str> {
+        self.stream.cursor.as_deref()
     }
 
     pub(super) fn stream_name(&self) -> &str {
@@ -280,7 +296,7 @@ pub(super) fn outcome(
 }
 
 /// The first column of each row of a data test's query (None for NULL).
-async fn first_column(
+pub(super) async fn first_column(
     session: &mut dyn SqlQueries,
     sql: &str,
     params: &[String],
