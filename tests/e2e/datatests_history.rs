@@ -92,3 +92,65 @@ fn freshness_anomaly_fails_when_the_newest_row_is_unusually_old() {
         "{outcome}"
     );
 }
+
+#[test]
+fn distribution_drift_fails_when_a_columns_mean_jumps_and_profiles_match_the_load() {
+    use crate::pg::{execute, fresh_database, project_toml, query};
+    let url = fresh_database("drift");
+    execute(
+        &url,
+        "CREATE TABLE readings (id bigint PRIMARY KEY, amount numeric(10,2), note text,
+                                updated_at timestamptz NOT NULL)",
+    );
+    let batch = |run: i64, amount: &str| {
+        format!(
+            "INSERT INTO readings SELECT {run} * 1000 + i, {amount}, CASE WHEN i % 4 = 0 THEN NULL ELSE 'n' END,
+                    now() FROM generate_series(1, 100) i"
+        )
+    };
+    let tests = r#"test_after_sync = true
+
+[[connections.pg.tests]]
+stream = "public.readings"
+distribution_drift = { amount = { runs = 5 } }
+"#;
+    let project = Project::new(&project_toml(&url, "", tests));
+    for run in 1..=5 {
+        execute(
+            &url,
+            &batch(run, &format!("50 + (i % 11) - 5 + {run} * 0.1")),
+        );
+        let summary = project
+            .elt(&["sync", "--connection", "pg", "--json"])
+            .expect_code(0)
+            .json();
+        assert_eq!(
+            summary["tests"][0]["passed"], true,
+            "run {run}: {summary:#}"
+        );
+    }
+    // The profile of the last run: what it loaded, computed by the destination.
+    let profile = project.query(
+        "SELECT rows || ' ' || nulls || ' ' || distinct_count || ' ' || min_value || ' ' || max_value
+         FROM raw._elt_profiles WHERE column_name = 'amount' ORDER BY profiled_at DESC LIMIT 1",
+    );
+    let expected = query(
+        &url,
+        "SELECT count(*) || ' ' || count(*) FILTER (WHERE amount IS NULL) || ' ' ||
+                count(DISTINCT amount) || ' ' || min(amount) || ' ' || max(amount)
+         FROM readings WHERE id > 5000",
+    );
+    assert_eq!(profile, expected);
+    let nulls = project.query(
+        "SELECT nulls::VARCHAR FROM raw._elt_profiles WHERE column_name = 'note'
+         ORDER BY profiled_at DESC LIMIT 1",
+    );
+    assert_eq!(nulls, ["25"]);
+    // A run whose amounts are a hundred times larger.
+    execute(&url, &batch(6, "5000 + i"));
+    let run = project.elt(&["sync", "--connection", "pg", "--json"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let outcome = &run.json()["tests"][0];
+    assert_eq!(outcome["test"], "distribution_drift(amount)");
+    assert_eq!(outcome["passed"], false, "{outcome}");
+}

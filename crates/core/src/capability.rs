@@ -65,6 +65,35 @@ pub trait TestResultLog: Send {
     async fn record_test_results(&mut self, run_id: &str, results: &[TestResult]) -> Result<()>;
 }
 
+/// What one column of a run's loaded rows looked like, as `_elt_profiles` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnProfile {
+    /// The stream.
+    pub stream: String,
+    /// The column.
+    pub column: String,
+    /// Rows profiled (those the run loaded).
+    pub rows: u64,
+    /// Of them, rows where the column is NULL.
+    pub nulls: u64,
+    /// Distinct non-NULL values (None for types that cannot be compared).
+    pub distinct: Option<u64>,
+    /// The smallest value, as text (orderable types).
+    pub min: Option<String>,
+    /// The largest value, as text (orderable types).
+    pub max: Option<String>,
+    /// The mean (numeric types).
+    pub mean: Option<f64>,
+}
+
+/// Column profiles per run, `_elt_profiles`, for tests that compare a run's data with
+/// earlier runs' (`distribution_drift`).
+#[async_trait]
+pub trait ProfileLog: Send {
+    /// Appends the profiles of run `run_id`.
+    async fn record_profiles(&mut self, run_id: &str, profiles: &[ColumnProfile]) -> Result<()>;
+}
+
 /// One dead letter as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredDeadLetter {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::capability::{
-    DeadLetterStore, KeyDigests, RunLog, SchemaCompare, SqlQueries, TestResultLog,
+    DeadLetterStore, KeyDigests, ProfileLog, RunLog, SchemaCompare, SqlQueries, TestResultLog,
 };
 use crate::catalog::ConfiguredStream;
 use crate::error::Result;
@@ -132,6 +132,11 @@ pub trait DestinationSession: Send {
 
     /// The `_elt_test_results` history of data tests, if the destination keeps one.
     fn test_results(&mut self) -> Option<&mut dyn TestResultLog> {
+        None
+    }
+
+    /// The `_elt_profiles` of loaded columns, if the destination keeps them.
+    fn profiles(&mut self) -> Option<&mut dyn ProfileLog> {
         None
     }
 }

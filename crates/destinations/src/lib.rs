@@ -30,6 +30,10 @@ macro_rules! offer_every_capability {
         fn test_results(&mut self) -> Option<&mut dyn elt_core::capability::TestResultLog> {
             Some(self)
         }
+
+        fn profiles(&mut self) -> Option<&mut dyn elt_core::capability::ProfileLog> {
+            Some(self)
+        }
     };
 }
 pub(crate) use offer_every_capability;

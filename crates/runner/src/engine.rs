@@ -73,15 +73,27 @@ pub async fn sync(
                 break;
             }
         }
+        let scope = crate::datatests::Scope {
+            connection,
+            dataset: &config.dataset,
+        };
+        for report in reports
+            .iter()
+            .filter(|r| r.error.is_none() && r.rows_loaded > 0)
+        {
+            let Some(stream) = planned.iter().find(|s| s.name() == report.stream) else {
+                continue;
+            };
+            if config.profile || crate::datatests::needs_profiles(&config.tests, stream.name()) {
+                crate::datatests::profile(session.as_mut(), scope, stream, &run.run_id).await?;
+            }
+        }
         let mut tests = Vec::new();
         if config.test_after_sync {
             let synced: Vec<String> = planned.iter().map(|s| s.name().to_owned()).collect();
             tests = crate::datatests::run(
                 session.as_mut(),
-                crate::datatests::Scope {
-                    connection,
-                    dataset: &config.dataset,
-                },
+                scope,
                 &planned,
                 &config.tests,
                 crate::datatests::Selection {

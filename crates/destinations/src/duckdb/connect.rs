@@ -98,7 +98,12 @@ pub(super) fn bookkeeping_ddl(ds: &str) -> String {
                      run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
                      test VARCHAR NOT NULL, severity VARCHAR NOT NULL, passed BOOLEAN NOT NULL,
                      failing_rows BIGINT NOT NULL, samples JSON NOT NULL, observed DOUBLE,
-                     detail VARCHAR, tested_at TIMESTAMPTZ NOT NULL);"
+                     detail VARCHAR, tested_at TIMESTAMPTZ NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_profiles (
+                     run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+                     column_name VARCHAR NOT NULL, rows BIGINT NOT NULL, nulls BIGINT NOT NULL,
+                     distinct_count BIGINT, min_value VARCHAR, max_value VARCHAR, mean DOUBLE,
+                     profiled_at TIMESTAMPTZ NOT NULL);"
     )
 }
 

@@ -34,11 +34,11 @@ mod db;
 mod key_ranges;
 mod keys;
 mod load;
+mod quality;
 mod queries;
 mod run_log;
 mod session;
 mod tables;
-mod test_results;
 mod types;
 
 use async_trait::async_trait;

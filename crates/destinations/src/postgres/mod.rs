@@ -27,12 +27,12 @@ mod copy;
 mod keys;
 mod load;
 mod lock;
+mod quality;
 mod queries;
 mod run_log;
 mod session;
 mod sql;
 mod tables;
-mod test_results;
 mod types;
 
 use async_trait::async_trait;

@@ -67,7 +67,12 @@ impl PgSession {
                  run_id text NOT NULL, connection text NOT NULL, stream text NOT NULL,
                  test text NOT NULL, severity text NOT NULL, passed boolean NOT NULL,
                  failing_rows bigint NOT NULL, samples jsonb NOT NULL, observed double precision,
-                 detail text, tested_at timestamptz NOT NULL);"
+                 detail text, tested_at timestamptz NOT NULL);
+             CREATE TABLE IF NOT EXISTS {ds}._elt_profiles (
+                 run_id text NOT NULL, connection text NOT NULL, stream text NOT NULL,
+                 column_name text NOT NULL, rows bigint NOT NULL, nulls bigint NOT NULL,
+                 distinct_count bigint, min_value text, max_value text, mean double precision,
+                 profiled_at timestamptz NOT NULL);"
         );
         locked_ddl(
             &mut conn,

@@ -37,6 +37,10 @@ pub struct Connection {
     /// Run the data tests after every sync; a failing test makes the run fail.
     #[serde(default)]
     pub test_after_sync: bool,
+    /// Record a profile of every column a sync loaded in `_elt_profiles` (streams with a
+    /// `distribution_drift` test are profiled anyway).
+    #[serde(default)]
+    pub profile: bool,
     /// What a sync does when a stream's schema no longer matches its raw table, for streams
     /// that do not set their own.
     #[serde(default)]

@@ -1,13 +1,15 @@
-//! Tests that learn from the connection's earlier runs in `_elt_runs`: `volume_anomaly`
-//! (this run's rows loaded against the median of the last runs, with a robust spread) and
+//! Tests that learn from the connection's earlier runs: `volume_anomaly` (this run's rows
+//! loaded against the median of the last runs in `_elt_runs`, with a robust spread),
 //! `freshness_anomaly` (how old the newest cursor value is against how old it usually was
-//! when a sync ended). Both pass, saying so, until there are `MIN_HISTORY` earlier runs.
+//! when a sync ended) and `distribution_drift` (a column's mean and null fraction in the
+//! latest `_elt_profiles` row against earlier ones). Each passes, saying so, until there
+//! are `MIN_HISTORY` earlier runs.
 
 use elt_core::capability::SqlQueries;
 use elt_core::{Error, Result, quote_ident};
 
 use super::TestOutcome;
-use super::config::{FreshnessAnomaly, VolumeAnomaly};
+use super::config::{Drift, FreshnessAnomaly, VolumeAnomaly};
 use super::queries::{Target, first_column, outcome, parse_time, scalar};
 
 /// Earlier runs needed before a history test judges.
@@ -22,6 +24,16 @@ fn median(values: &mut [f64]) -> f64 {
     } else {
         values[mid]
     }
+}
+
+/// The median of `earlier` and how far from it a value may lie: `deviations` robust
+/// standard deviations (1.4826 × the median absolute deviation) or `tolerance` × the
+/// median, whichever is wider.
+fn band(earlier: &mut [f64], deviations: f64, tolerance: f64) -> (f64, f64) {
+    let middle = median(earlier);
+    let mut distances: Vec<f64> = earlier.iter().map(|v| (v - middle).abs()).collect();
+    let spread = 1.4826 * median(&mut distances);
+    (middle, (deviations * spread).max(tolerance * middle.abs()))
 }
 
 /// Up to `limit` values of `expression` from the stream's succeeded runs, newest first.
@@ -74,10 +86,7 @@ pub(super) async fn volume(
         return Ok(not_enough(target, test, loaded.len().saturating_sub(1)));
     }
     let latest = loaded.remove(0);
-    let middle = median(&mut loaded);
-    let mut deviations: Vec<f64> = loaded.iter().map(|v| (v - middle).abs()).collect();
-    let spread = 1.4826 * median(&mut deviations);
-    let allowed = (rule.deviations * spread).max(rule.tolerance * middle);
+    let (middle, allowed) = band(&mut loaded, rule.deviations, rule.tolerance);
     let failing = u64::from((latest - middle).abs() > allowed);
     let detail = format!(
         "{latest} rows loaded; median of the {} runs before: {middle}, allowed ±{allowed:.1}",
@@ -148,6 +157,64 @@ pub(super) async fn freshness(
     );
     let mut result = outcome(target, test, failing, Vec::new(), Some(detail));
     result.observed = Some(age_hours);
+    Ok(result)
+}
+
+/// `distribution_drift`: fails when the mean of what the latest run loaded lies outside
+/// the band of the earlier runs' means, or its null fraction moved more than
+/// `null_fraction` from their median.
+pub(super) async fn drift(
+    session: &mut dyn SqlQueries,
+    target: &Target<'_>,
+    test: &str,
+    column: &str,
+    rule: &Drift,
+) -> Result<TestOutcome> {
+    let sql = format!(
+        "SELECT CAST(mean AS VARCHAR) || '|' || CAST(CAST(nulls AS DOUBLE PRECISION) / rows AS VARCHAR)
+         FROM {} WHERE connection = $1 AND stream = $2 AND column_name = $3 AND mean IS NOT NULL
+         ORDER BY profiled_at DESC LIMIT {}",
+        target.bookkeeping("_elt_profiles"),
+        rule.runs + 1
+    );
+    let params = [
+        target.scope.connection.to_owned(),
+        target.stream_name().to_owned(),
+        column.to_owned(),
+    ];
+    let profiles: Vec<(f64, f64)> = first_column(session, &sql, &params, test)
+        .await?
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| {
+            let (mean, nulls) = pair.split_once('|')?;
+            Some((mean.parse().ok()?, nulls.parse().ok()?))
+        })
+        .collect();
+    if profiles.len() <= MIN_HISTORY {
+        return Ok(not_enough(target, test, profiles.len().saturating_sub(1)));
+    }
+    let (mean, nulls) = profiles[0];
+    let mut means: Vec<f64> = profiles[1..].iter().map(|p| p.0).collect();
+    let mut fractions: Vec<f64> = profiles[1..].iter().map(|p| p.1).collect();
+    let (usual_mean, allowed) = band(&mut means, rule.deviations, rule.tolerance);
+    let usual_nulls = median(&mut fractions);
+    let mean_moved = (mean - usual_mean).abs() > allowed;
+    let nulls_moved = (nulls - usual_nulls).abs() > rule.null_fraction;
+    let detail = format!(
+        "mean {mean} (usually {usual_mean}, allowed ±{allowed:.3}); null fraction {nulls:.3} \
+         (usually {usual_nulls:.3}, allowed ±{}); {} earlier runs",
+        rule.null_fraction,
+        profiles.len() - 1
+    );
+    let mut result = outcome(
+        target,
+        test,
+        u64::from(mean_moved || nulls_moved),
+        Vec::new(),
+        Some(detail),
+    );
+    result.observed = Some(mean);
     Ok(result)
 }
 

@@ -7,7 +7,7 @@ use elt_core::{Error, Result, quote_ident};
 use super::TestOutcome;
 use super::anomalies;
 use super::config::{
-    FreshnessAnomaly, Range, Relationship, SqlTest, StreamTests, ValueRange, VolumeAnomaly,
+    Drift, FreshnessAnomaly, Range, Relationship, SqlTest, StreamTests, ValueRange, VolumeAnomaly,
 };
 use super::measures::{Measure, custom_sql, measure, row_count};
 use super::queries::{Target, count_rows, freshness, unique};
@@ -27,6 +27,7 @@ pub(super) enum Check<'a> {
     Sql(&'a SqlTest),
     VolumeAnomaly(&'a VolumeAnomaly),
     FreshnessAnomaly(&'a FreshnessAnomaly),
+    Drift(&'a str, &'a Drift),
 }
 
 /// The checks of `tests`, in the order reports list them.
@@ -57,6 +58,12 @@ pub(super) fn checks(tests: &StreamTests) -> Vec<Check<'_>> {
     all.extend(tests.sql.iter().map(Check::Sql));
     all.extend(tests.volume_anomaly.iter().map(Check::VolumeAnomaly));
     all.extend(tests.freshness_anomaly.iter().map(Check::FreshnessAnomaly));
+    all.extend(
+        tests
+            .distribution_drift
+            .iter()
+            .map(|(c, d)| Check::Drift(c, d)),
+    );
     all
 }
 
@@ -77,6 +84,7 @@ impl Check<'_> {
             Check::Sql(_) => "sql",
             Check::VolumeAnomaly(_) => "volume_anomaly",
             Check::FreshnessAnomaly(_) => "freshness_anomaly",
+            Check::Drift(..) => "distribution_drift",
         }
     }
 
@@ -86,7 +94,7 @@ impl Check<'_> {
             Check::NotNull(c) | Check::AcceptedValues(c, _) | Check::Between(c, _) => {
                 (*c).to_owned()
             }
-            Check::Regex(c, _) | Check::Measure(_, c, _) => (*c).to_owned(),
+            Check::Regex(c, _) | Check::Measure(_, c, _) | Check::Drift(c, _) => (*c).to_owned(),
             Check::Unique(cs) => cs.join(", "),
             Check::Relationship(r) => format!("{} -> {}.{}", r.column, r.to, r.field),
             Check::Freshness(hours) => hours.to_string(),
@@ -183,6 +191,10 @@ impl Check<'_> {
             Check::VolumeAnomaly(rule) => anomalies::volume(session, target, &name, rule).await,
             Check::FreshnessAnomaly(rule) => {
                 anomalies::freshness(session, target, &name, rule).await
+            }
+            Check::Drift(column, rule) => {
+                target.numeric(column, &name)?;
+                anomalies::drift(session, target, &name, column, rule).await
             }
         }
     }

@@ -70,6 +70,32 @@ pub struct StreamTests {
     /// The age of the newest cursor value against its usual age when a sync ends.
     #[serde(default)]
     pub freshness_anomaly: Option<FreshnessAnomaly>,
+    /// Column -> how far the mean and null fraction of what the latest run loaded may move
+    /// from earlier runs' (`_elt_profiles`).
+    #[serde(default)]
+    pub distribution_drift: BTreeMap<String, Drift>,
+}
+
+/// `distribution_drift = { column = { runs, deviations, tolerance, null_fraction } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    /// Earlier profiles to compare with.
+    #[serde(default = "default_runs")]
+    pub runs: usize,
+    /// Robust standard deviations of the earlier means allowed.
+    #[serde(default = "default_deviations")]
+    pub deviations: f64,
+    /// A relative band around the median mean that always passes.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// How far (absolute, 0 to 1) the null fraction may move from its median.
+    #[serde(default = "default_null_fraction")]
+    pub null_fraction: f64,
+}
+
+fn default_null_fraction() -> f64 {
+    0.1
 }
 
 /// `volume_anomaly = { runs, deviations, tolerance }`.

@@ -27,12 +27,14 @@ mod anomalies;
 mod checks;
 mod config;
 mod measures;
+mod profiles;
 mod queries;
 
 pub use config::{
-    Bound, Columns, FreshnessAnomaly, Range, Relationship, Severity, SqlTest, StreamTests,
+    Bound, Columns, Drift, FreshnessAnomaly, Range, Relationship, Severity, SqlTest, StreamTests,
     ValueRange, VolumeAnomaly,
 };
+pub use profiles::profile;
 use queries::Target;
 pub(crate) use queries::parse_time;
 
@@ -160,6 +162,13 @@ pub async fn record(
         })
         .collect();
     log.record_test_results(run_id, &results).await
+}
+
+/// Whether a test of `tests` needs profiles of `stream` (`distribution_drift`).
+pub fn needs_profiles(tests: &[StreamTests], stream: &str) -> bool {
+    tests
+        .iter()
+        .any(|t| t.stream == stream && !t.distribution_drift.is_empty())
 }
 
 /// The connection whose tables are tested, and their dataset.
