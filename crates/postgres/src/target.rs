@@ -126,19 +126,11 @@ impl Target {
 
     /// Opens a connection.
     pub async fn connect(&self) -> Result<PgConnection> {
-        let tunneled;
         let (host, port) = (self.options.get_host(), self.options.get_port());
-        let options = match self.tunnel.local_addr(host, port).await? {
-            None => &self.options,
-            Some(local) => {
-                tunneled = self
-                    .options
-                    .clone()
-                    .host(&local.ip().to_string())
-                    .port(local.port());
-                &tunneled
-            }
-        };
+        let tunneled = (self.tunnel)
+            .route(host, port, |h, p| self.options.clone().host(h).port(p))
+            .await?;
+        let options = tunneled.as_ref().unwrap_or(&self.options);
         let connecting = PgConnection::connect_with(options);
         match tokio::time::timeout(self.timeout, connecting).await {
             Ok(Ok(conn)) => Ok(conn),

@@ -41,6 +41,21 @@ impl LazyTunnel {
             .unwrap_or_default()
     }
 
+    /// The driver's options for reaching `host:port` through the tunnel, built by
+    /// `retarget` from the loopback host and port; None without a tunnel (connect with the
+    /// options as they are).
+    pub async fn route<T>(
+        &self,
+        host: &str,
+        port: u16,
+        retarget: impl FnOnce(&str, u16) -> T,
+    ) -> Result<Option<T>> {
+        Ok(self
+            .local_addr(host, port)
+            .await?
+            .map(|local| retarget(&local.ip().to_string(), local.port())))
+    }
+
     /// Where the driver connects to reach `host:port`: the loopback address of the
     /// process's tunnel for this config and address (opened on first use, reopened when its
     /// session ended), or None to connect directly.

@@ -114,19 +114,11 @@ impl Target {
 
     /// Opens a connection and sets up its session.
     pub async fn connect(&self) -> Result<MySqlConnection> {
-        let tunneled;
         let (host, port) = (self.options.get_host(), self.options.get_port());
-        let options = match self.tunnel.local_addr(host, port).await? {
-            None => &self.options,
-            Some(local) => {
-                tunneled = self
-                    .options
-                    .clone()
-                    .host(&local.ip().to_string())
-                    .port(local.port());
-                &tunneled
-            }
-        };
+        let tunneled = (self.tunnel)
+            .route(host, port, |h, p| self.options.clone().host(h).port(p))
+            .await?;
+        let options = tunneled.as_ref().unwrap_or(&self.options);
         let connecting = MySqlConnection::connect_with(options);
         let mut conn = match tokio::time::timeout(self.timeout, connecting).await {
             Ok(Ok(conn)) => conn,

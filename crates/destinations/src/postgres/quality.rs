@@ -8,19 +8,42 @@ use elt_core::capability::{ColumnProfile, ProfileLog, TestResult, TestResultLog}
 
 use super::session::PgSession;
 
+impl PgSession {
+    /// Appends `rows` (JSON objects whose fields `record` defines, as `name type, ...`) to
+    /// the bookkeeping table `table`, after the run id and the connection and before now().
+    async fn append_json(
+        &mut self,
+        table: &str,
+        record: &str,
+        run_id: &str,
+        rows: Vec<serde_json::Value>,
+    ) -> Result<()> {
+        let fields: Vec<String> = record
+            .split(',')
+            .filter_map(|field| field.split_whitespace().next())
+            .map(|name| format!("r.{name}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {}.{table} SELECT $1, $2, {}, now()
+             FROM jsonb_to_recordset($3::jsonb) AS r({record})",
+            self.ds,
+            fields.join(", ")
+        );
+        sqlx::query(&sql)
+            .bind(run_id)
+            .bind(&self.connection)
+            .bind(serde_json::Value::from(rows).to_string())
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| self.target.error(&format!("recording {table}"), e))
+    }
+}
+
 #[async_trait]
 impl TestResultLog for PgSession {
     async fn record_test_results(&mut self, run_id: &str, results: &[TestResult]) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {}._elt_test_results
-             SELECT $1, $2, r.stream, r.test, r.severity, r.passed, r.failing_rows, r.samples,
-                    r.observed, r.detail, now()
-             FROM jsonb_to_recordset($3::jsonb) AS r(stream text, test text, severity text,
-                  passed boolean, failing_rows bigint, samples jsonb, observed double precision,
-                  detail text)",
-            self.ds
-        );
-        let rows: Vec<serde_json::Value> = results
+        let rows = results
             .iter()
             .map(|r| {
                 serde_json::json!({
@@ -30,30 +53,17 @@ impl TestResultLog for PgSession {
                 })
             })
             .collect();
-        sqlx::query(&sql)
-            .bind(run_id)
-            .bind(&self.connection)
-            .bind(serde_json::Value::from(rows).to_string())
-            .execute(&mut self.conn)
+        let record = "stream text, test text, severity text, passed boolean, failing_rows bigint, \
+                      samples jsonb, observed double precision, detail text";
+        self.append_json("_elt_test_results", record, run_id, rows)
             .await
-            .map(drop)
-            .map_err(|e| self.error("recording the data test results", e))
     }
 }
 
 #[async_trait]
 impl ProfileLog for PgSession {
     async fn record_profiles(&mut self, run_id: &str, profiles: &[ColumnProfile]) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {}._elt_profiles
-             SELECT $1, $2, p.stream, p.column_name, p.rows, p.nulls, p.distinct_count,
-                    p.min_value, p.max_value, p.mean, now()
-             FROM jsonb_to_recordset($3::jsonb) AS p(stream text, column_name text, rows bigint,
-                  nulls bigint, distinct_count bigint, min_value text, max_value text,
-                  mean double precision)",
-            self.ds
-        );
-        let rows: Vec<serde_json::Value> = profiles
+        let rows = profiles
             .iter()
             .map(|p| {
                 serde_json::json!({
@@ -63,13 +73,9 @@ impl ProfileLog for PgSession {
                 })
             })
             .collect();
-        sqlx::query(&sql)
-            .bind(run_id)
-            .bind(&self.connection)
-            .bind(serde_json::Value::from(rows).to_string())
-            .execute(&mut self.conn)
+        let record = "stream text, column_name text, rows bigint, nulls bigint, \
+                      distinct_count bigint, min_value text, max_value text, mean double precision";
+        self.append_json("_elt_profiles", record, run_id, rows)
             .await
-            .map(drop)
-            .map_err(|e| self.error("recording the column profiles", e))
     }
 }
