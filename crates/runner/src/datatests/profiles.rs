@@ -1,8 +1,8 @@
 //! Column profiles of what a run loaded, for `_elt_profiles` and `distribution_drift`: one
 //! query per table over the rows whose `_elt_run_id` is the run's, counting rows, NULLs
-//! and distinct values of every column, with the minimum and maximum of orderable columns
-//! and the mean of numeric ones. It runs after the load, in the destination; a run that
-//! loaded nothing has no profile.
+//! and distinct values of every column (DuckDB estimates them, PostgreSQL counts), with
+//! the minimum and maximum of orderable columns and the mean of numeric ones. It runs after
+//! the load, in the destination; a run that loaded nothing has no profile.
 
 use elt_core::arrow::datatypes::{DataType, Field};
 use elt_core::capability::{ColumnProfile, missing};
@@ -54,6 +54,9 @@ pub async fn profile(
         .map(|f| f.as_ref())
         .filter(|f| !f.name().starts_with("_elt_"))
         .collect();
+    let queries = session
+        .sql()
+        .ok_or_else(|| missing("SQL over its tables", "column profiles (`profile`)"))?;
     let mut select = vec!["CAST(count(*) AS VARCHAR)".to_owned()];
     for field in &fields {
         let c = quote_ident(field.name());
@@ -62,7 +65,7 @@ pub async fn profile(
         select.push(text(format!("count({c})")));
         select.push(match shape {
             Shape::Opaque => "NULL".to_owned(),
-            _ => text(format!("count(DISTINCT {c})")),
+            _ => text(queries.distinct_estimate(&c)),
         });
         for aggregate in ["min", "max"] {
             select.push(match shape {
@@ -76,14 +79,11 @@ pub async fn profile(
         });
     }
     let sql = format!(
-        "SELECT {} FROM {}.{} WHERE CAST(_elt_run_id AS VARCHAR) = $1",
+        "SELECT {} FROM {}.{} WHERE _elt_run_id = CAST($1 AS UUID)",
         select.join(", "),
         quote_ident(scope.dataset),
         quote_ident(&stream.table)
     );
-    let queries = session
-        .sql()
-        .ok_or_else(|| missing("SQL over its tables", "column profiles (`profile`)"))?;
     let rows = queries.query_text(&sql, &[run_id.to_owned()]).await?;
     let row = rows
         .into_iter()
