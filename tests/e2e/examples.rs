@@ -246,6 +246,14 @@ fn dbt_builds_the_example_project_on_generated_sources() {
         out.contains("source_unique_demo_orders_id"),
         "source tests ran: {out}"
     );
+    // The connection's own data tests that dbt has built in ran too.
+    for test in [
+        "source_accepted_values_demo_orders_status",
+        "source_relationships_demo_orders_customer_id",
+        "source_not_null_demo_orders_placed_at",
+    ] {
+        assert!(out.contains(test), "{test} ran: {out}");
+    }
     assert_eq!(
         query(
             &project.db(),

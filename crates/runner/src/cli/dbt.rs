@@ -4,8 +4,13 @@
 //! One dbt source per connection (schema = the connection's dataset), one table per planned
 //! stream with its columns and the `_elt_` metadata columns, `not_null` tests on primary-key
 //! columns and `unique` on a one-column key of merged or overwritten tables (an appended
-//! table keeps every version, so its key repeats by design). Freshness is measured on the
-//! stream's cursor when it is a date or timestamp, else on `_elt_extracted_at`.
+//! table keeps every version, so its key repeats by design). The connection's data tests
+//! that dbt has built in (`not_null`, one-column `unique`, `accepted_values`,
+//! `relationships`) become dbt tests with the same severity, on the same live rows (a
+//! `where` config; test arguments under `arguments`, as dbt 1.10 and later want them); the
+//! others have no dbt equivalent and are left to `elt test`. Freshness
+//! is measured on the stream's cursor when it is a date or timestamp, else on
+//! `_elt_extracted_at`.
 //!
 //! It reads the source's catalog (discovery) and the connection's stream plan; it does not
 //! open the destination, so it works while a sync runs. Strings are written as
@@ -17,6 +22,8 @@ use anyhow::Context;
 use elt_core::arrow::datatypes::DataType;
 use elt_core::catalog::describe_schema;
 use elt_core::{ConfiguredStream, WriteMode};
+use elt_runner::config::Connection;
+use elt_runner::datatests::Severity;
 use elt_runner::plan::plan_streams;
 use elt_runner::{Project, SyncOptions};
 
@@ -48,7 +55,7 @@ pub async fn sources(project: &Project, args: &DbtSourcesArgs) -> anyhow::Result
         .into_iter()
         .map(|(stream, _)| stream)
         .collect();
-    let yaml = render(connection, &config.dataset, &config.source, &streams, args);
+    let yaml = render(connection, config, &streams, args);
     match &args.output {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -81,11 +88,11 @@ fn needs_quote(name: &str) -> bool {
 
 fn render(
     connection: &str,
-    dataset: &str,
-    source: &str,
+    config: &Connection,
     streams: &[ConfiguredStream],
     args: &DbtSourcesArgs,
 ) -> String {
+    let (dataset, source) = (&config.dataset, &config.source);
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -104,12 +111,90 @@ fn render(
     );
     y.push_str("    tables:\n");
     for stream in streams {
-        render_table(&mut y, stream, args);
+        let declared = declared_tests(connection, config, streams, stream);
+        render_table(&mut y, stream, args, &declared);
     }
     y
 }
 
-fn render_table(y: &mut String, stream: &ConfiguredStream, args: &DbtSourcesArgs) {
+/// The connection's data tests of `stream` that dbt has built in, as YAML list items per
+/// column, with their severity and the live-row filter (and the block's `where`).
+fn declared_tests(
+    connection: &str,
+    config: &Connection,
+    streams: &[ConfiguredStream],
+    stream: &ConfiguredStream,
+) -> Vec<(String, String)> {
+    let live = match stream.write_mode {
+        WriteMode::Merge => Some("_elt_deleted_at IS NULL"),
+        WriteMode::History => Some("_elt_is_current"),
+        WriteMode::Append | WriteMode::Overwrite => None,
+    };
+    let mut out = Vec::new();
+    for block in config.tests.iter().filter(|t| t.stream == stream.name()) {
+        let filter = match (live, block.filter.as_deref()) {
+            (Some(live), Some(own)) => Some(format!("{live} AND ({own})")),
+            (Some(live), None) => Some(live.to_owned()),
+            (None, own) => own.map(|own| format!("({own})")),
+        };
+        let mut config_lines = String::new();
+        if block.severity == Severity::Warn {
+            config_lines.push_str("\n                    severity: warn");
+        }
+        if let Some(filter) = &filter {
+            let _ = write!(config_lines, "\n                    where: {}", q(filter));
+        }
+        let with_config = |name: &str, arguments: String| {
+            if arguments.is_empty() && config_lines.is_empty() {
+                return format!("              - {name}\n");
+            }
+            let config = if config_lines.is_empty() {
+                String::new()
+            } else {
+                format!("\n                  config:{config_lines}")
+            };
+            format!("              - {name}:{arguments}{config}\n")
+        };
+        for column in &block.not_null {
+            out.push((column.clone(), with_config("not_null", String::new())));
+        }
+        for columns in &block.unique {
+            if let [column] = columns.list().as_slice() {
+                out.push((column.clone(), with_config("unique", String::new())));
+            }
+        }
+        for (column, values) in &block.accepted_values {
+            let list: Vec<String> = values.iter().map(|v| q(v)).collect();
+            let arguments = format!(
+                "\n                  arguments:\n                    values: [{}]",
+                list.join(", ")
+            );
+            out.push((column.clone(), with_config("accepted_values", arguments)));
+        }
+        for relation in &block.relationships {
+            let Some(to) = streams.iter().find(|s| s.name() == relation.to) else {
+                continue;
+            };
+            let arguments = format!(
+                "\n                  arguments:\n                    to: {}\n                    field: {}",
+                q(&format!("source('{connection}', '{}')", to.table)),
+                q(&relation.field)
+            );
+            out.push((
+                relation.column.clone(),
+                with_config("relationships", arguments),
+            ));
+        }
+    }
+    out
+}
+
+fn render_table(
+    y: &mut String,
+    stream: &ConfiguredStream,
+    args: &DbtSourcesArgs,
+    declared: &[(String, String)],
+) {
     let schema = stream.schema();
     let time_cursor = stream.cursor.as_ref().filter(|c| {
         schema.field_with_name(c).is_ok_and(|f| {
@@ -158,11 +243,21 @@ fn render_table(y: &mut String, stream: &ConfiguredStream, args: &DbtSourcesArgs
             description.push_str("; cursor");
         }
         column_entry(y, name, &description);
+        let mut tests: Vec<&str> = Vec::new();
         if in_key {
-            y.push_str("            data_tests:\n              - not_null\n");
+            tests.push("              - not_null\n");
             if unique_key {
-                y.push_str("              - unique\n");
+                tests.push("              - unique\n");
             }
+        }
+        for (_, test) in declared.iter().filter(|(c, _)| c == name) {
+            if !tests.contains(&test.as_str()) {
+                tests.push(test);
+            }
+        }
+        if !tests.is_empty() {
+            y.push_str("            data_tests:\n");
+            tests.iter().for_each(|t| y.push_str(t));
         }
     }
     for column in elt_core::changes::meta_columns(stream.write_mode) {

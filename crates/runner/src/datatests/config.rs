@@ -163,7 +163,7 @@ pub enum Columns {
 }
 
 impl Columns {
-    pub(super) fn list(&self) -> Vec<String> {
+    pub fn list(&self) -> Vec<String> {
         match self {
             Columns::One(c) => vec![c.clone()],
             Columns::Many(cs) => cs.clone(),
