@@ -210,3 +210,21 @@ fn data_tests_give_the_same_verdicts_in_postgresql() {
     };
     assert_eq!(verdicts(&in_postgres), verdicts(&in_duckdb));
 }
+
+#[test]
+fn a_between_without_bounds_is_a_config_error() {
+    let project =
+        project_with("[[connections.demo.tests]]\nstream = \"orders\"\nbetween = { total = {} }\n");
+    project
+        .elt(&["sync", "--connection", "demo"])
+        .expect_code(0);
+    let run = project
+        .elt(&["test", "--connection", "demo"])
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("`between` needs `min`, `max` or both"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -230,23 +230,35 @@ fn verify_full_against_a_private_ca() {
         ("localhost", "other.crt", "UnknownIssuer"),
         ("127.0.0.1", "ca.crt", "not valid for name"),
     ] {
-        let run = project(&server, host, ca).elt(&["check", "--connection", "pg"]);
+        assert_refused(&project(&server, host, ca), "pg", cause, CANARY);
+    }
+}
+
+/// With a wrong CA or host name under `tls = "verify-full"`: `elt check` and `elt sync` of
+/// `connection` fail at once, as a config error that is not retried (a certificate does not
+/// heal by waiting), with one line naming `cause` and the mode, and never print `canary`.
+pub fn assert_refused(project: &Project, connection: &str, cause: &str, canary: &str) {
+    let check = project.elt(&["check", "--connection", connection]);
+    let sync = project.elt(&["sync", "--connection", connection]);
+    assert_ne!(check.code(), 0, "{}", check.stdout());
+    assert_eq!(
+        sync.code(),
+        2,
+        "a config error: {}{}",
+        sync.stdout(),
+        sync.stderr()
+    );
+    for (run, marker) in [(&check, "cannot connect"), (&sync, "error:")] {
         let output = run.stdout() + &run.stderr();
-        assert_ne!(run.code(), 0, "{host} with {ca}: {output}");
-        // A sync fails at once as a config error: a certificate does not heal by retrying.
-        let synced = project(&server, host, ca).elt(&["sync", "--connection", "pg"]);
-        let sync_output = synced.stdout() + &synced.stderr();
-        assert_eq!(synced.code(), 2, "{host} with {ca}: {sync_output}");
-        assert!(!sync_output.contains("retrying"), "{sync_output}");
-        assert!(!sync_output.contains(CANARY), "{sync_output}");
-        assert!(!output.contains(CANARY), "{output}");
+        assert!(!output.contains(canary), "{output}");
+        assert!(!output.contains("retrying"), "not retried: {output}");
         let line = output
             .lines()
-            .find(|l| l.contains("cannot connect"))
+            .find(|l| l.contains(marker))
             .unwrap_or_else(|| panic!("{output}"));
         assert!(
             line.contains(cause) && line.contains("tls verify-full"),
-            "{host} with {ca}: {output}"
+            "{cause}: {output}"
         );
     }
 }

@@ -240,7 +240,11 @@ async fn forward(
                 Ok((socket, peer)) => {
                     connections.spawn(pipe(socket, peer, session.clone(), to_host.clone(), to_port));
                 }
-                Err(err) => tracing::warn!(%err, "SSH tunnel: accepting a connection failed"),
+                Err(err) => {
+                    // Out of file descriptors, say: wait instead of spinning on the error.
+                    tracing::warn!(%err, "SSH tunnel: accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }

@@ -161,6 +161,12 @@ impl Check<'_> {
                         conditions.push(format!("{c} {op} CAST(${} AS {sql_type})", params.len()));
                     }
                 }
+                if conditions.is_empty() {
+                    return Err(Error::config(format!(
+                        "data test {name} of stream {}: `between` needs `min`, `max` or both",
+                        target.stream_name()
+                    )));
+                }
                 let filter = format!("{c} IS NOT NULL AND ({})", conditions.join(" OR "));
                 let shown = target.key(column);
                 count_rows(session, target, &name, &filter, &shown, &params).await
