@@ -2,15 +2,16 @@
 # Installs the programs the tests start themselves, when they are missing: Debian's
 # openssh-server (the SSH tunnel tests run their own sshd on a loopback port). PostgreSQL
 # and MariaDB are the machine's own services; .ci/run starts them. Needs root for apt-get;
-# without it, it says what to install and the tests that need it fail loudly.
+# without it, it says what to install and goes on: the other tests run, and the ones that
+# need sshd fail loudly with the same advice.
 set -euo pipefail
 
 if [[ -x /usr/sbin/sshd ]]; then
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
-  echo "test-services: /usr/sbin/sshd is missing; install it (sudo apt-get install openssh-server)" >&2
-  exit 1
+  echo "test-services: /usr/sbin/sshd is missing, so the SSH tunnel tests will fail; install it (sudo apt-get install openssh-server)" >&2
+  exit 0
 fi
 echo "test-services: installing openssh-server"
 export DEBIAN_FRONTEND=noninteractive
