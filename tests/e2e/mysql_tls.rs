@@ -26,6 +26,11 @@ impl Server {
     fn start(dir: &Path) -> Self {
         certificates(dir);
         let data = dir.join("data");
+        // Its own temporary directory: a server starting up removes leftover temporary
+        // tables from its tmpdir, and /tmp holds the machine's MariaDB's live ones.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let tmpdir = format!("--tmpdir={}", tmp.display());
         run(
             "mariadb-install-db",
             &[
@@ -33,6 +38,7 @@ impl Server {
                 &format!("--datadir={}", data.display()),
                 "--user=root",
                 "--skip-test-db",
+                &tmpdir,
             ],
             dir,
         );
@@ -54,6 +60,7 @@ impl Server {
                 format!("--log-error={}", path("error.log")),
                 // Any user gets in: the test is about the TLS handshake, not accounts.
                 "--skip-grant-tables".to_owned(),
+                tmpdir,
                 format!("--ssl-ca={}", path("ca.crt")),
                 format!("--ssl-cert={}", path("server.crt")),
                 format!("--ssl-key={}", path("server.key")),
