@@ -84,7 +84,14 @@ pub async fn profile(
         quote_ident(scope.dataset),
         quote_ident(&stream.table)
     );
+    let started = std::time::Instant::now();
     let rows = queries.query_text(&sql, &[run_id.to_owned()]).await?;
+    tracing::debug!(
+        stream = stream.name(),
+        columns = fields.len(),
+        secs = started.elapsed().as_secs_f64(),
+        "profiled the run's rows"
+    );
     let row = rows
         .into_iter()
         .next()
