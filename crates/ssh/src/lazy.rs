@@ -59,7 +59,7 @@ impl LazyTunnel {
     /// Where the driver connects to reach `host:port`: the loopback address of the
     /// process's tunnel for this config and address (opened on first use, reopened when its
     /// session ended), or None to connect directly.
-    pub async fn local_addr(&self, host: &str, port: u16) -> Result<Option<SocketAddr>> {
+    async fn local_addr(&self, host: &str, port: u16) -> Result<Option<SocketAddr>> {
         let Some(ssh) = &self.ssh else {
             return Ok(None);
         };

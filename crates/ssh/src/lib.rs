@@ -1,5 +1,5 @@
 //! SSH tunnels for the database connectors: the `ssh = { ... }` option of the PostgreSQL
-//! and MySQL sources and the PostgreSQL destination ([`SshConfig`]), and a [`Tunnel`] that
+//! and MySQL sources and the PostgreSQL destination ([`SshConfig`]), and a tunnel that
 //! forwards a local loopback port to the database through the SSH server.
 //!
 //! The host key is checked against known_hosts or a pinned fingerprint before any
@@ -15,4 +15,4 @@ mod tunnel;
 
 pub use config::SshConfig;
 pub use lazy::LazyTunnel;
-pub use tunnel::Tunnel;
+use tunnel::Tunnel;
