@@ -29,6 +29,7 @@ mod pg;
 mod pg_destination;
 mod pg_workers;
 mod postgres;
+mod previous;
 mod reconcile;
 mod replay_types;
 mod secrets;

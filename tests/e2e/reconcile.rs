@@ -169,7 +169,7 @@ reconcile_deletes_every = 1
     let run = project.elt(&["sync", "--connection", "pg"]).expect_code(2);
     assert!(
         run.stderr().contains("reconcile_deletes_every")
-            && run.stderr().contains("merge or history"),
+            && run.stderr().contains("merge, previous or history"),
         "{}",
         run.stderr()
     );

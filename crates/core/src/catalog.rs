@@ -63,6 +63,32 @@ pub enum WriteMode {
     /// Slowly changing dimension type 2: every change of a row (by primary key) closes its
     /// current version and adds a new one.
     History,
+    /// Slowly changing dimension type 3: a merge that keeps, for the stream's
+    /// `previous_columns`, the prior value in `<column>_previous` and the run start at which
+    /// it changed in `<column>_changed_at`.
+    Previous,
+}
+
+impl WriteMode {
+    /// Whether rows are written by primary key (merge, history, previous).
+    pub fn is_keyed(self) -> bool {
+        matches!(self, Self::Merge | Self::History | Self::Previous)
+    }
+
+    /// Whether the table keeps one row per key with `_elt_deleted_at` (merge, previous).
+    pub fn is_merge(self) -> bool {
+        matches!(self, Self::Merge | Self::Previous)
+    }
+
+    /// The condition that keeps a raw table's live rows: not marked deleted (merge,
+    /// previous), the current version (history); None where every row is live.
+    pub fn live_rows(self) -> Option<&'static str> {
+        match self {
+            Self::Merge | Self::Previous => Some("_elt_deleted_at IS NULL"),
+            Self::History => Some("_elt_is_current"),
+            Self::Append | Self::Overwrite => None,
+        }
+    }
 }
 
 impl std::fmt::Display for SyncMode {
@@ -81,6 +107,7 @@ impl std::fmt::Display for WriteMode {
             Self::Append => "append",
             Self::Merge => "merge",
             Self::History => "history",
+            Self::Previous => "previous",
         })
     }
 }
@@ -150,6 +177,9 @@ pub struct ConfiguredStream {
     /// Columns whose values are replaced by a salted SHA-256 before anything is written
     /// (`hash` in elt.toml; text in [`Self::schema`]).
     pub hashed: Vec<String>,
+    /// Write mode previous: the columns whose prior value and change time the table keeps
+    /// (`previous_columns` in elt.toml); empty otherwise.
+    pub previous: Vec<String>,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -230,6 +260,7 @@ impl ConfiguredStream {
             deletes: Deletes::default(),
             discovered: None,
             hashed: Vec::new(),
+            previous: Vec::new(),
         }
     }
 }

@@ -81,7 +81,9 @@ pub fn meta_columns(mode: WriteMode) -> Vec<MetaColumn> {
         meta(RUN_ID, K::Uuid, false),
     ];
     match mode {
-        WriteMode::Merge => columns.push(meta(DELETED_AT, K::Timestamp, true)),
+        WriteMode::Merge | WriteMode::Previous => {
+            columns.push(meta(DELETED_AT, K::Timestamp, true))
+        }
         WriteMode::History => columns.extend([
             meta(VALID_FROM, K::Timestamp, false),
             meta(VALID_TO, K::Timestamp, true),
@@ -93,11 +95,11 @@ pub fn meta_columns(mode: WriteMode) -> Vec<MetaColumn> {
     columns
 }
 
-/// The columns [`with_change_columns`] adds for `stream`: `_elt_deleted` (merge, history)
+/// The columns [`with_change_columns`] adds for `stream`: `_elt_deleted` (keyed modes)
 /// and `_elt_row_hash` (history).
 pub fn change_fields(stream: &ConfiguredStream) -> Vec<Field> {
     let mut fields = Vec::new();
-    if matches!(stream.write_mode, WriteMode::Merge | WriteMode::History) {
+    if stream.write_mode.is_keyed() {
         fields.push(Field::new(DELETED, DataType::Boolean, false));
     }
     if stream.write_mode == WriteMode::History {

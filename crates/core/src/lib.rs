@@ -22,6 +22,7 @@ pub mod failpoint;
 pub mod hashing;
 pub mod ident;
 pub mod message;
+pub mod previous;
 pub mod reconcile;
 pub mod record;
 pub mod secret;

@@ -16,7 +16,7 @@
 
 use arrow::datatypes::DataType;
 
-use crate::catalog::{ConfiguredStream, WriteMode, is_uuid_field};
+use crate::catalog::{ConfiguredStream, is_uuid_field};
 use crate::error::{Error, Result};
 
 /// One key: the text of each key column, in key order.
@@ -43,14 +43,13 @@ pub struct RangeDigest {
 /// The raw-table rows that count as present in the source: merge rows not marked deleted,
 /// history's current versions. Other write modes cannot be reconciled.
 pub fn live_rows(stream: &ConfiguredStream) -> Result<&'static str> {
-    match stream.write_mode {
-        WriteMode::Merge => Ok("_elt_deleted_at IS NULL"),
-        WriteMode::History => Ok("_elt_is_current"),
-        mode => Err(Error::config(format!(
-            "stream {}: reconciling deletes needs write mode merge or history, not {mode}",
-            stream.name()
-        ))),
-    }
+    stream.write_mode.live_rows().ok_or_else(|| {
+        Error::config(format!(
+            "stream {}: reconciling deletes needs write mode merge, previous or history, not {}",
+            stream.name(),
+            stream.write_mode
+        ))
+    })
 }
 
 /// Keys a split samples from a range: enough for even cuts, few enough to sort at once.

@@ -4,7 +4,7 @@
 //! own [`SqlQueries`]. Writing dead letters is part of each destination's commit.
 
 use elt_core::capability::{SqlQueries, StoredDeadLetter};
-use elt_core::{ConfiguredStream, Result, WriteMode};
+use elt_core::{ConfiguredStream, Result};
 
 /// Up to `limit` dead letters of `connection` (of `stream` only, when given) in the
 /// dead-letter table of dataset `ds` (quoted), newest first.
@@ -52,11 +52,11 @@ pub(crate) async fn live_cursors(
     let Some(cursor) = &stream.cursor else {
         return Ok(Vec::new());
     };
-    let live = match stream.write_mode {
-        WriteMode::History => " AND _elt_is_current",
-        WriteMode::Merge => " AND _elt_deleted_at IS NULL",
-        WriteMode::Append | WriteMode::Overwrite => "",
-    };
+    let live = stream
+        .write_mode
+        .live_rows()
+        .map(|rows| format!(" AND {rows}"))
+        .unwrap_or_default();
     let conditions: Vec<String> = stream
         .primary_key
         .iter()

@@ -94,7 +94,7 @@ pub async fn drive<W: StreamWriter + ?Sized>(
         uncommitted_received: 0,
         last_commit: Instant::now(),
     };
-    let result = load.consume(writer, &mut messages).await;
+    let result = load.consume(writer, stream, &mut messages).await;
     (load.summary, result)
 }
 
@@ -120,6 +120,7 @@ impl Load {
     async fn consume<W: StreamWriter + ?Sized>(
         &mut self,
         writer: &mut W,
+        stream: &ConfiguredStream,
         messages: &mut mpsc::Receiver<Message>,
     ) -> Result<()> {
         let mut busy = Duration::ZERO;
@@ -133,9 +134,12 @@ impl Load {
             let step = match message {
                 Message::Batch(batch) => {
                     self.uncommitted_received += batch.num_rows() as u64;
-                    writer.stage(batch).await.map(|rows| {
-                        self.uncommitted_rows += rows;
-                    })
+                    match elt_core::previous::with_columns(batch, stream) {
+                        Ok(batch) => writer.stage(batch).await.map(|rows| {
+                            self.uncommitted_rows += rows;
+                        }),
+                        Err(e) => Err(e),
+                    }
                 }
                 Message::DeadLetters(dead) => {
                     self.dead.extend(dead);

@@ -1,6 +1,7 @@
 //! The SQL that DuckDB and PostgreSQL share for keyed loads from a stage: one staged row per
 //! key, dropping staged rows older than the stored ones, and the `history` write mode
-//! (slowly changing dimension type 2). Both databases accept the same text; each
+//! (slowly changing dimension type 2), and the prior values of the `previous` write mode
+//! (type 3). Both databases accept the same text; each
 //! destination runs the statements in its own transaction and binds `$1` (the run's start
 //! in microseconds since the epoch) and `$2` (the run id). Nothing here runs SQL.
 //!
@@ -13,7 +14,8 @@
 //! same run gives the same versions as one load.
 
 use elt_core::changes::{DELETED, IS_CURRENT, ROW_HASH, RUN_ID, VALID_FROM, VALID_TO};
-use elt_core::{Error, Result, WriteMode};
+use elt_core::previous::{changed_at_name, previous_name};
+use elt_core::{ConfiguredStream, Error, Result, WriteMode};
 
 /// Names and expressions of one keyed load, every identifier already quoted.
 #[derive(Debug)]
@@ -64,6 +66,40 @@ impl KeyedSql<'_> {
             "DELETE FROM {} AS s USING {} AS t WHERE {} AND {stored} \
              AND (t.{c} > s.{c} OR (s.{c} IS NULL AND t.{c} IS NOT NULL))",
             self.stage,
+            self.table,
+            self.same_key()
+        ))
+    }
+
+    /// Write mode previous: fills each tracked column's `_previous` and `_changed_at` in
+    /// the stage from the stored row of the same key. A value that differs from the stored
+    /// one (NULL counts as a value) moves the stored value to `_previous` and stamps the
+    /// run's start; an equal one keeps both stored columns. Keys not yet stored keep NULLs.
+    /// None without tracked columns. `tracked` holds the quoted names of each column, its
+    /// previous column and its changed-at column.
+    pub fn carry_previous(&self, tracked: &[[String; 3]]) -> Option<String> {
+        if tracked.is_empty() {
+            return None;
+        }
+        let now = self.now;
+        let sets: Vec<String> = tracked
+            .iter()
+            .flat_map(|[column, previous, changed_at]| {
+                let changed = format!("t.{column} IS DISTINCT FROM s.{column}");
+                [
+                    format!(
+                        "{previous} = CASE WHEN {changed} THEN t.{column} ELSE t.{previous} END"
+                    ),
+                    format!(
+                        "{changed_at} = CASE WHEN {changed} THEN {now} ELSE t.{changed_at} END"
+                    ),
+                ]
+            })
+            .collect();
+        Some(format!(
+            "UPDATE {} AS s SET {} FROM {} AS t WHERE {}",
+            self.stage,
+            sets.join(", "),
             self.table,
             self.same_key()
         ))
@@ -121,6 +157,25 @@ impl KeyedSql<'_> {
         ]);
         statements
     }
+}
+
+/// The quoted names `[column, column_previous, column_changed_at]` of each column the
+/// stream tracks in write mode previous, quoted by the destination's `quote`.
+pub fn tracked_columns(
+    stream: &ConfiguredStream,
+    quote: impl Fn(&str) -> String,
+) -> Vec<[String; 3]> {
+    stream
+        .previous
+        .iter()
+        .map(|c| {
+            [
+                quote(c),
+                quote(&previous_name(c)),
+                quote(&changed_at_name(c)),
+            ]
+        })
+        .collect()
 }
 
 /// Refuses to write a history table (one with `_elt_valid_from`) in another write mode,

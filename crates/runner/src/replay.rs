@@ -9,9 +9,7 @@
 //! dead-letter table, not loaded). State and watermarks do not move.
 
 use elt_core::arrow::util::display::array_value_to_string;
-use elt_core::{
-    BatchCheck, ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo, WriteMode,
-};
+use elt_core::{BatchCheck, ConfiguredStream, DestinationSession, Error, Message, Result, RunInfo};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -144,7 +142,7 @@ async fn superseded(
     stream: &ConfiguredStream,
     batch: &elt_core::arrow::array::RecordBatch,
 ) -> Result<bool> {
-    let keyed = matches!(stream.write_mode, WriteMode::Merge | WriteMode::History);
+    let keyed = stream.write_mode.is_keyed();
     let Some(cursor) = stream
         .cursor
         .as_deref()

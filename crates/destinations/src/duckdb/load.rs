@@ -100,7 +100,7 @@ impl Layout {
         let target = format!("{ds}.{}", quote_ident(&stream.table));
         let stage_name = stage_name(stream);
         let stage = format!("temp.main.{}", quote_ident(&stage_name));
-        let schema = stream.schema();
+        let schema = &elt_core::previous::table_schema(stream)?;
         let mode = stream.write_mode;
         let exec = |sql: &str, doing: &str| conn.execute_batch(sql).map_err(|e| db_error(doing, e));
         let mut staged_fields: Vec<Field> =
@@ -153,11 +153,13 @@ impl Layout {
             _ if schema.fields().iter().any(|f| staged_as_text(f)) => None,
             WriteMode::Overwrite => Some(table_name),
             WriteMode::Append => layout_matches()?.then_some(table_name),
-            WriteMode::Merge | WriteMode::History => (!stream.primary_key.is_empty()
-                && stream.deletes.soft_delete_column.is_none()
-                && is_empty(conn, &target)?
-                && layout_matches()?)
-            .then_some(table_name),
+            WriteMode::Merge | WriteMode::History | WriteMode::Previous => {
+                (!stream.primary_key.is_empty()
+                    && stream.deletes.soft_delete_column.is_none()
+                    && is_empty(conn, &target)?
+                    && layout_matches()?)
+                .then_some(table_name)
+            }
         };
         exec("BEGIN TRANSACTION", "starting a transaction")?;
         if stream.write_mode == WriteMode::Overwrite {
@@ -220,7 +222,7 @@ impl StreamWriter for Loader<'_> {
         }
         let (into, stage) = (&self.layout.into, &self.layout.stage);
         let moved = match self.stream.write_mode {
-            WriteMode::Merge => self.merge()?,
+            WriteMode::Merge | WriteMode::Previous => self.merge()?,
             WriteMode::History => self.history()?,
             WriteMode::Append | WriteMode::Overwrite => self.run_sql(
                 &format!("INSERT INTO {into} BY NAME SELECT s.*, {RUN_META} FROM {stage} s"),
@@ -235,10 +237,7 @@ impl StreamWriter for Loader<'_> {
     /// A keyed load appended straight in keeps one row per key; overwrite swaps its new
     /// table in.
     async fn before_commit(&mut self, last: bool) -> Result<u64> {
-        let keyed = matches!(
-            self.stream.write_mode,
-            WriteMode::Merge | WriteMode::History
-        );
+        let keyed = self.stream.write_mode.is_keyed();
         let removed = if self.layout.direct.is_some() && keyed {
             self.resolve_repeated_keys()?
         } else {

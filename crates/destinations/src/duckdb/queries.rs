@@ -49,7 +49,7 @@ impl SchemaCompare for DuckDbSession {
         let (dataset, table, schema) = (
             self.dataset.clone(),
             stream.table.clone(),
-            stream.schema().clone(),
+            elt_core::previous::table_schema(stream)?,
         );
         self.with_conn(move |conn| super::tables::changes(conn, &dataset, &table, &schema))
             .await

@@ -146,10 +146,7 @@ impl StreamWriter for Loader<'_> {
                 .fence(&mut self.session.conn, &self.session.target)
                 .await?;
         }
-        let keyed = matches!(
-            self.stream.write_mode,
-            WriteMode::Merge | WriteMode::History
-        );
+        let keyed = self.stream.write_mode.is_keyed();
         if keyed {
             refuse_null_keys(&batch, &self.stream.primary_key)?;
         }

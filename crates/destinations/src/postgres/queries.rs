@@ -41,7 +41,7 @@ impl SqlQueries for PgSession {
 impl SchemaCompare for PgSession {
     async fn schema_changes(&mut self, stream: &ConfiguredStream) -> Result<Vec<SchemaChange>> {
         let table = format!("{}.{}", self.ds, quote_ident(&pg_name(&stream.table)));
-        let schema = stream.schema().clone();
+        let schema = elt_core::previous::table_schema(stream)?;
         super::tables::changes(self, &table, &schema).await
     }
 }

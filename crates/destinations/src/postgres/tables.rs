@@ -67,7 +67,7 @@ pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Re
         definitions.join(", ")
     );
     ddl.push_str(&evolve(session, table, names, types, mode).await?);
-    if mode == WriteMode::Merge {
+    if mode.is_merge() {
         let index = quote_ident(&pg_name(&format!("{name}__elt_key")));
         ddl.push_str(&format!(
             "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {DELETED_AT} timestamptz;
@@ -91,10 +91,12 @@ pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Re
     )
     .await
     .map_err(|e| match mode {
-        WriteMode::Merge if e.message().contains("23505") => Error::data(format!(
-            "the raw table {table} has repeated primary keys (loaded with `append`?), so it \
+        WriteMode::Merge | WriteMode::Previous if e.message().contains("23505") => {
+            Error::data(format!(
+                "the raw table {table} has repeated primary keys (loaded with `append`?), so it \
              cannot be merged into; rebuild it with --full-refresh"
-        )),
+            ))
+        }
         _ => e,
     })
 }

@@ -160,7 +160,7 @@ pub struct SyncArgs {
     /// (exit 3 if it is still held); fail at once by default.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=elt_core::bounds::MAX_SECS))]
     pub wait_for_lock: Option<u64>,
-    /// After syncing each merge or history stream, look for rows deleted in the source
+    /// After syncing each merge, previous or history stream, look for rows deleted in the source
     /// (compares primary keys range by range) and mark them deleted.
     #[arg(long)]
     pub reconcile_deletes: bool,

@@ -125,11 +125,7 @@ fn declared_tests(
     streams: &[ConfiguredStream],
     stream: &ConfiguredStream,
 ) -> Vec<(String, String)> {
-    let live = match stream.write_mode {
-        WriteMode::Merge => Some("_elt_deleted_at IS NULL"),
-        WriteMode::History => Some("_elt_is_current"),
-        WriteMode::Append | WriteMode::Overwrite => None,
-    };
+    let live = stream.write_mode.live_rows();
     let mut out = Vec::new();
     for block in config.tests.iter().filter(|t| t.stream == stream.name()) {
         let filter = match (live, block.filter.as_deref()) {
@@ -230,8 +226,8 @@ fn render_table(
     );
     y.push_str("        columns:\n");
     let key = &stream.primary_key;
-    let unique_key =
-        key.len() == 1 && matches!(stream.write_mode, WriteMode::Merge | WriteMode::Overwrite);
+    let unique_key = key.len() == 1
+        && (stream.write_mode.is_merge() || stream.write_mode == WriteMode::Overwrite);
     for column in describe_schema(schema) {
         let name = column["name"].as_str().unwrap_or_default();
         let mut description = column["type"].as_str().unwrap_or_default().to_owned();
@@ -259,6 +255,12 @@ fn render_table(
             y.push_str("            data_tests:\n");
             tests.iter().for_each(|t| y.push_str(t));
         }
+    }
+    for column in &stream.previous {
+        let previous = format!("{column}'s value before its last change; NULL until it changes.");
+        column_entry(y, &elt_core::previous::previous_name(column), &previous);
+        let changed = format!("When elt saw {column} change last (the run's start, UTC).");
+        column_entry(y, &elt_core::previous::changed_at_name(column), &changed);
     }
     for column in elt_core::changes::meta_columns(stream.write_mode) {
         column_entry(y, column.name, meta_description(column.name));

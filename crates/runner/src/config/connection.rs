@@ -128,10 +128,14 @@ pub struct StreamConfig {
     /// `incremental` or `full_refresh`; incremental when the stream has a cursor.
     #[serde(default)]
     pub sync: Option<SyncMode>,
-    /// `merge`, `append`, `overwrite` or `history`; merge for incremental streams with a
-    /// primary key.
+    /// `merge`, `append`, `overwrite`, `history` or `previous`; merge for incremental
+    /// streams with a primary key.
     #[serde(default)]
     pub write: Option<WriteMode>,
+    /// Write mode previous: the columns whose prior value (`<column>_previous`) and change
+    /// time (`<column>_changed_at`) the table keeps.
+    #[serde(default)]
+    pub previous_columns: Option<Vec<String>>,
     /// The cursor column; the source's first candidate (such as `updated_at`) by default.
     #[serde(default)]
     pub cursor: Option<String>,

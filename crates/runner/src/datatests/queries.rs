@@ -4,7 +4,7 @@
 
 use elt_core::arrow::datatypes::{DataType, Field};
 use elt_core::capability::SqlQueries;
-use elt_core::{ConfiguredStream, Error, Result, WriteMode, quote_ident};
+use elt_core::{ConfiguredStream, Error, Result, quote_ident};
 
 use super::config::Severity;
 use super::{Scope, TestOutcome};
@@ -54,10 +54,9 @@ impl<'a> Target<'a> {
 
     /// The condition that keeps the live rows of the table aliased `alias`.
     pub(super) fn live(&self, alias: &str) -> String {
-        match self.stream.write_mode {
-            WriteMode::Merge => format!("{alias}._elt_deleted_at IS NULL"),
-            WriteMode::History => format!("{alias}._elt_is_current"),
-            WriteMode::Append | WriteMode::Overwrite => "TRUE".to_owned(),
+        match self.stream.write_mode.live_rows() {
+            Some(rows) => format!("{alias}.{rows}"),
+            None => "TRUE".to_owned(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! exclude }`) narrows its schema and keeps the discovered one beside it, and `hash`
 //! turns text or integer columns into salted SHA-256 digests (text in the schema). Key,
 //! cursor and soft-delete columns stay readable: they cannot be left out, and the cursor
-//! and soft-delete column cannot be hashed.
+//! and soft-delete column cannot be hashed. Also the columns write mode `previous` tracks
+//! (`previous_columns`).
 
 use elt_core::arrow::datatypes::{DataType, Field};
-use elt_core::{ConfiguredStream, Error, Result};
+use elt_core::previous::{changed_at_name, previous_name};
+use elt_core::{ConfiguredStream, Error, Result, WriteMode};
 
 use super::at;
 use crate::config::{Connection, StreamConfig};
@@ -138,5 +140,63 @@ pub(super) fn hash_columns(
         "hash: {} (each value becomes the hex SHA-256 of hash_salt and the value)",
         hashed.join(", ")
     ));
+    Ok(())
+}
+
+/// The columns write mode previous tracks (`previous_columns`): required by it and only
+/// allowed with it; each a column of the stream, not of the key, listed once, and without
+/// a source column already named like its `_previous` or `_changed_at` companion.
+pub(super) fn track_previous(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
+    let refuse = |why: String| {
+        Err(Error::config(format!(
+            "{} {why}",
+            at(c, "previous_columns")
+        )))
+    };
+    let listed = match (&c.previous_columns, stream.write_mode) {
+        (None, WriteMode::Previous) => {
+            return Err(Error::config(format!(
+                "{} is previous, which needs the columns to track; set \
+                 `previous_columns = [\"country\"]` (the columns whose prior value to keep)",
+                at(c, "write")
+            )));
+        }
+        (None, _) => return Ok(()),
+        (Some(_), mode) if mode != WriteMode::Previous => {
+            return refuse(format!(
+                "applies to write mode previous, but the stream is {mode}; set \
+                 `write = \"previous\"` or remove it"
+            ));
+        }
+        (Some(list), _) => list,
+    };
+    if listed.is_empty() {
+        return refuse("is empty; name the columns whose prior value to keep".to_owned());
+    }
+    let schema = stream.schema().clone();
+    for (i, column) in listed.iter().enumerate() {
+        if schema.field_with_name(column).is_err() {
+            return refuse(format!(
+                "names column {column:?}, which the stream does not have"
+            ));
+        }
+        if stream.primary_key.contains(column) {
+            return refuse(format!(
+                "names {column:?}, a primary-key column: a key never changes its row"
+            ));
+        }
+        if listed[..i].contains(column) {
+            return refuse(format!("names {column:?} twice"));
+        }
+        for companion in [previous_name(column), changed_at_name(column)] {
+            if schema.field_with_name(&companion).is_ok() {
+                return refuse(format!(
+                    "would add column {companion:?}, which the stream already has; rename \
+                     one of them in the source or stop tracking {column:?}"
+                ));
+            }
+        }
+    }
+    stream.previous = listed.clone();
     Ok(())
 }

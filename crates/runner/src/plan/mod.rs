@@ -9,7 +9,7 @@ use crate::config::{Connection, StreamConfig};
 mod columns;
 
 use crate::options::SyncOptions;
-use columns::{hash_columns, select_columns};
+use columns::{hash_columns, select_columns, track_previous};
 
 /// Chooses the streams and their modes; every problem is a config error naming the
 /// stream and the option.
@@ -47,6 +47,7 @@ pub fn plan_streams(
         select_columns(&mut stream, c, &mut notes)?;
         hash_columns(&mut stream, c, config, &mut notes)?;
         set_modes(&mut stream, c, &mut notes)?;
+        track_previous(&mut stream, c)?;
         set_deletes(&mut stream, c)?;
         apply_options(&mut stream, options, &mut notes)?;
         if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {
@@ -141,7 +142,7 @@ fn set_modes(
         None => {}
     }
     match c.write {
-        Some(mode @ (WriteMode::Merge | WriteMode::History)) if stream.primary_key.is_empty() => {
+        Some(mode) if mode.is_keyed() && stream.primary_key.is_empty() => {
             Err(Error::config(format!(
                 "{} is {mode} but the stream has no primary key; set `primary_key`",
                 at(c, "write")
@@ -166,10 +167,10 @@ fn set_modes(
 /// How deletes are kept (`soft_delete`, `on_delete`) and how often hard deletes are looked
 /// for (`reconcile_deletes_every`), checked against the write mode.
 fn set_deletes(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
-    let keyed = matches!(stream.write_mode, WriteMode::Merge | WriteMode::History);
+    let keyed = stream.write_mode.is_keyed();
     let needs_keyed = |option: &str| {
         Error::config(format!(
-            "{} needs write mode merge or history, but the stream is {}; set `write`",
+            "{} needs write mode merge, previous or history, but the stream is {}; set `write`",
             at(c, option),
             stream.write_mode
         ))
@@ -178,9 +179,9 @@ fn set_deletes(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
         return Err(needs_keyed("soft_delete"));
     }
     if let Some(on_delete) = c.on_delete {
-        if stream.write_mode != WriteMode::Merge {
+        if !stream.write_mode.is_merge() {
             return Err(Error::config(format!(
-                "{} applies to write mode merge (history always closes the version)",
+                "{} applies to write modes merge and previous (history always closes the version)",
                 at(c, "on_delete")
             )));
         }
@@ -209,7 +210,7 @@ fn apply_options(
     options: &SyncOptions,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let keyed = matches!(stream.write_mode, WriteMode::Merge | WriteMode::History);
+    let keyed = stream.write_mode.is_keyed();
     let hashed_key = stream.primary_key.iter().any(|k| stream.hashed.contains(k));
     if hashed_key && stream.deletes.reconcile_every.is_some() {
         return Err(Error::config(format!(
@@ -257,6 +258,12 @@ fn apply_options(
         notes.push(
             "--full-refresh: read from the start; history kept (unchanged rows add no version)"
                 .to_owned(),
+        );
+    } else if options.full_refresh && stream.write_mode == WriteMode::Previous {
+        // Rebuilding would throw the previous values away: re-read and merge instead.
+        stream.sync_mode = SyncMode::FullRefresh;
+        notes.push(
+            "--full-refresh: read from the start and merged; previous values kept".to_owned(),
         );
     } else if options.full_refresh {
         stream.sync_mode = SyncMode::FullRefresh;

@@ -9,7 +9,7 @@ use elt_core::{Error, OnDelete, Result, quote_ident};
 use super::super::db::db_error;
 use super::super::tables::{key_counts, null_key_error};
 use super::{Loader, NOW, RUN_META};
-use crate::keyed::KeyedSql;
+use crate::keyed::{KeyedSql, tracked_columns};
 
 impl Loader<'_> {
     /// For a merge or history appended straight into a table that was empty at the start:
@@ -94,7 +94,8 @@ impl Loader<'_> {
 
     /// Upserts the staged rows by primary key: a row replaces the stored one unless the
     /// stored cursor is higher; a row the soft-delete column marks deleted is kept with
-    /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`).
+    /// `_elt_deleted_at` set, or removed (`on_delete = "remove"`). Write mode previous
+    /// first carries the stored values of its tracked columns into the stage.
     pub(super) fn merge(&self) -> Result<usize> {
         let (into, stage) = (&self.layout.into, &self.layout.stage);
         let (key, cursor, columns) = self.quoted_names();
@@ -102,6 +103,9 @@ impl Loader<'_> {
         self.one_row_per_key(&sql)?;
         if let Some(older) = sql.drop_older_staged("true") {
             self.exec(&older, "dropping older staged rows")?;
+        }
+        if let Some(carry) = sql.carry_previous(&tracked_columns(self.stream, quote_ident)) {
+            self.run_sql(&carry, "keeping previous values")?;
         }
         self.exec(
             &format!(

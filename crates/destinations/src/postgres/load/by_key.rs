@@ -7,7 +7,7 @@ use elt_core::{OnDelete, Result, WriteMode, quote_ident};
 
 use super::super::types::pg_name;
 use super::{Loader, NOW};
-use crate::keyed::KeyedSql;
+use crate::keyed::{KeyedSql, tracked_columns};
 
 impl Loader<'_> {
     /// Runs one statement, binding `$1` (the run's start, microseconds) and `$2` (the run
@@ -87,7 +87,8 @@ impl Loader<'_> {
     /// stored one unless the stored cursor is higher (a NULL cursor loses to any value);
     /// among staged rows of one key the highest cursor, then the last copied, wins. A row
     /// the soft-delete column marks deleted sets `_elt_deleted_at`, or is removed
-    /// (`on_delete = "remove"`); any other row clears it.
+    /// (`on_delete = "remove"`); any other row clears it. Write mode previous first carries
+    /// the stored values of its tracked columns into the stage.
     async fn merge(&mut self) -> Result<u64> {
         let (key, cursor) = self.key_and_cursor();
         let (into, table) = (self.into.clone(), self.table.clone());
@@ -109,6 +110,8 @@ impl Loader<'_> {
             ),
             None => ("ctid DESC".to_owned(), String::new()),
         };
+        let tracked = tracked_columns(self.stream, |c| quote_ident(&pg_name(c)));
+        let carry = sql.carry_previous(&tracked);
         let mut keep = "";
         if self.stream.deletes.soft_delete_column.is_some() {
             // Deleted rows must be decided one per key: collapse the stage first.
@@ -133,6 +136,9 @@ impl Loader<'_> {
             for (statement, doing) in statements {
                 self.run_sql(statement, doing).await?;
             }
+        }
+        if let Some(carry) = carry {
+            self.run_sql(carry, "keeping previous values").await?;
         }
         let quoted = self.quoted.join(", ");
         let columns = format!("{quoted}, {EXTRACTED_AT}, {RUN_ID}, {DELETED_AT}");

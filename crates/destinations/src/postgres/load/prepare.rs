@@ -32,7 +32,7 @@ struct Columns {
 
 impl Columns {
     fn of(stream: &ConfiguredStream) -> Result<Self> {
-        let schema = stream.schema();
+        let schema = &elt_core::previous::table_schema(stream)?;
         let types: Vec<PgType> = schema
             .fields()
             .iter()
@@ -65,7 +65,7 @@ impl Columns {
             .map(|k| quote_ident(&pg_name(k)))
             .collect();
         let mode = stream.write_mode;
-        if matches!(mode, WriteMode::Merge | WriteMode::History) && key.is_empty() {
+        if mode.is_keyed() && key.is_empty() {
             return Err(Error::config(format!(
                 "write mode `{mode}` needs a primary key; set `primary_key` on the stream or use `append`"
             )));
@@ -130,7 +130,7 @@ impl<'a> Loader<'a> {
                     mode,
                 };
                 create_raw_table(session, &raw).await?;
-                if matches!(mode, WriteMode::Merge | WriteMode::History) {
+                if mode.is_keyed() {
                     let stage = quote_ident(&pg_name(&format!("_elt_stage__{}", stream.table)));
                     let sql = format!(
                         "DROP TABLE IF EXISTS pg_temp.{stage}; CREATE TEMP TABLE {stage} ({})",
@@ -143,7 +143,7 @@ impl<'a> Loader<'a> {
                 }
             }
         };
-        let direct = mode == WriteMode::Merge
+        let direct = mode.is_merge()
             && stream.deletes.soft_delete_column.is_none()
             && is_empty(session, &table).await?;
         session
