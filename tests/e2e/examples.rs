@@ -1,6 +1,6 @@
 //! The examples/ directory works as written: the cron wrapper, the Airflow DAG, the Dagster
-//! assets, the dbt project and the Kubernetes project file, each against a demo project
-//! made by `elt init`.
+//! assets and the Kubernetes project file, each against a demo project made by `elt init`
+//! (the dbt project: `examples_dbt.rs`).
 //!
 //! The Python examples run in the virtual environments of scripts/python-envs.sh
 //! (`ELT_PY_DIR`, default /var/tmp/elt-py). Without one a test checks the files' syntax
@@ -10,21 +10,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{Project, elt_bin, query};
+use crate::common::{Project, elt_bin};
 
-fn examples() -> PathBuf {
+pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
 /// A project with the `elt init` template: the demo connection into data/demo.duckdb.
-fn demo_project() -> Project {
+pub fn demo_project() -> Project {
     let project = Project::new("");
     project.elt(&["init", "--force"]).expect_code(0);
     project
 }
 
 /// The `bin` directory of an example's virtual environment, if it was made.
-fn python_env(example: &str) -> Option<PathBuf> {
+pub fn python_env(example: &str) -> Option<PathBuf> {
     let root =
         std::env::var_os("ELT_PY_DIR").map_or_else(|| "/var/tmp/elt-py".into(), PathBuf::from);
     let env = root.join(example);
@@ -54,7 +54,7 @@ fn check_syntax(files: &[PathBuf]) {
     assert_success(&output, "py_compile");
 }
 
-fn assert_success(output: &Output, what: &str) {
+pub fn assert_success(output: &Output, what: &str) {
     assert!(
         output.status.success(),
         "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -178,96 +178,6 @@ fn airflow_dag_runs_elt_and_returns_the_summary() {
 #[test]
 fn dagster_assets_materialize_streams_with_summary_metadata() {
     run_python_example("dagster", "test_elt_assets.py");
-}
-
-/// Copies a directory tree, without dbt's `target` and `logs`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "logs" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
-}
-
-#[test]
-fn dbt_builds_the_example_project_on_generated_sources() {
-    let project = demo_project();
-    project
-        .elt(&["sync", "--connection", "demo", "--quiet"])
-        .expect_code(0);
-    let dbt_dir = project.dir().join("dbt");
-    copy_tree(&examples().join("dbt"), &dbt_dir);
-    let sources = dbt_dir.join("models/staging/sources.yml");
-    std::fs::remove_file(&sources).unwrap();
-    project
-        .elt(&[
-            "dbt-sources",
-            "--connection",
-            "demo",
-            "--output",
-            sources.to_str().unwrap(),
-        ])
-        .expect_code(0);
-    let generated = std::fs::read_to_string(&sources).unwrap();
-    let committed =
-        std::fs::read_to_string(examples().join("dbt/models/staging/sources.yml")).unwrap();
-    assert_eq!(
-        generated, committed,
-        "examples/dbt/models/staging/sources.yml is stale: regenerate it with \
-         `elt dbt-sources --connection demo -o examples/dbt/models/staging/sources.yml`"
-    );
-    let Some(bin) = python_env("dbt") else {
-        return;
-    };
-    let dbt = |args: &[&str]| {
-        Command::new(bin.join("dbt"))
-            .args(args)
-            .arg("--no-use-colors")
-            .current_dir(&dbt_dir)
-            .env("ELT_DUCKDB_PATH", project.db())
-            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run dbt")
-    };
-    let build = dbt(&["build"]);
-    assert_success(&build, "dbt build");
-    let out = String::from_utf8_lossy(&build.stdout);
-    assert!(out.contains("ERROR=0"), "{out}");
-    assert!(
-        out.contains("source_unique_demo_orders_id"),
-        "source tests ran: {out}"
-    );
-    // The connection's own data tests that dbt has built in ran too.
-    for test in [
-        "source_accepted_values_demo_orders_status",
-        "source_relationships_demo_orders_customer_id",
-        "source_not_null_demo_orders_placed_at",
-    ] {
-        assert!(out.contains(test), "{test} ran: {out}");
-    }
-    assert_eq!(
-        query(
-            &project.db(),
-            "SELECT count(*)::VARCHAR FROM main_staging.stg_orders"
-        ),
-        ["20000"]
-    );
-    // Freshness reads the cursor: the demo's rows are dated 2024, so they are stale.
-    let freshness = dbt(&["source", "freshness"]);
-    let out = String::from_utf8_lossy(&freshness.stdout);
-    assert!(
-        !freshness.status.success() && out.contains("ERROR STALE"),
-        "{out}"
-    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod deadletter;
 mod demo;
 mod env_vars;
 mod examples;
+mod examples_dbt;
 mod history;
 mod http;
 mod limits;
