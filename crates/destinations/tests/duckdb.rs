@@ -201,6 +201,45 @@ async fn merge_keeps_one_row_per_key_with_the_highest_cursor() {
     );
 }
 
+/// A first merge appends straight into the empty table and commits at every checkpoint
+/// here: keys that repeat across commits (newer and older cursors, with a later batch
+/// repeating itself) still end as one row per key, and a NULL key in a later commit fails
+/// that commit only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_merge_resolves_keys_repeated_across_commits() {
+    let db = db();
+    let s = stream(WriteMode::Merge);
+    let messages = vec![
+        Message::Batch(batch(&s, &[(Some(1), "a", 10), (Some(2), "b", 10)])),
+        state(10),
+        Message::Batch(batch(&s, &[(Some(3), "c", 11), (Some(1), "a-new", 20)])),
+        state(20),
+        Message::Batch(batch(
+            &s,
+            &[
+                (Some(2), "b-old", 5),
+                (Some(4), "d", 21),
+                (Some(4), "d2", 22),
+            ],
+        )),
+        state(22),
+        // Only a repeat across commits: the other checks find nothing in this batch.
+        Message::Batch(batch(&s, &[(Some(3), "c-new", 23), (Some(6), "f", 23)])),
+        state(23),
+        Message::Batch(batch(&s, &[(Some(5), "e", 24), (None, "null", 24)])),
+        state(24),
+        Message::Complete,
+    ];
+    let err = load(&db, &s, messages).await.unwrap_err();
+    assert!(err.to_string().contains("NULL in the primary key"), "{err}");
+    let rows = query(&db, "SELECT id || ':' || name FROM raw.items ORDER BY id");
+    assert_eq!(rows, ["1:a-new", "2:b", "3:c-new", "4:d2", "6:f"]);
+    assert_eq!(
+        query(&db, "SELECT state FROM raw._elt_state"),
+        [r#"{"v":1,"cursor":23,"key":[]}"#]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn merge_refuses_null_keys_and_commits_nothing() {
     let db = db();

@@ -51,6 +51,7 @@ pub fn load_stream(
                 stream,
                 layout,
                 staged_rows: 0,
+                appended_from: 0,
             };
             let load = drive(&mut loader, stream, policy, messages);
             let (summary, result) = tokio::runtime::Handle::current().block_on(load);
@@ -80,6 +81,9 @@ struct Loader<'a> {
     stream: &'a ConfiguredStream,
     layout: Layout,
     staged_rows: usize,
+    /// The row id of the first row this transaction appended straight into a keyed
+    /// table (0 in the first one: the table was empty).
+    appended_from: i64,
 }
 
 /// Where one load's rows go.
@@ -284,7 +288,8 @@ impl StreamWriter for Loader<'_> {
     }
 
     async fn begin(&mut self) -> Result<()> {
-        self.exec("BEGIN TRANSACTION", "starting a transaction")
+        self.exec("BEGIN TRANSACTION", "starting a transaction")?;
+        self.note_appended_from()
     }
 
     async fn rollback(&mut self) -> Result<()> {

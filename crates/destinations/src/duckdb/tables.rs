@@ -40,6 +40,43 @@ pub fn is_empty(conn: &Connection, table: &str) -> Result<bool> {
     .map_err(|e| db_error("checking whether the table is empty", e))
 }
 
+/// For a table that held no repeated or NULL key before the rows from row id `from` on
+/// were appended: the appended rows with a NULL in the key, and the rows whose key repeats
+/// (among the appended ones, or between them and the earlier ones). The work is a pass over
+/// the appended rows and a semi-join of the earlier ones against them, instead of a
+/// distinct count over the whole table: at every commit of a large first load, that count
+/// made the checks grow with the square of the rows.
+pub fn appended_key_counts(
+    conn: &Connection,
+    table: &str,
+    key: &[String],
+    from: i64,
+) -> Result<(i64, i64)> {
+    let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
+    let (keys, old, new) = (key.join(", "), "rowid < $1", "rowid >= $1");
+    // Row ids are bound as literals: DuckDB skips row groups for literal bounds only.
+    let sql = format!(
+        "SELECT (SELECT count(*) FILTER (WHERE {}) FROM {table} WHERE {new}),
+           (SELECT count(*) - count(DISTINCT ({keys})) FROM {table} WHERE {new})
+           + (SELECT count(*) FROM {table} WHERE {old} AND ({keys}) IN (
+                SELECT {keys} FROM {table} WHERE {new}))",
+        nulls.join(" OR ")
+    )
+    .replace("$1", &from.to_string());
+    conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(|e| db_error("checking primary keys", e))
+}
+
+/// The row id the next appended row of `table` gets (one past the highest).
+pub fn next_row_id(conn: &Connection, table: &str) -> Result<i64> {
+    conn.query_row(
+        &format!("SELECT coalesce(max(rowid) + 1, 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| db_error("reading the table's last row id", e))
+}
+
 /// In one pass over `table`: rows with a NULL in the key, and rows whose key repeats.
 pub fn key_counts(conn: &Connection, table: &str, key: &[String]) -> Result<(i64, i64)> {
     let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();

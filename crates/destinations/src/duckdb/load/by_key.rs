@@ -7,14 +7,30 @@ use elt_core::changes::{DELETED, DELETED_AT};
 use elt_core::{Error, OnDelete, Result, quote_ident};
 
 use super::super::db::db_error;
-use super::super::tables::{key_counts, null_key_error};
+use super::super::tables::{appended_key_counts, key_counts, next_row_id, null_key_error};
+
+impl Loader<'_> {
+    /// Notes where this transaction's appended rows start, for a keyed load appended
+    /// straight into its table. Read after the last commit: a checkpoint at a commit may
+    /// renumber rows when it drops deleted ones.
+    pub(super) fn note_appended_from(&mut self) -> Result<()> {
+        if let Some(table) = &self.layout.direct
+            && self.stream.write_mode.is_keyed()
+        {
+            let target = format!("{}.{}", quote_ident(self.dataset), quote_ident(table));
+            self.appended_from = next_row_id(&self.conn, &target)?;
+        }
+        Ok(())
+    }
+}
 use super::{Loader, NOW, RUN_META};
 use crate::keyed::{KeyedSql, tracked_columns};
 
 impl Loader<'_> {
     /// For a merge or history appended straight into a table that was empty at the start:
     /// refuses NULL keys and keeps one row per key (highest cursor, then the last
-    /// appended), the same outcome as loading through the stage.
+    /// appended), the same outcome as loading through the stage. Only the rows appended
+    /// in this transaction can break that, so only they are checked.
     pub(super) fn resolve_repeated_keys(&self) -> Result<u64> {
         let target = format!(
             "{}.{}",
@@ -27,7 +43,8 @@ impl Loader<'_> {
             .iter()
             .map(|k| quote_ident(k))
             .collect();
-        let (null_keys, repeated) = key_counts(&self.conn, &target, &key)?;
+        let (null_keys, repeated) =
+            appended_key_counts(&self.conn, &target, &key, self.appended_from)?;
         if null_keys > 0 {
             return Err(null_key_error(null_keys, &self.stream.primary_key));
         }
