@@ -129,7 +129,8 @@ distribution_drift = { amount = { runs = 5 } }
             "run {run}: {summary:#}"
         );
     }
-    // The profile of the last run: what it loaded, computed by the destination.
+    // The profile of the last run: what it loaded (counts by the destination, the distinct
+    // values sketched while the rows streamed: exact at this size).
     let profile = project.query(
         "SELECT rows || ' ' || nulls || ' ' || distinct_count || ' ' || min_value || ' ' || max_value
          FROM raw._elt_profiles WHERE column_name = 'amount' ORDER BY profiled_at DESC LIMIT 1",

@@ -189,13 +189,6 @@ pub trait SqlQueries: Send {
         sql: &str,
         params: &[String],
     ) -> Result<Vec<Vec<Option<String>>>>;
-
-    /// The SQL of the number of distinct non-NULL values of `expression`, or the
-    /// database's estimate of it where an exact count would cost far more than the rest of a
-    /// profile: exact by default.
-    fn distinct_estimate(&self, expression: &str) -> String {
-        format!("count(DISTINCT {expression})")
-    }
 }
 
 /// How a stream's schema differs from its raw table (the `_elt_` columns left aside).

@@ -40,7 +40,7 @@ pub use catalog::{
 pub use destination::{Destination, DestinationFactory, DestinationSession, RunInfo, WriteSummary};
 pub use error::{Error, ErrorKind, Result};
 pub use ident::{normalize_name, quote_ident};
-pub use message::{BatchCheck, DeadLetter, Emitter, Message};
+pub use message::{BatchCheck, BatchObserver, DeadLetter, Emitter, Message};
 pub use secret::Secret;
 pub use source::{ConnectorConfig, Source, SourceFactory, parse_config};
 pub use state::{StateMap, StreamState};

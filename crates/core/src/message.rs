@@ -53,6 +53,13 @@ pub trait BatchCheck: Send + Sync {
     fn check(&self, batch: RecordBatch) -> Result<(Option<RecordBatch>, Vec<DeadLetter>)>;
 }
 
+/// Sees every batch on its way to the destination, after the checks (such as the
+/// runner's column sketches for profiles). It must not block: it runs on the source's task.
+pub trait BatchObserver: Send + Sync {
+    /// Looks at a batch that goes on to the destination.
+    fn observe(&self, batch: &RecordBatch);
+}
+
 /// Counters of one stream's read, shared with the runner's progress display.
 #[derive(Debug, Default)]
 pub struct ReadStats {
@@ -90,6 +97,7 @@ pub struct Emitter {
     stats: Arc<ReadStats>,
     frozen: Option<StreamState>,
     check: Option<Arc<dyn BatchCheck>>,
+    observer: Option<Arc<dyn BatchObserver>>,
 }
 
 impl Emitter {
@@ -104,6 +112,7 @@ impl Emitter {
             stats,
             frozen: None,
             check: None,
+            observer: None,
         }
     }
 
@@ -111,6 +120,13 @@ impl Emitter {
     #[must_use]
     pub fn with_check(mut self, check: Arc<dyn BatchCheck>) -> Self {
         self.check = Some(check);
+        self
+    }
+
+    /// Shows every batch that goes on to the destination to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn BatchObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -173,6 +189,9 @@ impl Emitter {
             self.send(Message::DeadLetters(dead)).await?;
         }
         if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
+            if let Some(observer) = &self.observer {
+                observer.observe(&batch);
+            }
             self.send(Message::Batch(batch)).await?;
         }
         self.stats.rows.fetch_add(rows, Ordering::Relaxed);

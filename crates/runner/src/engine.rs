@@ -8,10 +8,12 @@
 //! (configuration, lock); the report says which streams committed. Memory is bounded by the
 //! channel's capacity in batches plus what the source and destination hold for one batch.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elt_core::{
-    ConfiguredStream, Destination, DestinationSession, Error, ErrorKind, Result, RunInfo, bounds,
+    BatchObserver, ConfiguredStream, Destination, DestinationSession, Error, ErrorKind, Result,
+    RunInfo, bounds,
 };
 use tracing::Instrument;
 
@@ -58,9 +60,22 @@ pub async fn sync(
             config,
             options,
         };
+        let mut sketches = Vec::new();
         for (stream, notes) in streams {
             let before = states.remove(stream.name());
-            let report = run_stream(session.as_mut(), &ctx, &stream, before, notes)
+            // Profiled streams sketch their distinct values as the rows stream.
+            let profiled =
+                config.profile || crate::datatests::needs_profiles(&config.tests, stream.name());
+            let sketch = profiled.then(|| {
+                crate::datatests::DistinctSketches::for_fields(crate::datatests::profiled_fields(
+                    &stream,
+                ))
+            });
+            let observer = sketch.clone().map(|s| s as Arc<dyn BatchObserver>);
+            if let Some(sketch) = sketch {
+                sketches.push((stream.name().to_owned(), sketch));
+            }
+            let report = run_stream(session.as_mut(), &ctx, &stream, before, notes, observer)
                 .instrument(tracing::info_span!("stream", stream = stream.name()))
                 .await;
             if let Some(observer) = &options.observer {
@@ -85,9 +100,10 @@ pub async fn sync(
             let Some(stream) = planned.iter().find(|s| s.name() == report.stream) else {
                 continue;
             };
-            if config.profile || crate::datatests::needs_profiles(&config.tests, stream.name()) {
+            if let Some((_, sketch)) = sketches.iter().find(|(name, _)| name == stream.name()) {
                 let profiled =
-                    crate::datatests::profile(session.as_mut(), scope, stream, &run.run_id).await;
+                    crate::datatests::profile(session.as_mut(), scope, stream, &run.run_id, sketch)
+                        .await;
                 if let Err(e) = profiled {
                     tracing::warn!(stream = stream.name(), error = %e, "no column profile");
                     report.notes.push(format!(

@@ -15,8 +15,9 @@ use elt_core::capability::KeyDigests;
 use elt_core::hashing::Hasher;
 use elt_core::message::ReadStats;
 use elt_core::{
-    BatchCheck, ConfiguredStream, DestinationSession, Emitter, Error, ErrorKind, Message, Result,
-    RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode, WriteSummary, bounds,
+    BatchCheck, BatchObserver, ConfiguredStream, DestinationSession, Emitter, Error, ErrorKind,
+    Message, Result, RunInfo, RunRecord, RunStatus, Source, StreamState, SyncMode, WriteSummary,
+    bounds,
 };
 use tokio::sync::mpsc;
 
@@ -34,16 +35,18 @@ pub(crate) struct RunContext<'a> {
     pub options: &'a SyncOptions,
 }
 
-/// Syncs one stream, starting from its committed state `before`; a failure is in the
-/// report, not an `Err`.
+/// Syncs one stream, starting from its committed state `before`, showing every batch that
+/// goes to the destination to `observer`; a failure is in the report, not an `Err`.
 pub(crate) async fn run_stream(
     session: &mut dyn DestinationSession,
     ctx: &RunContext<'_>,
     stream: &ConfiguredStream,
     before: Option<StreamState>,
     notes: Vec<String>,
+    observer: Option<Arc<dyn BatchObserver>>,
 ) -> StreamReport {
     let mut this = StreamRun::new(ctx, stream, before, notes);
+    this.observer = observer;
     tracing::info!(
         sync_mode = %stream.sync_mode,
         write_mode = %stream.write_mode,
@@ -67,6 +70,7 @@ struct StreamRun<'a> {
     /// Rows the destination received and committed, over every attempt.
     received: u64,
     dead_lettered: u64,
+    observer: Option<Arc<dyn BatchObserver>>,
 }
 
 /// The stream as the destination gets it: in the checks' schema, with the checks.
@@ -111,6 +115,7 @@ impl<'a> StreamRun<'a> {
             attempts: 0,
             received: 0,
             dead_lettered: 0,
+            observer: None,
         }
     }
 
@@ -249,6 +254,9 @@ impl<'a> StreamRun<'a> {
         }
         if let Some(check) = checked.check.clone() {
             emitter = emitter.with_check(check);
+        }
+        if let Some(observer) = self.observer.clone() {
+            emitter = emitter.with_observer(observer);
         }
         if stream.backfill.is_some() {
             let frozen = read_from.clone().unwrap_or_else(StreamState::empty);

@@ -35,12 +35,6 @@ impl SqlQueries for DuckDbSession {
         })
         .await
     }
-
-    /// DuckDB's HyperLogLog estimate (a few percent off at most): an exact count of every
-    /// column costs several times the profile's other aggregates together.
-    fn distinct_estimate(&self, expression: &str) -> String {
-        format!("approx_count_distinct({expression})")
-    }
 }
 
 #[async_trait]

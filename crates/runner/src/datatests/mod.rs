@@ -29,14 +29,16 @@ mod config;
 mod measures;
 mod profiles;
 mod queries;
+mod sketches;
 
 pub use config::{
     Bound, Columns, Drift, FreshnessAnomaly, Range, Relationship, Severity, SqlTest, StreamTests,
     ValueRange, VolumeAnomaly,
 };
-pub use profiles::profile;
+pub use profiles::{profile, profiled_fields};
 use queries::Target;
 pub(crate) use queries::parse_time;
+pub use sketches::DistinctSketches;
 
 /// The result of one test.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]

@@ -1,15 +1,16 @@
 //! Column profiles of what a run loaded, for `_elt_profiles` and `distribution_drift`: one
-//! query per table over the rows whose `_elt_run_id` is the run's, counting rows, NULLs
-//! and distinct values of every column (DuckDB estimates them, PostgreSQL counts), with
-//! the minimum and maximum of orderable columns and the mean of numeric ones. It runs after
-//! the load, in the destination; a run that loaded nothing has no profile.
+//! query per table over the rows whose `_elt_run_id` is the run's, counting rows and NULLs
+//! of every column, with the minimum and maximum of orderable columns and the mean of
+//! numeric ones. It runs after the load, in the destination; a run that loaded nothing has
+//! no profile. The distinct-value estimates come from the sketches made while the rows
+//! streamed (`sketches.rs`).
 
 use elt_core::arrow::datatypes::{DataType, Field};
 use elt_core::capability::{ColumnProfile, missing};
 use elt_core::catalog::{is_json_field, is_uuid_field};
 use elt_core::{ConfiguredStream, DestinationSession, Error, Result, quote_ident};
 
-use super::Scope;
+use super::{DistinctSketches, Scope};
 
 /// What a profile computes for a column of this type.
 #[derive(Clone, Copy, PartialEq)]
@@ -39,21 +40,27 @@ fn shape(field: &Field) -> Shape {
     }
 }
 
-/// Profiles the rows `run_id` loaded into `stream`'s table and appends them to
-/// `_elt_profiles`.
-pub async fn profile(
-    session: &mut dyn DestinationSession,
-    scope: Scope<'_>,
-    stream: &ConfiguredStream,
-    run_id: &str,
-) -> Result<()> {
-    let fields: Vec<&Field> = stream
+/// The columns of `stream` a profile describes.
+pub fn profiled_fields(stream: &ConfiguredStream) -> Vec<&Field> {
+    stream
         .schema()
         .fields()
         .iter()
         .map(|f| f.as_ref())
         .filter(|f| !f.name().starts_with("_elt_"))
-        .collect();
+        .collect()
+}
+
+/// Profiles the rows `run_id` loaded into `stream`'s table, with the distinct estimates of
+/// `sketches`, and appends them to `_elt_profiles`.
+pub async fn profile(
+    session: &mut dyn DestinationSession,
+    scope: Scope<'_>,
+    stream: &ConfiguredStream,
+    run_id: &str,
+    sketches: &DistinctSketches,
+) -> Result<()> {
+    let fields = profiled_fields(stream);
     let queries = session
         .sql()
         .ok_or_else(|| missing("SQL over its tables", "column profiles (`profile`)"))?;
@@ -63,10 +70,6 @@ pub async fn profile(
         let shape = shape(field);
         let text = |expression: String| format!("CAST({expression} AS VARCHAR)");
         select.push(text(format!("count({c})")));
-        select.push(match shape {
-            Shape::Opaque => "NULL".to_owned(),
-            _ => text(queries.distinct_estimate(&c)),
-        });
         for aggregate in ["min", "max"] {
             select.push(match shape {
                 Shape::Numeric | Shape::Ordered => text(format!("{aggregate}({c})")),
@@ -105,16 +108,19 @@ pub async fn profile(
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let at = 1 + i * 5;
+            let at = 1 + i * 4;
             ColumnProfile {
                 stream: stream.name().to_owned(),
                 column: field.name().to_owned(),
                 rows: total,
                 nulls: total - number(&row[at]).unwrap_or(0),
-                distinct: number(&row[at + 1]),
-                min: row[at + 2].clone(),
-                max: row[at + 3].clone(),
-                mean: row[at + 4].as_deref().and_then(|v| v.parse().ok()),
+                distinct: match shape(field) {
+                    Shape::Opaque => None,
+                    _ => sketches.estimate(field.name()),
+                },
+                min: row[at + 1].clone(),
+                max: row[at + 2].clone(),
+                mean: row[at + 3].as_deref().and_then(|v| v.parse().ok()),
             }
         })
         .collect();
