@@ -53,16 +53,17 @@ pub fn appended_key_counts(
     from: i64,
 ) -> Result<(i64, i64)> {
     let nulls: Vec<_> = key.iter().map(|k| format!("{k} IS NULL")).collect();
-    let (keys, old, new) = (key.join(", "), "rowid < $1", "rowid >= $1");
-    // Row ids are bound as literals: DuckDB skips row groups for literal bounds only.
+    let keys = key.join(", ");
+    // The row id is written as a literal (an integer of ours): DuckDB skips row groups for
+    // literal bounds, not for parameters.
+    let (old, new) = (format!("rowid < {from}"), format!("rowid >= {from}"));
     let sql = format!(
         "SELECT (SELECT count(*) FILTER (WHERE {}) FROM {table} WHERE {new}),
            (SELECT count(*) - count(DISTINCT ({keys})) FROM {table} WHERE {new})
            + (SELECT count(*) FROM {table} WHERE {old} AND ({keys}) IN (
                 SELECT {keys} FROM {table} WHERE {new}))",
         nulls.join(" OR ")
-    )
-    .replace("$1", &from.to_string());
+    );
     conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(|e| db_error("checking primary keys", e))
 }

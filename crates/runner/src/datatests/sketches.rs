@@ -1,9 +1,10 @@
 //! Distinct-value estimates for column profiles, sketched on the Arrow batches of a stream
 //! as they go to the destination (a [`BatchObserver`] that hands them to a thread of its
 //! own, beside the load), so the profile query after the load need not estimate them: in
-//! DuckDB 1.5 that was 60% of its time. Each column gets a HyperLogLog++ sketch (`cardinality-estimator`,
-//! exact for small counts, about 1% off for large ones); NULLs are not counted. A sketch
-//! ignores values it has seen, so rows re-sent by a retried attempt change nothing.
+//! DuckDB 1.5 that was 60% of its time. Each column gets a HyperLogLog++ sketch
+//! (`cardinality-estimator`: exact up to 128 values, about 1% off for many); NULLs are not
+//! counted. A sketch ignores values it has seen, so rows re-sent by a retried attempt
+//! change nothing.
 //!
 //! What it does not do: count what a merge later collapses (a key sent twice in one run
 //! counts both values), or sketch JSON, lists and structs (no portable equality).

@@ -8,6 +8,8 @@ use elt_core::{Error, OnDelete, Result, quote_ident};
 
 use super::super::db::db_error;
 use super::super::tables::{appended_key_counts, key_counts, next_row_id, null_key_error};
+use super::{Loader, NOW, RUN_META};
+use crate::keyed::{KeyedSql, tracked_columns};
 
 impl Loader<'_> {
     /// Notes where this transaction's appended rows start, for a keyed load appended
@@ -22,11 +24,7 @@ impl Loader<'_> {
         }
         Ok(())
     }
-}
-use super::{Loader, NOW, RUN_META};
-use crate::keyed::{KeyedSql, tracked_columns};
 
-impl Loader<'_> {
     /// For a merge or history appended straight into a table that was empty at the start:
     /// refuses NULL keys and keeps one row per key (highest cursor, then the last
     /// appended), the same outcome as loading through the stage. Only the rows appended
