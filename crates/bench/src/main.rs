@@ -12,6 +12,11 @@
 //!   touched, against the table's size); W5: the same after deleting 10 rows, which it
 //!   must find;
 //! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL).
+//!
+//! Next to wall time it reports CPU seconds (user + system) of the child (elt, or the
+//! floor's reader) and of the local PostgreSQL server (every `postgres` process, with the
+//! backends it reaped), read from /proc before and after each run: on a machine where the
+//! two share the cores, CPU is what the wall time is made of.
 
 use std::path::Path;
 use std::process::Command;
@@ -102,14 +107,63 @@ async fn sync(config: &str, connection: &str, reconcile_deletes: bool) -> Result
     Ok(())
 }
 
-/// One measured child run: wall time, peak RSS and what it printed (rows or bytes).
+/// One measured child run: wall time, peak RSS, CPU seconds of the child and of the
+/// PostgreSQL server, and what it printed (rows or bytes).
 struct Measure {
     secs: f64,
     peak_rss_mb: f64,
+    cpu_secs: f64,
+    server_cpu_secs: f64,
     output: u64,
 }
 
+/// Clock ticks per second of /proc's times (USER_HZ, 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The numbers of /proc/`pid`/stat from field 4 (the parent's pid) on, and whether the
+/// command is `postgres`.
+fn proc_stat(pid: &str) -> Option<(bool, Vec<u64>)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = text.rsplit_once(')')?;
+    let numbers = rest
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    Some((head.ends_with("(postgres"), numbers))
+}
+
+/// Where [`proc_stat`]'s numbers hold utime and stime (fields 14, 15), then cutime and
+/// cstime (16, 17: the children the process waited for).
+const OWN_TIMES: std::ops::Range<usize> = 10..12;
+const REAPED_TIMES: std::ops::Range<usize> = 12..14;
+
+/// The seconds in `numbers[range]` (clock ticks).
+fn seconds(numbers: &[u64], range: std::ops::Range<usize>) -> f64 {
+    numbers.get(range).map_or(0, |t| t.iter().sum::<u64>()) as f64 / TICKS_PER_SEC
+}
+
+/// CPU seconds of the children this process waited for.
+fn children_cpu_secs() -> f64 {
+    proc_stat("self").map_or(0.0, |(_, numbers)| seconds(&numbers, REAPED_TIMES))
+}
+
+/// CPU seconds of every `postgres` process now, with the backends each reaped.
+fn server_cpu_secs() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|pid| proc_stat(&pid))
+        .filter(|(postgres, _)| *postgres)
+        .map(|(_, numbers)| seconds(&numbers, OWN_TIMES) + seconds(&numbers, REAPED_TIMES))
+        .sum()
+}
+
 fn measure(args: &[&str]) -> Result<Measure> {
+    let (cpu_before, server_before) = (children_cpu_secs(), server_cpu_secs());
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe()?)
         .args(args)
@@ -133,6 +187,10 @@ fn measure(args: &[&str]) -> Result<Measure> {
     if !out.status.success() {
         bail!("child {args:?} failed");
     }
+    // A backend's times reach the postmaster when it is reaped, just after it exits.
+    std::thread::sleep(Duration::from_millis(100));
+    let cpu_secs = children_cpu_secs() - cpu_before;
+    let server_cpu_secs = (server_cpu_secs() - server_before).max(0.0);
     let output = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -140,6 +198,8 @@ fn measure(args: &[&str]) -> Result<Measure> {
     Ok(Measure {
         secs,
         peak_rss_mb: peak_kb as f64 / 1024.0,
+        cpu_secs,
+        server_cpu_secs,
         output,
     })
 }
@@ -298,8 +358,8 @@ async fn run(args: &Args) -> Result<()> {
         }
     );
     println!(
-        "{:<34} {:>10} {:>9} {:>12} {:>9} {:>10}",
-        "workload", "rows", "seconds", "rows/s", "x floor", "peak MB"
+        "{:<34} {:>10} {:>9} {:>12} {:>9} {:>10} {:>8} {:>8}",
+        "workload", "rows", "seconds", "rows/s", "x floor", "peak MB", "CPU s", "PG CPU s"
     );
     let line = |name: &str, m: &Measure, rows: u64| {
         let rate = if m.secs > 0.0 {
@@ -308,10 +368,12 @@ async fn run(args: &Args) -> Result<()> {
             0.0
         };
         println!(
-            "{name:<34} {rows:>10} {:>9.2} {rate:>12.0} {:>9.2} {:>10.1}",
+            "{name:<34} {rows:>10} {:>9.2} {rate:>12.0} {:>9.2} {:>10.1} {:>8.2} {:>8.2}",
             m.secs,
             m.secs / floor.secs,
-            m.peak_rss_mb
+            m.peak_rss_mb,
+            m.cpu_secs,
+            m.server_cpu_secs
         );
     };
     line(
