@@ -54,7 +54,8 @@ pub trait BatchCheck: Send + Sync {
 }
 
 /// Sees every batch on its way to the destination, after the checks (such as the
-/// runner's column sketches for profiles). It must not block: it runs on the source's task.
+/// runner's column sketches for profiles). It runs on the source's task, so it should hand
+/// any heavy work elsewhere and return (waiting, at most, for room in a short queue).
 pub trait BatchObserver: Send + Sync {
     /// Looks at a batch that goes on to the destination.
     fn observe(&self, batch: &RecordBatch);
