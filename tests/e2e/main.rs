@@ -26,6 +26,7 @@ mod mysql_reconcile;
 mod mysql_tls;
 mod ndjson;
 mod orchestration;
+mod parallel;
 mod pg;
 mod pg_destination;
 mod pg_workers;

@@ -180,6 +180,11 @@ pub struct ConfiguredStream {
     /// Write mode previous: the columns whose prior value and change time the table keeps
     /// (`previous_columns` in elt.toml); empty otherwise.
     pub previous: Vec<String>,
+    /// Connections a first load or full refresh reads the stream on at once, in key
+    /// ranges of one snapshot (`parallelism` in elt.toml; 1 by default). Only sources
+    /// whose [`Source::reads_in_parallel`](crate::Source::reads_in_parallel) is true
+    /// accept more than 1.
+    pub parallelism: usize,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -261,6 +266,7 @@ impl ConfiguredStream {
             discovered: None,
             hashed: Vec::new(),
             previous: Vec::new(),
+            parallelism: 1,
         }
     }
 }

@@ -29,6 +29,12 @@ pub trait Source: Send + Sync {
         Ok(None)
     }
 
+    /// Whether `read` honours [`ConfiguredStream::parallelism`] above 1 (reading key ranges
+    /// on several connections); the runner refuses the option for sources that do not.
+    fn reads_in_parallel(&self) -> bool {
+        false
+    }
+
     /// The streams the source offers, with their Arrow schemas, keys and cursor candidates.
     async fn discover(&self) -> Result<Catalog>;
 

@@ -44,6 +44,17 @@ pub async fn sync(
         tracing::info!("sync starting");
         let catalog = with_retries(config.max_retries, || source.discover()).await?;
         let streams = plan_streams(&catalog, config, options)?;
+        if let Some((stream, _)) = streams
+            .iter()
+            .find(|(s, _)| s.parallelism > 1 && !source.reads_in_parallel())
+        {
+            return Err(Error::config(format!(
+                "stream {}: `parallelism` needs a source that reads key ranges on several \
+                 connections (postgres, mysql); source {:?} reads on one: remove the option",
+                stream.name(),
+                config.source
+            )));
+        }
         let mut session = open_waiting(
             destination,
             connection,

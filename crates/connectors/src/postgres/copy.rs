@@ -3,18 +3,85 @@
 //! Chunks arrive as the server sends them; a row may span chunks. [`CopyDecoder::decode`]
 //! turns every complete row in the buffer into builder appends, up to a row limit, and
 //! [`CopyDecoder::finish_batch`] hands the rows over as a `RecordBatch`. Only one batch is
-//! ever held.
+//! ever held. [`CopyBatches`] runs a COPY on a connection through a decoder.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use elt_core::arrow::datatypes::SchemaRef;
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::{Error, Result};
+use elt_postgres::Target;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use sqlx::postgres::PgConnection;
 
 use super::types::Kind;
 use super::values::Builder;
 
 /// The first bytes of every binary COPY stream.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+/// The batches of one running `COPY ... TO STDOUT (FORMAT binary)`, each of up to
+/// `batch_rows` rows, as the server sends them.
+pub struct CopyBatches<'c> {
+    chunks: BoxStream<'c, sqlx::Result<Bytes>>,
+    decoder: CopyDecoder,
+    batch_rows: usize,
+    what: String,
+    ended: bool,
+}
+
+impl<'c> CopyBatches<'c> {
+    /// Starts `sql` on `conn`; `what` names the read in errors.
+    pub async fn start(
+        conn: &'c mut PgConnection,
+        target: &Target,
+        what: &str,
+        sql: &str,
+        decoder: CopyDecoder,
+        batch_rows: usize,
+    ) -> Result<Self> {
+        let chunks = conn
+            .copy_out_raw(sql)
+            .await
+            .map_err(|e| target.error("reading", e).in_stream(what))?;
+        Ok(Self {
+            chunks,
+            decoder,
+            batch_rows,
+            what: what.to_owned(),
+            ended: false,
+        })
+    }
+
+    /// The next batch and whether it is full (only the last may not be); None at the end.
+    /// A COPY that ends before its end marker is an error.
+    pub async fn next(&mut self) -> Result<Option<(RecordBatch, bool)>> {
+        loop {
+            self.decoder.decode(self.batch_rows)?;
+            let full = self.decoder.rows() >= self.batch_rows;
+            if full || self.ended {
+                if let Some(batch) = self.decoder.finish_batch()? {
+                    return Ok(Some((batch, full)));
+                }
+                if !self.decoder.is_finished() {
+                    return Err(Error::transient(format!(
+                        "the COPY of {} ended early",
+                        self.what
+                    )));
+                }
+                return Ok(None);
+            }
+            match self.chunks.next().await {
+                Some(chunk) => {
+                    self.decoder.push(&chunk.map_err(|e| {
+                        Error::transient(format!("reading {} failed: {e}", self.what))
+                    })?)
+                }
+                None => self.ended = true,
+            }
+        }
+    }
+}
 
 /// Decodes binary COPY output into batches of a schema.
 pub struct CopyDecoder {

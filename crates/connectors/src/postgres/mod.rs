@@ -8,7 +8,9 @@
 //!
 //! How it reads: one `COPY (SELECT ...) TO STDOUT (FORMAT binary)` per stream inside a
 //! REPEATABLE READ, read-only transaction, decoded straight into Arrow builders and sent in
-//! batches of `batch_rows`; never the whole table in memory.
+//! batches of `batch_rows`; never the whole table in memory. With `parallelism = N` a first
+//! load or full refresh reads N ranges of an integer primary key on N connections that
+//! share one exported snapshot.
 //!
 //! How it checkpoints: incremental reads go in keyset order `(cursor, primary key)` up to
 //! the cursor's maximum taken in the same snapshot, with a checkpoint after every batch, so
@@ -72,6 +74,10 @@ impl Source for PostgresSource {
             .await
             .map(drop)
             .map_err(|e| target.error("running SELECT 1", e))
+    }
+
+    fn reads_in_parallel(&self) -> bool {
+        true
     }
 
     async fn discover(&self) -> Result<Catalog> {

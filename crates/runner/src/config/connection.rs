@@ -181,6 +181,10 @@ pub struct StreamConfig {
     /// --reconcile-deletes` does it on demand.
     #[serde(default)]
     pub reconcile_deletes_every: Option<u32>,
+    /// Connections a first load or full refresh reads the stream on at once (1 to 16), in
+    /// primary key ranges of one snapshot; sources that cannot refuse it.
+    #[serde(default)]
+    pub parallelism: Option<usize>,
 }
 
 fn default_dataset() -> String {

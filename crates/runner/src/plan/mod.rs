@@ -49,6 +49,7 @@ pub fn plan_streams(
         set_modes(&mut stream, c, &mut notes)?;
         track_previous(&mut stream, c)?;
         set_deletes(&mut stream, c)?;
+        set_parallelism(&mut stream, c)?;
         apply_options(&mut stream, options, &mut notes)?;
         if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {
             return Err(Error::config(format!(
@@ -201,6 +202,24 @@ fn set_deletes(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
         stream.deletes.reconcile_every = Some(every);
     }
     Ok(())
+}
+
+/// Largest `parallelism`: more connections than this only queue on the server's cores.
+const MAX_PARALLELISM: usize = 16;
+
+/// How many connections read the stream at once (`parallelism`).
+fn set_parallelism(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
+    match c.parallelism {
+        None => Ok(()),
+        Some(n @ 1..=MAX_PARALLELISM) => {
+            stream.parallelism = n;
+            Ok(())
+        }
+        Some(n) => Err(Error::config(format!(
+            "{} is {n}; expected 1 to {MAX_PARALLELISM} connections",
+            at(c, "parallelism")
+        ))),
+    }
 }
 
 /// What the command line asks of every stream: `--reconcile-deletes`, a backfill window,

@@ -1,22 +1,27 @@
 //! Reading one table: binary COPY of a keyset-ordered query inside one REPEATABLE READ,
-//! read-only transaction, decoded into batches with a checkpoint after each.
+//! read-only transaction, decoded into batches with a checkpoint after each; or, with
+//! `parallelism`, key ranges of that snapshot on several connections (`parallel.rs`).
 //!
 //! Values from state reach SQL through `set_config` parameters (COPY takes no bind
 //! parameters), never through string interpolation.
 
+use std::sync::Arc;
+
 use elt_core::catalog::schema;
 use elt_core::sql::mid_read_checkpoint;
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode, quote_ident};
-use futures_util::StreamExt;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
 
 use super::config::PostgresConfig;
 use super::conn::{IdleConnection, Target};
-use super::copy::CopyDecoder;
+use super::copy::{CopyBatches, CopyDecoder};
 use super::discover::{self, Table};
 use super::position::{Keyset, last_row_state};
 use super::types::{Column, Kind};
+
+mod parallel;
+mod ranges;
 
 /// Reads `stream` into `out`.
 pub async fn read(
@@ -26,7 +31,7 @@ pub async fn read(
     state: Option<StreamState>,
     out: &mut Emitter,
 ) -> Result<()> {
-    let target = super::conn::target(config)?;
+    let target = Arc::new(super::conn::target(config)?);
     let mut conn = idle.take_or(target.connect()).await?;
     if let Some(note) = target.plaintext_fallback(&mut conn).await? {
         out.note(note);
@@ -55,7 +60,10 @@ pub async fn read(
         config,
     };
     reader.begin().await?;
-    let result = reader.copy(state, out).await;
+    let result = match parallel::plan(&reader, state.as_ref(), out)? {
+        Some((key, ranges)) => reader.copy_parallel(&target, key, ranges, out).await,
+        None => reader.copy(state, out).await,
+    };
     // Read-only: ending the transaction either way loses nothing.
     let ended = reader.conn.execute("COMMIT").await;
     if result.is_ok() && ended.is_ok() {
@@ -111,12 +119,52 @@ impl<'a> Reader<'a> {
             })
     }
 
-    async fn copy(&mut self, state: Option<StreamState>, out: &mut Emitter) -> Result<()> {
-        let table = format!(
+    /// The table's name, quoted.
+    fn quoted_name(&self) -> String {
+        format!(
             "{}.{}",
             quote_ident(&self.table.schema),
             quote_ident(&self.table.name)
-        );
+        )
+    }
+
+    /// The select list of every column the stream reads.
+    fn select_list(&self) -> String {
+        let select: Vec<_> = self
+            .table
+            .columns
+            .iter()
+            .map(|c| c.select.as_str())
+            .collect();
+        select.join(", ")
+    }
+
+    /// A decoder of the table's columns.
+    fn decoder(&self) -> CopyDecoder {
+        let kinds: Vec<Kind> = self.table.columns.iter().map(|c| c.kind.clone()).collect();
+        CopyDecoder::new(schema(self.table.fields()), &kinds)
+    }
+
+    /// The highest cursor value of the snapshot, which an incremental read goes up to,
+    /// noting rows whose cursor is NULL (not read incrementally). None for an empty table.
+    async fn upper(&mut self, ks: &Keyset<'_>, out: &Emitter) -> Result<Option<String>> {
+        let (table, c) = (self.quoted_name(), quote_ident(&ks.cursor.1.name));
+        let nulls = self
+            .scalar(&format!(
+                "SELECT count(*)::text FROM {table} WHERE {c} IS NULL"
+            ))
+            .await?;
+        if let Some(n) = nulls.filter(|n| n != "0") {
+            out.note(format!(
+                "{n} rows have a NULL {c} and are not read incrementally; --full-refresh loads them"
+            ));
+        }
+        self.scalar(&format!("SELECT max({c})::text FROM {table}"))
+            .await
+    }
+
+    async fn copy(&mut self, state: Option<StreamState>, out: &mut Emitter) -> Result<()> {
+        let table = self.quoted_name();
         let keyset = self.keyset()?;
         let incremental = self.stream.sync_mode == SyncMode::Incremental;
         let mut filters = Vec::new();
@@ -124,31 +172,19 @@ impl<'a> Reader<'a> {
         let mut final_state = None;
         if let Some(ks) = &keyset {
             let (c, cursor_type) = (quote_ident(&ks.cursor.1.name), &ks.cursor.1.sql_type);
-            let setting = |name: &str, ty: &str| format!("current_setting('elt.{name}')::{ty}");
             if let Some(window) = self.stream.backfill.clone().filter(|_| incremental) {
                 self.set("elt.from", &window.from).await?;
                 self.set("elt.to", &window.to).await?;
                 filters.push(format!("{c} >= {}", setting("from", cursor_type)));
                 filters.push(format!("{c} <= {}", setting("to", cursor_type)));
             } else if incremental {
-                let nulls = self
-                    .scalar(&format!(
-                        "SELECT count(*)::text FROM {table} WHERE {c} IS NULL"
-                    ))
-                    .await?;
-                if let Some(n) = nulls.filter(|n| n != "0") {
-                    out.note(format!("{n} rows have a NULL {c} and are not read incrementally; --full-refresh loads them"));
-                }
-                let Some(upper) = self
-                    .scalar(&format!("SELECT max({c})::text FROM {table}"))
-                    .await?
-                else {
+                let Some(upper) = self.upper(ks, out).await? else {
                     return Ok(());
                 };
                 self.set("elt.upper", &upper).await?;
                 filters.push(format!("{c} <= {}", setting("upper", cursor_type)));
                 if let Some(position) = state.as_ref().filter(|s| s.cursor.is_some()) {
-                    filters.push(self.after(ks, position, &setting).await?);
+                    filters.push(self.after(ks, position).await?);
                 }
             }
             if incremental {
@@ -161,15 +197,9 @@ impl<'a> Reader<'a> {
                         .join(", ")
                 );
             } else {
-                final_state = self.last_row(&table, ks).await?;
+                final_state = self.last_row(ks, false).await?;
             }
         }
-        let select: Vec<_> = self
-            .table
-            .columns
-            .iter()
-            .map(|c| c.select.as_str())
-            .collect();
         let filter = if filters.is_empty() {
             String::new()
         } else {
@@ -177,55 +207,25 @@ impl<'a> Reader<'a> {
         };
         let sql = format!(
             "COPY (SELECT {} FROM {table}{filter}{order}) TO STDOUT (FORMAT binary)",
-            select.join(", ")
+            self.select_list()
         );
         tracing::debug!(stream = self.stream.name(), %sql, "reading");
-        let kinds: Vec<Kind> = self.table.columns.iter().map(|c| c.kind.clone()).collect();
-        let mut decoder = CopyDecoder::new(schema(self.table.fields()), &kinds);
-        let batch_rows = self.config.batch_rows;
-        let stream_name = self.stream.name().to_owned();
-        let target = self.target;
-        let mut chunks = self
-            .conn
-            .copy_out_raw(&sql)
-            .await
-            .map_err(|e| target.error("reading", e).in_stream(&stream_name))?;
         let keyed = keyset.as_ref().is_some_and(|k| !k.key.is_empty());
         let mut last_position = None;
-        loop {
-            let chunk = chunks.next().await;
-            if let Some(chunk) = &chunk {
-                let bytes = chunk
-                    .as_ref()
-                    .map_err(|e| Error::transient(format!("reading {stream_name} failed: {e}")))?;
-                decoder.push(bytes);
+        let (target, batch_rows) = (self.target, self.config.batch_rows);
+        let decoder = self.decoder();
+        let what = self.stream.name();
+        let mut batches =
+            CopyBatches::start(self.conn, target, what, &sql, decoder, batch_rows).await?;
+        while let Some((batch, full)) = batches.next().await? {
+            if let Some(ks) = keyset.as_ref().filter(|_| incremental) {
+                last_position = last_row_state(&batch, ks).or(last_position);
             }
-            loop {
-                decoder.decode(batch_rows)?;
-                let full = decoder.rows() >= batch_rows;
-                if !full && chunk.is_some() {
-                    break;
-                }
-                let Some(batch) = decoder.finish_batch()? else {
-                    break;
-                };
-                if let Some(ks) = keyset.as_ref().filter(|_| incremental) {
-                    last_position = last_row_state(&batch, ks).or(last_position);
-                }
-                out.batch(batch).await?;
-                let checkpoint = mid_read_checkpoint(incremental, keyed, last_position.as_ref());
-                if let (true, Some(state)) = (full, checkpoint) {
-                    out.checkpoint(state).await?;
-                }
+            out.batch(batch).await?;
+            let checkpoint = mid_read_checkpoint(incremental, keyed, last_position.as_ref());
+            if let (true, Some(state)) = (full, checkpoint) {
+                out.checkpoint(state).await?;
             }
-            if chunk.is_none() {
-                break;
-            }
-        }
-        if !decoder.is_finished() {
-            return Err(Error::transient(format!(
-                "the COPY of {stream_name} ended early"
-            )));
         }
         if let Some(state) = last_position.or(final_state) {
             out.checkpoint(state).await?;
@@ -234,12 +234,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The filter that starts after the saved position (or `lookback_secs` before it).
-    async fn after(
-        &mut self,
-        ks: &Keyset<'_>,
-        position: &StreamState,
-        setting: &impl Fn(&str, &str) -> String,
-    ) -> Result<String> {
+    async fn after(&mut self, ks: &Keyset<'_>, position: &StreamState) -> Result<String> {
         let cursor = position
             .cursor
             .as_ref()
@@ -283,9 +278,21 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    /// The keyset position of the last row in the snapshot: a full refresh ends there.
-    /// Read through binary COPY like the rows themselves, so the state has the same form.
-    async fn last_row(&mut self, table: &str, ks: &Keyset<'_>) -> Result<Option<StreamState>> {
+    /// The keyset position of the last row in the snapshot (with `bounded`, the last up to
+    /// the `elt.upper` setting): a full refresh, and a parallel incremental read, ends
+    /// there. Read through binary COPY like the rows themselves, so the state has the same
+    /// form.
+    async fn last_row(&mut self, ks: &Keyset<'_>, bounded: bool) -> Result<Option<StreamState>> {
+        let table = self.quoted_name();
+        let cursor = quote_ident(&ks.cursor.1.name);
+        let upper = if bounded {
+            format!(
+                " AND {cursor} <= {}",
+                setting("upper", &ks.cursor.1.sql_type)
+            )
+        } else {
+            String::new()
+        };
         let columns: Vec<&Column> = std::iter::once(ks.cursor.1)
             .chain(ks.key.iter().map(|(_, c)| *c))
             .collect();
@@ -295,9 +302,9 @@ impl<'a> Reader<'a> {
             .map(|c| format!("{} DESC", quote_ident(&c.name)))
             .collect();
         let sql = format!(
-            "COPY (SELECT {} FROM {table} WHERE {} IS NOT NULL ORDER BY {} LIMIT 1) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM {table} WHERE {cursor} IS NOT NULL{upper} ORDER BY {} LIMIT 1) \
+             TO STDOUT (FORMAT binary)",
             select.join(", "),
-            quote_ident(&ks.cursor.1.name),
             order.join(", ")
         );
         let schema = elt_core::catalog::schema(
@@ -307,17 +314,7 @@ impl<'a> Reader<'a> {
                 .collect(),
         );
         let kinds: Vec<Kind> = columns.iter().map(|c| c.kind.clone()).collect();
-        let mut decoder = CopyDecoder::new(schema, &kinds);
-        let target = self.target;
-        let mut chunks = self
-            .conn
-            .copy_out_raw(&sql)
-            .await
-            .map_err(|e| target.error("reading the last row", e))?;
-        while let Some(chunk) = chunks.next().await {
-            decoder.push(&chunk.map_err(|e| target.error("reading the last row", e))?);
-            decoder.decode(usize::MAX)?;
-        }
+        let decoder = CopyDecoder::new(schema, &kinds);
         let position = Keyset {
             cursor: (0, ks.cursor.1),
             key: ks
@@ -327,8 +324,18 @@ impl<'a> Reader<'a> {
                 .map(|(i, (_, c))| (i + 1, *c))
                 .collect(),
         };
-        Ok(decoder
-            .finish_batch()?
-            .and_then(|batch| last_row_state(&batch, &position)))
+        let what = format!("the last row of {}", self.stream.name());
+        let mut batches =
+            CopyBatches::start(self.conn, self.target, &what, &sql, decoder, usize::MAX).await?;
+        let mut last = None;
+        while let Some((batch, _)) = batches.next().await? {
+            last = last_row_state(&batch, &position);
+        }
+        Ok(last)
     }
+}
+
+/// A read parameter set with `set_config` (COPY takes no bind parameters), cast to `ty`.
+fn setting(name: &str, ty: &str) -> String {
+    format!("current_setting('elt.{name}')::{ty}")
 }
