@@ -4,8 +4,9 @@
 //!
 //! Workloads, each in a child process so its peak RSS (VmHWM from /proc) is its own:
 //! - floor: `COPY orders TO STDOUT (FORMAT binary)`, bytes discarded;
-//! - W1: `elt sync` full load into a fresh DuckDB file, and into PostgreSQL (schema
-//!   `elt_raw` of the same database: binary COPY in, binary COPY out);
+//! - W1: `elt sync` full load into a fresh DuckDB file (also with `parallelism = 4`), and
+//!   into PostgreSQL (schema `elt_raw` of the same database: binary COPY in, binary COPY
+//!   out);
 //! - W2: incremental merge after 1% updates and 1% inserts;
 //! - W3: incremental with nothing changed;
 //! - W4: W3 plus hard-delete reconciliation of the unchanged table (the source blocks it
@@ -236,6 +237,10 @@ orders = {rows}
 type = "duckdb"
 path = "pg.duckdb"
 
+[destinations.pg_duck_parallel]
+type = "duckdb"
+path = "pg_parallel.duckdb"
+
 [destinations.pg_pg]
 type = "postgres"
 url = "{url}"
@@ -247,6 +252,11 @@ path = "sample.duckdb"
 [connections.bench]
 source = "pg"
 destination = "pg_duck"
+
+[connections.bench_parallel]
+source = "pg"
+destination = "pg_duck_parallel"
+streams = [{{ name = "public.orders", parallelism = 4 }}]
 
 [connections.bench_pg]
 source = "pg"
@@ -276,6 +286,7 @@ async fn run(args: &Args) -> Result<()> {
 
     let floor = measure(&["floor", &url])?;
     let w1 = sync("bench")?;
+    let w1_parallel = sync("bench_parallel")?;
     let w1_pg = sync("bench_pg")?;
     let changed = (rows / 100).max(1);
     let mut db = PgConnection::connect(&url).await?;
@@ -333,6 +344,7 @@ async fn run(args: &Args) -> Result<()> {
         rows,
     );
     line("W1: full load into DuckDB", &w1, w1.output);
+    line("W1 with parallelism = 4", &w1_parallel, w1_parallel.output);
     line("W1: full load into PostgreSQL", &w1_pg, w1_pg.output);
     line("W2: 1% updated + 1% new, merge", &w2, w2.output);
     line("W3: incremental, nothing changed", &w3, w3.output);
@@ -352,6 +364,13 @@ async fn run(args: &Args) -> Result<()> {
     );
     if w5.output != deleted {
         bail!("W5 marked {} rows deleted, expected {deleted}", w5.output);
+    }
+    if w1_parallel.output != w1.output {
+        bail!(
+            "W1 with parallelism = 4 read {} rows, one connection {}",
+            w1_parallel.output,
+            w1.output
+        );
     }
     if w2.output != 2 * changed {
         bail!("W2 read {} rows, expected {}", w2.output, 2 * changed);

@@ -15,7 +15,8 @@ pub struct DuckDbConfig {
     /// tables grow; DuckDB spills to disk beyond it.
     #[serde(default = "default_memory_limit")]
     pub memory_limit: Option<String>,
-    /// Worker threads DuckDB may use; DuckDB's default (all cores) when unset.
+    /// Worker threads DuckDB may use; half the machine's cores (at least 1) when unset, as
+    /// reading and decoding the source need the rest.
     #[serde(default)]
     pub threads: Option<u32>,
     /// Commit at a checkpoint once this many rows are uncommitted. DuckDB writes large
