@@ -50,7 +50,7 @@ pub async fn sync(
         {
             return Err(Error::config(format!(
                 "stream {}: `parallelism` needs a source that reads key ranges on several \
-                 connections (postgres, mysql); source {:?} reads on one: remove the option",
+                 connections (postgres); source {:?} reads on one: remove the option",
                 stream.name(),
                 config.source
             )));

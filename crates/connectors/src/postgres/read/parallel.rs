@@ -72,7 +72,7 @@ impl Reader<'_> {
     ) -> Result<()> {
         let incremental = self.stream.sync_mode == elt_core::SyncMode::Incremental;
         let keyset = self.keyset()?.filter(|_| incremental);
-        let full_refresh_keyset = self.keyset()?;
+        let end_keyset = self.keyset()?;
         let Some(mut ranges) = (match ranges {
             Some(r) => Some(r),
             None => self.split(key, keyset.as_ref(), out).await?,
@@ -148,7 +148,7 @@ impl Reader<'_> {
                 self.stream.name()
             )));
         }
-        let end = match (&keyset, &full_refresh_keyset) {
+        let end = match (&keyset, &end_keyset) {
             (Some(ks), _) => self.last_row(ks, true).await?,
             (None, Some(ks)) => self.last_row(ks, false).await?,
             (None, None) => None,
