@@ -98,13 +98,7 @@ impl<'a> Reader<'a> {
     }
 
     async fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        sqlx::query("SELECT set_config($1, $2, true)")
-            .bind(name)
-            .bind(value)
-            .execute(&mut *self.conn)
-            .await
-            .map(drop)
-            .map_err(|e| self.target.error("setting a read parameter", e))
+        set_parameter(self.conn, self.target, name, value).await
     }
 
     async fn scalar(&mut self, sql: &str) -> Result<Option<String>> {
@@ -338,4 +332,20 @@ impl<'a> Reader<'a> {
 /// A read parameter set with `set_config` (COPY takes no bind parameters), cast to `ty`.
 fn setting(name: &str, ty: &str) -> String {
     format!("current_setting('elt.{name}')::{ty}")
+}
+
+/// Sets a transaction-local read parameter (`elt.*`) that [`setting`] reads back.
+async fn set_parameter(
+    conn: &mut PgConnection,
+    target: &Target,
+    name: &str,
+    value: &str,
+) -> Result<()> {
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(name)
+        .bind(value)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(|e| target.error("setting a read parameter", e))
 }

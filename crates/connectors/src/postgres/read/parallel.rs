@@ -22,7 +22,6 @@ use elt_core::arrow::datatypes::{DataType, SchemaRef};
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::{Emitter, Error, Result, StreamState, quote_ident};
 use sqlx::Executor;
-use sqlx::postgres::PgConnection;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -30,7 +29,7 @@ use super::super::conn::Target;
 use super::super::copy::{CopyBatches, CopyDecoder};
 use super::super::types::Kind;
 use super::ranges::{Part, Ranges};
-use super::{Keyset, Reader, setting};
+use super::{Keyset, Reader, set_parameter, setting};
 
 /// Parts per connection: a connection whose part ends takes the next one, so keys that
 /// bunch in one part of the range still keep every connection busy.
@@ -253,11 +252,11 @@ impl PartRead {
         let bounds = [("elt.from", from), ("elt.to", to), ("elt.after", after)];
         for (name, value) in bounds {
             if let Some(value) = value {
-                set(&mut conn, target, name, &value.to_string()).await?;
+                set_parameter(&mut conn, target, name, &value.to_string()).await?;
             }
         }
         if let Some(upper) = &self.upper {
-            set(&mut conn, target, "elt.upper", upper).await?;
+            set_parameter(&mut conn, target, "elt.upper", upper).await?;
         }
         let decoder = CopyDecoder::new(self.schema.clone(), &self.kinds);
         let mut batches = CopyBatches::start(
@@ -280,17 +279,6 @@ impl PartRead {
             .map(drop)
             .map_err(|e| target.error("ending a key range's read", e))
     }
-}
-
-/// Sets a transaction-local read parameter on a part's connection.
-async fn set(conn: &mut PgConnection, target: &Target, name: &str, value: &str) -> Result<()> {
-    sqlx::query("SELECT set_config($1, $2, true)")
-        .bind(name)
-        .bind(value)
-        .execute(&mut *conn)
-        .await
-        .map(drop)
-        .map_err(|e| target.error("setting a read parameter", e))
 }
 
 /// The key of a batch's last row (the highest, as parts are read in key order).
