@@ -27,7 +27,9 @@ test: duckdb python-envs test-services
 specs: duckdb
 	ELT_BLESS=1 cargo test --quiet -p elt-runner --test specs
 
-## Benchmark against the binary COPY floor on the local PostgreSQL (ROWS=1000000 by default).
+## Benchmark against the binary COPY floor on the local PostgreSQL (ROWS=1000000 by default;
+## LINEITEM=6000000 adds the TPC-H lineitem-shaped table).
 ROWS ?= 1000000
+LINEITEM ?= 0
 bench: duckdb
-	cargo run --release --quiet -p elt-bench -- --rows $(ROWS)
+	cargo run --release --quiet -p elt-bench -- --rows $(ROWS) --lineitem-rows $(LINEITEM)

@@ -12,7 +12,9 @@
 //! - W4: W3 plus hard-delete reconciliation of the unchanged table (the source blocks it
 //!   touched, against the table's size); W5: the same after deleting 10 rows, which it
 //!   must find;
-//! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL).
+//! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL);
+//! - with `--lineitem-rows N`, a TPC-H lineitem-shaped table against its own floor
+//!   (`lineitem.rs`).
 //!
 //! Next to wall time it reports CPU seconds (user + system) of the child (elt, or the
 //! floor's reader) and of the local PostgreSQL server (every `postgres` process, with the
@@ -28,6 +30,7 @@ use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use sqlx::{Connection, Executor, PgConnection};
 
+mod lineitem;
 mod procfs;
 use procfs::{children_cpu_secs, server_cpu_secs, vm_hwm_kb};
 
@@ -44,6 +47,9 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     pg_url: String,
+    /// Rows of the TPC-H lineitem-shaped table (0 leaves the workload out).
+    #[arg(long, default_value_t = 0)]
+    lineitem_rows: u64,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -51,8 +57,12 @@ struct Args {
 /// What a child process runs (the parent re-executes itself).
 #[derive(Subcommand)]
 enum Child {
-    /// Read the table with binary COPY and discard the bytes.
-    Floor { url: String },
+    /// Read a table with binary COPY and discard the bytes.
+    Floor {
+        url: String,
+        #[arg(long, default_value = "orders")]
+        table: String,
+    },
     /// Run one sync through the library; prints rows read (rows deleted with
     /// `--reconcile-deletes`).
     Sync {
@@ -69,7 +79,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     match args.child {
-        Some(Child::Floor { url }) => runtime.block_on(floor(&url)),
+        Some(Child::Floor { url, table }) => runtime.block_on(floor(&url, &table)),
         Some(Child::Sync {
             config,
             connection,
@@ -79,12 +89,12 @@ fn main() -> Result<()> {
     }
 }
 
-async fn floor(url: &str) -> Result<()> {
+async fn floor(url: &str, table: &str) -> Result<()> {
     let mut conn = PgConnection::connect(url).await?;
     let mut bytes = 0usize;
-    let mut chunks = conn
-        .copy_out_raw("COPY orders TO STDOUT (FORMAT binary)")
-        .await?;
+    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    let copy = format!("COPY {quoted} TO STDOUT (FORMAT binary)");
+    let mut chunks = conn.copy_out_raw(&copy).await?;
     while let Some(chunk) = chunks.next().await {
         bytes += chunk?.len();
     }
@@ -364,6 +374,15 @@ async fn run(args: &Args) -> Result<()> {
     );
     if w5.output != deleted {
         bail!("W5 marked {} rows deleted, expected {deleted}", w5.output);
+    }
+    if args.lineitem_rows > 0 {
+        let url = database_url(&args.pg_url, lineitem::DATABASE);
+        eprintln!("seeding {} rows into lineitem ...", args.lineitem_rows);
+        lineitem::seed(&args.pg_url, &url, args.lineitem_rows).await?;
+        let floor = measure(&["floor", &url, "--table", "lineitem"])?;
+        let config = lineitem::config(dir.path(), &url)?;
+        let load = measure(&["sync", &config, "lineitem"])?;
+        lineitem::report(&floor, &load);
     }
     if w1_parallel.output != w1.output {
         bail!(
