@@ -59,6 +59,22 @@ pub trait SqlColumn {
     fn orders_keyset(&self) -> bool;
     /// Its Arrow field.
     fn field(&self) -> Field;
+    /// Why it is read in another form than its own type (as text, say), if it is.
+    fn fallback(&self) -> Option<&str>;
+}
+
+/// The two parts of a SQL stream's name, `container.table`; `container` names the first
+/// part ("schema", "database") in the error of a name without one.
+pub fn stream_parts<'s>(
+    stream: &'s ConfiguredStream,
+    container: &str,
+) -> Result<(&'s str, &'s str)> {
+    stream.name().split_once('.').ok_or_else(|| {
+        Error::config(format!(
+            "stream {} is not named {container}.table",
+            stream.name()
+        ))
+    })
 }
 
 /// A table or view of a SQL source, as a stream `schema.name`.
@@ -135,6 +151,23 @@ impl<C: SqlColumn> Table<C> {
             .map(|k| find(k, "primary key"))
             .collect::<Result<_>>()?;
         Ok(Some((cursor, key)))
+    }
+
+    /// The table a read of `stream` found (None: dropped since discovery), narrowed to the
+    /// columns the stream reads (see [`Self::narrowed_to`]); each column read in a fallback
+    /// form is logged.
+    pub fn found_for(table: Option<Self>, stream: &ConfiguredStream) -> Result<Self> {
+        let table = table
+            .ok_or_else(|| {
+                Error::permanent(format!("table {} does not exist (any more)", stream.name()))
+            })?
+            .narrowed_to(stream)?;
+        for column in &table.columns {
+            if let Some(why) = column.fallback() {
+                tracing::info!(stream = stream.name(), column = column.name(), "{why}");
+            }
+        }
+        Ok(table)
     }
 
     /// The table narrowed to the columns `stream` reads (all of them, unless it selects

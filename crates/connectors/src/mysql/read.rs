@@ -8,7 +8,7 @@
 use elt_core::batch::{FlushPolicy, RowBatcher};
 use elt_core::catalog::schema;
 use elt_core::sql::{last_row_position, mid_read_checkpoint, state_text};
-use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
+use elt_core::{ConfiguredStream, Emitter, Result, StreamState, SyncMode};
 use futures_util::TryStreamExt;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Executor, Row};
@@ -33,22 +33,11 @@ pub async fn read(
     if let Some(note) = target.plaintext_fallback(&mut conn).await? {
         out.note(note);
     }
-    let (database, name) = stream.name().split_once('.').ok_or_else(|| {
-        Error::config(format!(
-            "stream {} is not named database.table",
-            stream.name()
-        ))
-    })?;
-    let table = discover::tables(&mut conn, &target, config, Some((database, name)))
+    let (database, name) = elt_core::sql::stream_parts(stream, "database")?;
+    let found = discover::tables(&mut conn, &target, config, Some((database, name)))
         .await?
-        .pop()
-        .ok_or_else(|| {
-            Error::permanent(format!("table {database}.{name} does not exist (any more)"))
-        })?
-        .narrowed_to(stream)?;
-    for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
-        tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
-    }
+        .pop();
+    let table = Table::found_for(found, stream)?;
     conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
         .map_err(|e| target.error("starting a snapshot", e))?;

@@ -263,6 +263,10 @@ impl elt_core::sql::SqlColumn for Column {
     fn field(&self) -> Field {
         self.kind.field(&self.name, self.nullable)
     }
+
+    fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
 }
 
 /// A MySQL identifier in backquotes, a backquote doubled.

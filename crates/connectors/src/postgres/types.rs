@@ -131,6 +131,10 @@ impl elt_core::sql::SqlColumn for Column {
     fn field(&self) -> Field {
         self.kind.field(&self.name, self.nullable)
     }
+
+    fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
 }
 
 /// What the catalog says of a column's type (a domain already resolved to its base).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use elt_core::catalog::schema;
 use elt_core::sql::mid_read_checkpoint;
-use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode, quote_ident};
+use elt_core::{ConfiguredStream, Emitter, Result, StreamState, SyncMode, quote_ident};
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
 
@@ -36,22 +36,11 @@ pub async fn read(
     if let Some(note) = target.plaintext_fallback(&mut conn).await? {
         out.note(note);
     }
-    let (schema, name) = stream.name().split_once('.').ok_or_else(|| {
-        Error::config(format!(
-            "stream {} is not named schema.table",
-            stream.name()
-        ))
-    })?;
-    let table = discover::tables(&mut conn, &target, config, Some((schema, name)))
+    let (schema, name) = elt_core::sql::stream_parts(stream, "schema")?;
+    let found = discover::tables(&mut conn, &target, config, Some((schema, name)))
         .await?
-        .pop()
-        .ok_or_else(|| {
-            Error::permanent(format!("table {schema}.{name} does not exist (any more)"))
-        })?
-        .narrowed_to(stream)?;
-    for column in table.columns.iter().filter(|c| c.fallback.is_some()) {
-        tracing::info!(stream = stream.name(), column = %column.name, "{}", column.fallback.as_deref().unwrap_or(""));
-    }
+        .pop();
+    let table = Table::found_for(found, stream)?;
     let mut reader = Reader {
         conn: &mut conn,
         target: &target,
