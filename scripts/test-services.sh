@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the programs the tests start themselves, when they are missing: Debian's
-# openssh-server (the SSH tunnel tests run their own sshd on a loopback port). PostgreSQL
+# openssh-server (the SSH tunnel tests run their own sshd on a loopback port). Then gives
+# the local PostgreSQL what the change data capture tests need (`wal_level = logical`,
+# room for their replication slots), restarting it once when a setting changes. PostgreSQL
 # and MariaDB are the machine's own services; .ci/run starts them. Needs root for apt-get;
 # without it, it says what to install and goes on: the other tests run, and the ones that
 # need sshd fail loudly with the same advice.
 set -euo pipefail
+
+here=$(dirname "$0")
+"$here/postgres-logical.sh"
 
 if [[ -x /usr/sbin/sshd ]]; then
   exit 0

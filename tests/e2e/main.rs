@@ -4,6 +4,7 @@
 
 mod common;
 
+mod cdc;
 mod cli;
 mod columns;
 mod config_errors;

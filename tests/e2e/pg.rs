@@ -34,6 +34,15 @@ pub fn fresh_database(name: &str) -> String {
         let mut admin = PgConnection::connect(&admin_url())
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable: {e}", admin_url()));
+        // A database with replication slots (cdc tests) cannot be dropped.
+        sqlx::query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE database = $1",
+        )
+        .bind(&db)
+        .execute(&mut admin)
+        .await
+        .expect("drop the database's replication slots");
         admin
             .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
             .await

@@ -48,6 +48,9 @@ pub enum SyncMode {
     FullRefresh,
     /// Rows whose cursor is past the saved watermark.
     Incremental,
+    /// Change data capture: a snapshot, then every insert, update and delete from the
+    /// source's log (see [`crate::cdc`]).
+    Cdc,
 }
 
 /// How a stream's rows land in its raw table.
@@ -96,6 +99,7 @@ impl std::fmt::Display for SyncMode {
         f.write_str(match self {
             Self::FullRefresh => "full_refresh",
             Self::Incremental => "incremental",
+            Self::Cdc => "cdc",
         })
     }
 }
@@ -185,6 +189,9 @@ pub struct ConfiguredStream {
     /// whose [`Source::reads_in_parallel`](crate::Source::reads_in_parallel) is true
     /// accept more than 1.
     pub parallelism: usize,
+    /// Change data capture: the slot and publication the stream reads through (set when
+    /// the sync mode is [`SyncMode::Cdc`]).
+    pub cdc: Option<crate::cdc::CdcNames>,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -267,6 +274,7 @@ impl ConfiguredStream {
             hashed: Vec::new(),
             previous: Vec::new(),
             parallelism: 1,
+            cdc: None,
         }
     }
 }

@@ -133,7 +133,8 @@ pub fn with_change_columns(batch: RecordBatch, stream: &ConfiguredStream) -> Res
         .map_err(|e| Error::bug("adding the change columns").caused_by(e))
 }
 
-/// Whether each row is marked deleted: the column is not NULL and not `false`.
+/// Whether each row is marked deleted: the column is not NULL and not `false`; for the
+/// change column `_elt_op` of cdc streams, whether it says `delete`.
 fn deleted_flags(batch: &RecordBatch, column: Option<&str>) -> Result<ArrayRef> {
     let rows = batch.num_rows();
     let Some(name) = column else {
@@ -145,6 +146,11 @@ fn deleted_flags(batch: &RecordBatch, column: Option<&str>) -> Result<ArrayRef> 
         ))
     })?;
     let flags: BooleanArray = match values.data_type() {
+        DataType::Utf8 if name == crate::cdc::OP => values
+            .as_string::<i32>()
+            .iter()
+            .map(|v| Some(v == Some(crate::cdc::DELETE)))
+            .collect(),
         DataType::Boolean => values
             .as_boolean()
             .iter()

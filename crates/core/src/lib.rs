@@ -15,6 +15,7 @@ pub mod batch;
 pub mod bounds;
 pub mod capability;
 pub mod catalog;
+pub mod cdc;
 pub mod changes;
 pub mod destination;
 pub mod error;

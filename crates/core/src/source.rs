@@ -35,6 +35,29 @@ pub trait Source: Send + Sync {
         false
     }
 
+    /// Whether `read` honours [`SyncMode::Cdc`](crate::SyncMode::Cdc) (a snapshot, then
+    /// changes from the source's log); the runner refuses `sync = "cdc"` for sources that
+    /// do not.
+    fn reads_changes(&self) -> bool {
+        false
+    }
+
+    /// What the server lacks for change data capture of `tables` (`schema.table`), each
+    /// with the statement that fixes it; empty when nothing is missing. For `elt check`.
+    async fn check_changes(&self, tables: &[String]) -> Result<Vec<String>> {
+        let _ = tables;
+        Ok(Vec::new())
+    }
+
+    /// Removes what change data capture of `stream` keeps on the server (PostgreSQL: its
+    /// slot and publication); returns what it removed, in words. For `elt cdc drop`.
+    async fn drop_changes(&self, stream: &ConfiguredStream) -> Result<Vec<String>> {
+        Err(Error::config(format!(
+            "stream {}: this source keeps nothing for change data capture",
+            stream.name()
+        )))
+    }
+
     /// The streams the source offers, with their Arrow schemas, keys and cursor candidates.
     async fn discover(&self) -> Result<Catalog>;
 

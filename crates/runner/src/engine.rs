@@ -55,6 +55,17 @@ pub async fn sync(
                 config.source
             )));
         }
+        if let Some((stream, _)) = streams
+            .iter()
+            .find(|(s, _)| s.sync_mode == elt_core::SyncMode::Cdc && !source.reads_changes())
+        {
+            return Err(Error::config(format!(
+                "stream {}: `sync = \"cdc\"` needs a source that reads a change log \
+                 (postgres); source {:?} cannot: use incremental or full_refresh",
+                stream.name(),
+                config.source
+            )));
+        }
         let mut session = open_waiting(
             destination,
             connection,

@@ -156,6 +156,7 @@ impl<'a> StreamRun<'a> {
     /// destination that cannot reconcile fails early), a frozen schema, the checks.
     async fn prepare(&mut self, session: &mut dyn DestinationSession) -> Result<Checked> {
         let stream = self.stream;
+        elt_core::cdc::refuse_switch_off(stream, self.state.as_ref(), &self.ctx.run.connection)?;
         let runs_since_reconcile = match stream.deletes.reconcile_every {
             Some(_) => Some(key_digests(session)?.runs_since_reconcile(stream).await?),
             None => None,
@@ -241,7 +242,7 @@ impl<'a> StreamRun<'a> {
     ) -> Result<()> {
         let (stream, source) = (self.stream, self.ctx.source);
         let read_from = match stream.sync_mode {
-            SyncMode::Incremental => self.state.clone(),
+            SyncMode::Incremental | SyncMode::Cdc => self.state.clone(),
             SyncMode::FullRefresh => None,
         };
         let (tx, rx) = mpsc::channel(self.ctx.config.channel_batches);

@@ -23,6 +23,7 @@
 //! Limits: multi-dimensional arrays are refused with a clear error; money, inet, cidr,
 //! macaddr, enums and other types are read as text, unbounded numerics as exact text.
 
+mod cdc;
 mod config;
 mod conn;
 pub mod copy;
@@ -80,6 +81,20 @@ impl Source for PostgresSource {
         true
     }
 
+    fn reads_changes(&self) -> bool {
+        true
+    }
+
+    async fn check_changes(&self, tables: &[String]) -> Result<Vec<String>> {
+        let target = conn::target(&self.config)?;
+        let mut conn = target.connect().await?;
+        cdc::check::problems(&mut conn, &target, tables).await
+    }
+
+    async fn drop_changes(&self, stream: &ConfiguredStream) -> Result<Vec<String>> {
+        cdc::drop_objects(&self.config, stream).await
+    }
+
     async fn discover(&self) -> Result<Catalog> {
         let target = conn::target(&self.config)?;
         let mut conn = self.idle.take_or(target.connect()).await?;
@@ -95,9 +110,12 @@ impl Source for PostgresSource {
         state: Option<StreamState>,
         out: &mut Emitter,
     ) -> Result<()> {
-        read::read(&self.config, &self.idle, stream, state, out)
-            .await
-            .map_err(|e| e.in_stream(stream.name()))
+        let read = if stream.sync_mode == elt_core::SyncMode::Cdc {
+            cdc::read(&self.config, &self.idle, stream, state, out).await
+        } else {
+            read::read(&self.config, &self.idle, stream, state, out).await
+        };
+        read.map_err(|e| e.in_stream(stream.name()))
     }
 
     async fn key_digests(

@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Change data capture: remove what cdc streams keep on the source.
+    Cdc {
+        #[command(subcommand)]
+        action: CdcAction,
+    },
     /// List a connection's recent runs from `_elt_runs`, newest first.
     Runs {
         #[command(flatten)]
@@ -171,6 +176,21 @@ pub struct SyncArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `elt cdc drop`.
+#[derive(Debug, Subcommand)]
+pub enum CdcAction {
+    /// Drop the replication slot and publication of a connection's streams (each stream
+    /// that is or was `sync = "cdc"`) and forget their cdc position: the server frees the
+    /// WAL the slot kept, and a later cdc sync starts from a new snapshot.
+    Drop {
+        #[command(flatten)]
+        connection: ConnectionArg,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+    },
 }
 
 /// `elt state show|reset`.

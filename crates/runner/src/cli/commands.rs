@@ -9,7 +9,7 @@ use elt_runner::{Project, RunOutcome, SyncOptions, registry};
 
 use clap::CommandFactory;
 
-use super::args::{Cli, Command, DeadLetterAction, LogFormat, StateAction, SyncArgs};
+use super::args::{CdcAction, Cli, Command, DeadLetterAction, LogFormat, StateAction, SyncArgs};
 use super::exit;
 use super::progress::{Display, Progress};
 
@@ -67,6 +67,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::DeadLetter {
             action: DeadLetterAction::Replay(args),
         } => super::deadletter::replay(&Project::load(&cli.config)?, &args).await,
+        Command::Cdc {
+            action: CdcAction::Drop { connection, stream },
+        } => {
+            super::cdc::drop(
+                &Project::load(&cli.config)?,
+                &connection.connection,
+                stream.as_deref(),
+            )
+            .await
+        }
         Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
@@ -159,6 +169,31 @@ async fn check(project: &Project, connection: &str) -> anyhow::Result<i32> {
             Err(e) => {
                 failed = true;
                 println!("{role} {name}: FAILED: {e:#}");
+            }
+        }
+    }
+    let cdc_tables: Vec<String> = config
+        .streams
+        .iter()
+        .flatten()
+        .filter(|s| s.sync == Some(elt_core::SyncMode::Cdc))
+        .map(|s| s.name.clone())
+        .collect();
+    if !cdc_tables.is_empty() {
+        let name = &config.source;
+        match source.check_changes(&cdc_tables).await {
+            Ok(problems) if problems.is_empty() => {
+                println!("source {name}: change data capture: ok")
+            }
+            Ok(problems) => {
+                failed = true;
+                for problem in problems {
+                    println!("source {name}: change data capture: FAILED: {problem}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("source {name}: change data capture: FAILED: {e:#}");
             }
         }
     }

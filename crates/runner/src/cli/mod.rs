@@ -2,6 +2,7 @@
 //! codes.
 
 pub mod args;
+pub mod cdc;
 pub mod commands;
 pub mod datatests;
 pub mod dbt;

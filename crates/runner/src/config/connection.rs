@@ -48,6 +48,9 @@ pub struct Connection {
     /// The project's `hash_salt` (a secret), for streams that hash columns.
     #[serde(skip)]
     pub hash_salt: Option<elt_core::Secret>,
+    /// The connection's name (its key in `[connections]`).
+    #[serde(skip)]
+    pub name: String,
 }
 
 /// What a sync does when a stream's schema no longer matches its raw table.
@@ -125,7 +128,8 @@ impl Connection {
 pub struct StreamConfig {
     /// The stream's name in the source.
     pub name: String,
-    /// `incremental` or `full_refresh`; incremental when the stream has a cursor.
+    /// `incremental`, `full_refresh` or `cdc` (changes from the source's log: postgres);
+    /// incremental when the stream has a cursor.
     #[serde(default)]
     pub sync: Option<SyncMode>,
     /// `merge`, `append`, `overwrite`, `history` or `previous`; merge for incremental
@@ -185,6 +189,13 @@ pub struct StreamConfig {
     /// primary key ranges of one snapshot; sources that cannot refuse it.
     #[serde(default)]
     pub parallelism: Option<usize>,
+    /// `sync = "cdc"`: the replication slot the stream reads through;
+    /// `elt_<connection>_<table>` by default.
+    #[serde(default)]
+    pub cdc_slot: Option<String>,
+    /// `sync = "cdc"`: the publication of the stream's table; the slot's name by default.
+    #[serde(default)]
+    pub cdc_publication: Option<String>,
 }
 
 fn default_dataset() -> String {

@@ -128,6 +128,7 @@ impl Project {
         }
         for (name, c) in &mut file.connections {
             c.hash_salt = file.hash_salt.clone();
+            c.name = name.clone();
             let at = format!("{shown}: `connections.{name}");
             for (i, stream) in c.streams.iter_mut().flatten().enumerate() {
                 stream.load_json_schema(dir, &format!("{at}.streams[{i}].json_schema_path`"))?;

@@ -6,6 +6,7 @@ use elt_core::{Catalog, ConfiguredStream, Error, Result, SyncMode, WriteMode};
 
 use crate::config::{Connection, StreamConfig};
 
+mod cdc;
 mod columns;
 
 use crate::options::SyncOptions;
@@ -44,12 +45,15 @@ pub fn plan_streams(
         let mut notes = Vec::new();
         let mut stream = ConfiguredStream::with_defaults(descriptor.clone());
         set_columns(&mut stream, c)?;
+        cdc::drop_cursor(&mut stream, c)?;
         select_columns(&mut stream, c, &mut notes)?;
         hash_columns(&mut stream, c, config, &mut notes)?;
         set_modes(&mut stream, c, &mut notes)?;
         track_previous(&mut stream, c)?;
         set_deletes(&mut stream, c)?;
         set_parallelism(&mut stream, c)?;
+        cdc::finish(&mut stream, c, &config.name)?;
+        cdc::refuse_options(&stream, options)?;
         apply_options(&mut stream, options, &mut notes)?;
         if let Some((other, _)) = planned.iter().find(|(p, _)| p.table == stream.table) {
             return Err(Error::config(format!(

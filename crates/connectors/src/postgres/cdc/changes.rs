@@ -1,0 +1,269 @@
+//! Reading the changes of one cdc stream from its slot, up to the WAL position current at
+//! the start of the read: `pg_logical_slot_peek_binary_changes` with `pgoutput` in binary
+//! mode (the messages parsed by `pg_walstream`), each committed transaction's rows sent in
+//! order, a checkpoint at transaction ends once a batch is full and at the end.
+//!
+//! Peeking consumes nothing: the slot moves forward only at the start of the next read, to
+//! the position the destination committed ([`super::slot::advance`]), so a kill at any
+//! moment neither loses nor repeats a change. Transactions the initial snapshot saw, and
+//! those before the saved position, are skipped. A change of the table's columns stops the
+//! read before that transaction (the next sync plans the new columns); a TRUNCATE stops it
+//! with an error, as does anything the stream cannot apply yet.
+
+use elt_core::cdc::{CdcPosition, format_lsn};
+use elt_core::{ConfiguredStream, Emitter, Error, Result};
+use futures_util::TryStreamExt;
+use pg_walstream::{ColumnInfo, LogicalReplicationMessage as Msg, LogicalReplicationParser};
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+
+use super::super::conn::Target;
+use super::super::discover::Table;
+use super::rows::{ChangeRows, Op};
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// One read of changes.
+pub struct Changes<'a> {
+    pub target: &'a Target,
+    pub table: &'a Table,
+    pub stream: &'a ConfiguredStream,
+    pub slot: &'a str,
+    pub publication: &'a str,
+    pub batch_rows: usize,
+}
+
+/// The transaction being decoded.
+struct Txn {
+    skip: bool,
+    commit_ts_us: i64,
+    /// Rows of this transaction already in `rows` (not yet sent).
+    first_row: usize,
+    /// Whether some of its rows were sent before its commit (a transaction larger than a
+    /// batch).
+    sent_early: bool,
+}
+
+impl Changes<'_> {
+    /// Sends every change committed after `position` and before the current WAL position,
+    /// then a checkpoint at the furthest position read.
+    pub async fn read(
+        &self,
+        conn: &mut PgConnection,
+        mut position: CdcPosition,
+        out: &mut Emitter,
+    ) -> Result<()> {
+        let failed = |e| self.target.error("reading changes", e);
+        let row = sqlx::query(
+            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, \
+             pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)?;
+        let (upto, xmax) = (row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64);
+        let mut rows = ChangeRows::new(out.schema().clone(), &self.kinds());
+        let mut parser = LogicalReplicationParser::with_protocol_version(1);
+        let mut positions: Option<Vec<Option<usize>>> = None;
+        let mut txn: Option<Txn> = None;
+        let (snapshot, start) = (position.snapshot.clone(), position.lsn);
+        let mut messages = sqlx::query(
+            "SELECT (lsn - '0/0'::pg_lsn)::bigint, data FROM \
+             pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', \
+             'publication_names', $3, 'binary', 'true')",
+        )
+        .bind(self.slot)
+        .bind(format_lsn(upto))
+        .bind(self.publication)
+        .fetch(&mut *conn);
+        let mut stopped = None;
+        while let Some(row) = messages.try_next().await.map_err(failed)? {
+            let lsn = row.get::<i64, _>(0) as u64;
+            let data: &[u8] = row.get(1);
+            let message = parser
+                .parse_wal_message(data)
+                .map_err(|e| Error::bug(format!("cannot read a pgoutput message: {e}")))?
+                .message;
+            match message {
+                Msg::Begin {
+                    final_lsn,
+                    timestamp,
+                    xid,
+                } => {
+                    txn = Some(Txn {
+                        skip: final_lsn < start || snapshot.saw(full_xid(xid, xmax)),
+                        commit_ts_us: timestamp + PG_EPOCH_US,
+                        first_row: rows.rows(),
+                        sent_early: false,
+                    });
+                }
+                Msg::Relation {
+                    namespace,
+                    relation_name,
+                    columns,
+                    ..
+                } if *namespace == *self.table.schema && *relation_name == *self.table.name => {
+                    match self.column_positions(&columns) {
+                        Ok(found) => positions = Some(found),
+                        Err(change) => {
+                            stopped = Some(change);
+                            break;
+                        }
+                    }
+                }
+                Msg::Insert { tuple, .. } => {
+                    self.append(&mut rows, &txn, &positions, &tuple, Op::Insert, lsn)?
+                }
+                Msg::Update { new_tuple, .. } => {
+                    self.append(&mut rows, &txn, &positions, &new_tuple, Op::Update, lsn)?
+                }
+                Msg::Delete { old_tuple, .. } => {
+                    self.append(&mut rows, &txn, &positions, &old_tuple, Op::Delete, lsn)?
+                }
+                Msg::Truncate { .. } if txn.as_ref().is_some_and(|t| !t.skip) => {
+                    stopped = Some(format!(
+                        "a TRUNCATE of the table (at {}) is not applied by cdc streams yet; \
+                         run `elt state reset` for the stream and sync to copy it anew",
+                        format_lsn(lsn)
+                    ));
+                    break;
+                }
+                Msg::Commit { end_lsn, .. } => {
+                    txn = None;
+                    position.lsn = position.lsn.max(end_lsn);
+                    if rows.rows() >= self.batch_rows {
+                        send(&mut rows, out, None).await?;
+                        out.checkpoint(position.to_state()).await?;
+                    }
+                }
+                _ => {}
+            }
+            if rows.rows() >= self.batch_rows.saturating_mul(2)
+                && let Some(open) = txn.as_mut()
+            {
+                // A transaction larger than a batch: send its rows before its commit.
+                send(&mut rows, out, None).await?;
+                open.first_row = 0;
+                open.sent_early = true;
+            }
+        }
+        drop(messages);
+        if let Some(why) = stopped {
+            let open = txn.take();
+            if open.as_ref().is_some_and(|t| t.sent_early) {
+                return Err(Error::permanent(format!(
+                    "{why}; the transaction was larger than a batch and is partly sent: \
+                     nothing of it was committed, so rerun after resolving it"
+                )));
+            }
+            send(&mut rows, out, open.map(|t| t.first_row)).await?;
+            out.checkpoint(position.to_state()).await?;
+            if why.contains("TRUNCATE") {
+                return Err(Error::permanent(why));
+            }
+            out.note(format!("stopped at {}: {why}", format_lsn(position.lsn)));
+            return Ok(());
+        }
+        if rows.unchanged > 0 {
+            out.note(format!(
+                "{} unchanged TOASTed values were not sent by PostgreSQL and are NULL in the \
+                 rows of their updates",
+                rows.unchanged
+            ));
+        }
+        send(&mut rows, out, None).await?;
+        // Every transaction committed before `upto` was read.
+        position.lsn = position.lsn.max(upto);
+        out.checkpoint(position.to_state()).await
+    }
+
+    fn kinds(&self) -> Vec<super::super::types::Kind> {
+        self.table.columns.iter().map(|c| c.kind.clone()).collect()
+    }
+
+    /// Where each of the table's columns is in the relation's tuples; an error text when the
+    /// relation's columns are not the ones the stream was planned with.
+    fn column_positions(
+        &self,
+        columns: &[ColumnInfo],
+    ) -> std::result::Result<Vec<Option<usize>>, String> {
+        let discovered = self.stream.source_schema();
+        if let Some(new) = columns
+            .iter()
+            .find(|c| discovered.field_with_name(&c.name).is_err())
+        {
+            return Err(format!(
+                "the table's columns changed (a new column {:?}); the next sync plans it",
+                new.name
+            ));
+        }
+        self.table
+            .columns
+            .iter()
+            .map(|column| {
+                columns
+                    .iter()
+                    .position(|c| *c.name == *column.name)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!(
+                            "the table's columns changed (column {:?} is gone); the next sync \
+                             plans it",
+                            column.name
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    fn append(
+        &self,
+        rows: &mut ChangeRows,
+        txn: &Option<Txn>,
+        positions: &Option<Vec<Option<usize>>>,
+        tuple: &pg_walstream::TupleData,
+        op: Op,
+        lsn: u64,
+    ) -> Result<()> {
+        let Some(txn) = txn.as_ref().filter(|t| !t.skip) else {
+            return Ok(());
+        };
+        let positions = positions.as_ref().ok_or_else(|| {
+            Error::bug("a change of the table arrived before its relation message")
+        })?;
+        rows.append(tuple, positions, op, lsn, txn.commit_ts_us)
+    }
+}
+
+/// Sends the rows built so far, or only the first `keep` of them.
+async fn send(rows: &mut ChangeRows, out: &mut Emitter, keep: Option<usize>) -> Result<()> {
+    if let Some(batch) = rows.finish_batch()? {
+        let batch = match keep {
+            Some(n) => batch.slice(0, n),
+            None => batch,
+        };
+        out.batch(batch).await?;
+    }
+    Ok(())
+}
+
+/// The 64-bit id of a 32-bit transaction id seen in the log, given the current `xmax`
+/// (every transaction in the log is older).
+fn full_xid(xid: u32, xmax: u64) -> u64 {
+    let full = (xmax & !0xFFFF_FFFF) | u64::from(xid);
+    if full > xmax { full - (1 << 32) } else { full }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_xid;
+
+    #[test]
+    fn transaction_ids_get_the_epoch_of_the_current_one() {
+        assert_eq!(full_xid(700, 733), 700);
+        let epoch = 3u64 << 32;
+        assert_eq!(full_xid(5, epoch + 10), epoch + 5);
+        assert_eq!(full_xid(u32::MAX - 1, epoch + 10), epoch - 2);
+    }
+}

@@ -1,0 +1,352 @@
+//! `sync = "cdc"` on the `postgres` source: a snapshot, then every insert, update and
+//! delete from logical replication, exactly once. After each sync the live rows of the raw
+//! table equal the source's table, every column compared as text.
+
+use crate::common::{Project, stream};
+use crate::crash::kill_at;
+use crate::pg::{execute, fresh_database, project_toml, query};
+
+const TABLES: &str = "
+CREATE TABLE items (
+  id bigint PRIMARY KEY, name text, amount numeric(12,2), flag boolean,
+  ts timestamptz, doc jsonb, data bytea, big text);
+INSERT INTO items SELECT g, 'ïtem ' || g, g * 1.25, g % 2 = 0,
+    timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute',
+    jsonb_build_object('g', g), decode(md5(g::text), 'hex'), NULL
+  FROM generate_series(1, 3000) g;
+CREATE TABLE orders (id int PRIMARY KEY, item bigint, qty int);
+CREATE TABLE payments (id int PRIMARY KEY, order_id int, paid numeric(10,2));";
+
+/// Every column of `items` as one text per row, the same on both sides.
+const ITEM_COLUMNS: [(&str, &str); 8] = [
+    ("id::text", "id::VARCHAR"),
+    ("coalesce(name, '-')", "coalesce(name, '-')"),
+    (
+        "coalesce(amount::text, '-')",
+        "coalesce(amount::VARCHAR, '-')",
+    ),
+    ("coalesce(flag::text, '-')", "coalesce(flag::VARCHAR, '-')"),
+    (
+        "coalesce((extract(epoch FROM ts) * 1000000)::bigint::text, '-')",
+        "coalesce(epoch_us(ts)::VARCHAR, '-')",
+    ),
+    ("coalesce(doc::text, '-')", "coalesce(doc::VARCHAR, '-')"),
+    (
+        "coalesce(encode(data, 'hex'), '-')",
+        "coalesce(lower(hex(data)), '-')",
+    ),
+    ("coalesce(md5(big), '-')", "coalesce(md5(big), '-')"),
+];
+
+fn source_rows(url: &str, table: &str, columns: &[(&str, &str)]) -> Vec<String> {
+    let list: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    query(
+        url,
+        &format!(
+            "SELECT concat_ws('|', {}) FROM {table} ORDER BY id",
+            list.join(", ")
+        ),
+    )
+}
+
+fn live_rows(project: &Project, table: &str, columns: &[(&str, &str)]) -> Vec<String> {
+    let list: Vec<&str> = columns.iter().map(|c| c.1).collect();
+    project.query(&format!(
+        "SELECT concat_ws('|', {}) FROM raw.{table} WHERE _elt_deleted_at IS NULL ORDER BY id",
+        list.join(", ")
+    ))
+}
+
+fn assert_items_equal(url: &str, project: &Project) {
+    let (want, got) = (
+        source_rows(url, "items", &ITEM_COLUMNS),
+        live_rows(project, "public_items", &ITEM_COLUMNS),
+    );
+    assert_eq!(want.len(), got.len(), "live row count");
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w, g);
+    }
+}
+
+fn cdc_project(url: &str, streams: &[(&str, &str)]) -> Project {
+    let list: Vec<String> = streams
+        .iter()
+        .map(|(name, extra)| {
+            format!("[[connections.pg.streams]]\nname = \"{name}\"\nsync = \"cdc\"\n{extra}")
+        })
+        .collect();
+    Project::new(&project_toml(url, "batch_rows = 500", &list.join("\n")))
+}
+
+fn sync(project: &Project) -> serde_json::Value {
+    project
+        .elt(&["sync", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json()
+}
+
+/// The columns of `orders` and `payments`, as text on both sides.
+fn small_table_columns(table: &str) -> Vec<(&'static str, &'static str)> {
+    let mut columns = vec![("id::text", "id::VARCHAR")];
+    columns.extend(match table {
+        "orders" => [
+            ("coalesce(item::text, '-')", "coalesce(item::VARCHAR, '-')"),
+            ("coalesce(qty::text, '-')", "coalesce(qty::VARCHAR, '-')"),
+        ],
+        _ => [
+            (
+                "coalesce(order_id::text, '-')",
+                "coalesce(order_id::VARCHAR, '-')",
+            ),
+            ("coalesce(paid::text, '-')", "coalesce(paid::VARCHAR, '-')"),
+        ],
+    });
+    columns
+}
+
+#[test]
+fn inserts_updates_deletes_and_multi_table_transactions_arrive_exactly() {
+    let url = fresh_database("cdc_changes");
+    execute(&url, TABLES);
+    let project = cdc_project(
+        &url,
+        &[
+            ("public.items", ""),
+            ("public.orders", ""),
+            ("public.payments", ""),
+        ],
+    );
+    let first = sync(&project);
+    assert_eq!(stream(&first, "public.items")["rows_loaded"], 3000);
+    assert_items_equal(&url, &project);
+
+    execute(
+        &url,
+        "INSERT INTO items (id, name, amount) VALUES (5001, 'new ✓', 9.99);
+         UPDATE items SET name = 'renamed', flag = NULL WHERE id = 10;
+         DELETE FROM items WHERE id = 11;
+         BEGIN;
+         UPDATE items SET amount = amount + 1 WHERE id BETWEEN 100 AND 1299;
+         DELETE FROM items WHERE id BETWEEN 2000 AND 2099;
+         INSERT INTO items (id, name) SELECT g, 'bulk ' || g FROM generate_series(6000, 6999) g;
+         UPDATE items SET name = 'twice' WHERE id = 6000;
+         COMMIT;
+         BEGIN;
+         INSERT INTO orders VALUES (1, 5001, 2);
+         INSERT INTO payments VALUES (1, 1, 19.98);
+         UPDATE items SET name = 'ordered' WHERE id = 5001;
+         COMMIT;
+         INSERT INTO items (id) VALUES (7000);
+         DELETE FROM items WHERE id = 7000;",
+    );
+    let second = sync(&project);
+    assert_eq!(
+        stream(&second, "public.items")["rows_read"],
+        1 + 1 + 1 + 1200 + 100 + 1000 + 1 + 1 + 2,
+        "every change once: {second}"
+    );
+    assert_items_equal(&url, &project);
+    for table in ["orders", "payments"] {
+        assert_eq!(
+            source_rows(&url, table, &small_table_columns(table)),
+            live_rows(
+                &project,
+                &format!("public_{table}"),
+                &small_table_columns(table)
+            ),
+            "{table}"
+        );
+    }
+    // A deleted row is kept, marked; a no-op rerun reads nothing.
+    assert_eq!(
+        project.query("SELECT _elt_op FROM raw.public_items WHERE id = 11"),
+        ["delete"]
+    );
+    let third = sync(&project);
+    assert_eq!(stream(&third, "public.items")["rows_read"], 0);
+    assert_items_equal(&url, &project);
+}
+
+#[test]
+fn a_change_committed_between_slot_and_snapshot_is_loaded_once() {
+    let url = fresh_database("cdc_snapshot_edge");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "write = \"append\"")]);
+    // The sync stops for 3 s after creating the slot and before taking its snapshot.
+    let mut child = project.spawn_until(
+        &["sync", "--connection", "pg"],
+        "postgres.cdc.after_slot:1:sleep=3000",
+    );
+    // Committed after the slot's start, before the snapshot: in both, applied once.
+    execute(&url, "INSERT INTO orders VALUES (1, 1, 1)");
+    // Running while the snapshot is taken, committed after it: in the log only.
+    let open = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            execute(
+                &url,
+                "BEGIN; INSERT INTO orders VALUES (2, 2, 2); SELECT pg_sleep(5); COMMIT;",
+            )
+        }
+    });
+    assert!(child.wait().expect("sync").success());
+    open.join().expect("writer");
+    sync(&project);
+    let log =
+        project.query("SELECT id || ':' || _elt_op FROM raw.public_orders ORDER BY id, _elt_lsn");
+    assert_eq!(log, ["1:snapshot", "2:insert"]);
+}
+
+#[test]
+fn a_killed_sync_resumes_from_the_destination_not_the_slot() {
+    let url = fresh_database("cdc_kill");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "write = \"append\"")]);
+    sync(&project);
+    for round in 0..3 {
+        let base = round * 1000;
+        // Ten transactions of 100 rows, then one update: a checkpoint every 500 rows.
+        let inserts: Vec<String> = (0..10)
+            .map(|t| {
+                let from = base + t * 100 + 1;
+                format!(
+                    "INSERT INTO orders SELECT g, g, 1 FROM generate_series({from}, {}) g;",
+                    from + 99
+                )
+            })
+            .collect();
+        execute(
+            &url,
+            &format!(
+                "{}\nUPDATE orders SET qty = qty + 1 WHERE id % 7 = 0",
+                inserts.join("\n")
+            ),
+        );
+        // Killed after its first commit: the rest is read again from the saved position.
+        kill_at(&project, "pg", "duckdb.after_commit:1:pause");
+        sync(&project);
+    }
+    let duplicates = project.query(
+        "SELECT count(*)::VARCHAR FROM (SELECT _elt_lsn, id FROM raw.public_orders \
+         GROUP BY ALL HAVING count(*) > 1)",
+    );
+    assert_eq!(duplicates, ["0"], "no change applied twice");
+    let want = query(&url, "SELECT id || ':' || qty FROM orders ORDER BY id");
+    let got = project.query(
+        "SELECT id || ':' || qty FROM (SELECT *, row_number() OVER (PARTITION BY id \
+         ORDER BY _elt_lsn DESC) AS n FROM raw.public_orders) WHERE n = 1 AND _elt_op <> 'delete' \
+         ORDER BY id",
+    );
+    assert_eq!(want, got);
+}
+
+#[test]
+fn cdc_options_are_checked_and_slots_are_reported() {
+    let url = fresh_database("cdc_options");
+    execute(&url, TABLES);
+    let bad = cdc_project(&url, &[("public.items", "cursor = \"ts\"")]);
+    let run = bad.elt(&["sync", "--connection", "pg"]).expect_code(2);
+    assert!(
+        run.stderr().contains("`cursor` does not apply"),
+        "{}",
+        run.stderr()
+    );
+    let history = cdc_project(&url, &[("public.items", "write = \"history\"")]);
+    let run = history.elt(&["sync", "--connection", "pg"]).expect_code(2);
+    assert!(
+        run.stderr().contains("does not support yet"),
+        "{}",
+        run.stderr()
+    );
+    let named = cdc_project(&url, &[("public.items", "cdc_slot = \"Bad-Name\"")]);
+    let run = named.elt(&["sync", "--connection", "pg"]).expect_code(2);
+    assert!(run.stderr().contains("`cdc_slot`"), "{}", run.stderr());
+    let ok = cdc_project(&url, &[("public.items", "cdc_slot = \"my_items\"")]);
+    sync(&ok);
+    assert_eq!(
+        query(
+            &url,
+            "SELECT slot_name || ':' || plugin FROM pg_replication_slots WHERE database = current_database()"
+        ),
+        ["my_items:pgoutput"]
+    );
+    let run = ok
+        .elt(&["sync", "--connection", "pg", "--full-refresh"])
+        .expect_code(2);
+    assert!(run.stderr().contains("elt state reset"), "{}", run.stderr());
+}
+
+#[test]
+fn check_names_what_is_missing_and_cdc_drop_removes_slot_publication_and_position() {
+    let url = fresh_database("cdc_check_drop");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.items", "")]);
+    let run = project.elt(&["check", "--connection", "pg"]).expect_code(0);
+    assert!(
+        run.stdout().contains("change data capture: ok"),
+        "{}",
+        run.stdout()
+    );
+    // A user without REPLICATION, who owns nothing: both are named with their fix.
+    execute(
+        &url,
+        "DO $$ BEGIN CREATE ROLE elt_cdc_plain LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    );
+    let plain_url = url.replacen("postgres@", "elt_cdc_plain@", 1);
+    let plain = cdc_project(&plain_url, &[("public.items", "")]);
+    let run = plain.elt(&["check", "--connection", "pg"]).expect_code(1);
+    for wanted in [
+        "ALTER ROLE \"elt_cdc_plain\" REPLICATION",
+        "does not own public.items",
+    ] {
+        assert!(run.stdout().contains(wanted), "{wanted}: {}", run.stdout());
+    }
+
+    sync(&project);
+    let objects = |url: &str| {
+        query(
+            url,
+            "SELECT 'slot ' || slot_name FROM pg_replication_slots WHERE database = current_database() \
+             UNION ALL SELECT 'publication ' || pubname FROM pg_publication ORDER BY 1",
+        )
+    };
+    assert_eq!(
+        objects(&url),
+        [
+            "publication elt_pg_public_items",
+            "slot elt_pg_public_items_elt_cdc_check_drop"
+        ]
+    );
+    // Switched off cdc while its slot exists: refused, naming `elt cdc drop`.
+    let switched = Project::new(&project_toml(
+        &url,
+        "",
+        "[[connections.pg.streams]]\nname = \"public.items\"\nsync = \"full_refresh\"",
+    ));
+    std::fs::create_dir_all(switched.db().parent().expect("data dir")).expect("data dir");
+    std::fs::copy(project.db(), switched.db()).expect("copy the destination");
+    let run = switched.elt(&["sync", "--connection", "pg"]).expect_code(1);
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        said.contains("elt cdc drop --connection pg --stream public.items"),
+        "{said}"
+    );
+    let run = switched
+        .elt(&["cdc", "drop", "--connection", "pg"])
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("dropped replication slot"),
+        "{}",
+        run.stdout()
+    );
+    assert!(objects(&url).is_empty(), "{:?}", objects(&url));
+    switched.elt(&["sync", "--connection", "pg"]).expect_code(0);
+    let run = switched
+        .elt(&["cdc", "drop", "--connection", "pg"])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("has no cdc stream"),
+        "{}",
+        run.stderr()
+    );
+}
