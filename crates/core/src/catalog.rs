@@ -49,7 +49,7 @@ pub enum SyncMode {
     /// Rows whose cursor is past the saved watermark.
     Incremental,
     /// Change data capture: a snapshot, then every insert, update and delete from the
-    /// source's log (see [`crate::cdc`]).
+    /// source's log.
     Cdc,
 }
 
