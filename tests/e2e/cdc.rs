@@ -350,3 +350,60 @@ fn check_names_what_is_missing_and_cdc_drop_removes_slot_publication_and_positio
         run.stderr()
     );
 }
+
+/// An update that does not touch a TOASTed value: PostgreSQL does not send it, and the
+/// merge keeps the stored one, whether the key's earlier version was loaded by an earlier
+/// sync, in the same load, or is itself an update that did not send it.
+#[test]
+fn unchanged_toasted_values_keep_the_stored_value_in_duckdb_and_postgres() {
+    let url = fresh_database("cdc_toast");
+    execute(&url, TABLES);
+    let big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300))";
+    execute(&url, &format!("UPDATE items SET big = {big} WHERE id <= 3"));
+    let duck = cdc_project(&url, &[("public.items", "")]);
+    let into_pg = fresh_database("cdc_toast_dest");
+    let pg = Project::new(&format!(
+        "[sources.pg]\ntype = \"postgres\"\nurl = \"{url}\"\nbatch_rows = 500\n\
+         [destinations.w]\ntype = \"postgres\"\nurl = \"{into_pg}\"\n\
+         [connections.pg]\nsource = \"pg\"\ndestination = \"w\"\n\
+         [[connections.pg.streams]]\nname = \"public.items\"\nsync = \"cdc\"\n\
+         cdc_slot = \"elt_toast_into_pg\"\ncdc_publication = \"elt_toast_into_pg\""
+    ));
+    sync(&duck);
+    sync(&pg);
+    execute(
+        &url,
+        &format!(
+            "UPDATE items SET name = 'touched once' WHERE id = 1;
+             INSERT INTO items (id, name, big) VALUES (9000, 'fresh', {big});
+             UPDATE items SET name = 'touched after insert' WHERE id = 9000;
+             UPDATE items SET name = 'touched' WHERE id = 2;
+             UPDATE items SET flag = true WHERE id = 2;
+             UPDATE items SET big = 'small now' WHERE id = 3;
+             UPDATE items SET name = 'after the change' WHERE id = 3;"
+        ),
+    );
+    let toasted = query(
+        &url,
+        "SELECT (pg_relation_size(reltoastrelid) > 0)::text FROM pg_class WHERE relname = 'items'",
+    );
+    assert_eq!(toasted, ["true"], "the big values are stored out of line");
+    sync(&duck);
+    sync(&pg);
+    assert_items_equal(&url, &duck);
+    let want = query(
+        &url,
+        "SELECT id || ':' || coalesce(md5(big), '-') FROM items WHERE id IN (1, 2, 3, 9000) ORDER BY id",
+    );
+    let got = query(
+        &into_pg,
+        "SELECT id || ':' || coalesce(md5(big), '-') FROM raw.public_items \
+         WHERE id IN (1, 2, 3, 9000) AND _elt_deleted_at IS NULL ORDER BY id",
+    );
+    assert_eq!(want, got, "the PostgreSQL destination");
+    assert_eq!(
+        duck.query("SELECT coalesce(_elt_unchanged, '-') FROM raw.public_items WHERE id = 1"),
+        [",big,"],
+        "the row says which value was carried"
+    );
+}

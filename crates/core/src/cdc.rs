@@ -1,8 +1,8 @@
 //! Change data capture (`sync = "cdc"`): the columns every change row carries, the names
 //! of the source-side objects a stream reads through, and its position in state.
 //!
-//! A cdc stream's batches have the table's columns followed by [`LSN`], [`OP`] and
-//! [`COMMIT_TS`]. Rows of the initial snapshot have op `snapshot` and LSN 0, so any change
+//! A cdc stream's batches have the table's columns followed by [`LSN`], [`OP`],
+//! [`COMMIT_TS`] and [`UNCHANGED`]. Rows of the initial snapshot have op `snapshot` and LSN 0, so any change
 //! of the same key wins over them in a merge (the plan makes [`LSN`] the merge's cursor and
 //! [`OP`] its delete marker). What this module does not do: read a log; that is the
 //! source's (the postgres source reads PostgreSQL's logical replication).
@@ -22,10 +22,20 @@ pub const OP: &str = "_elt_op";
 /// The commit time of the source transaction (snapshot rows: the snapshot's time).
 pub const COMMIT_TS: &str = "_elt_commit_ts";
 
+/// The columns whose values the source did not send because they did not change
+/// (PostgreSQL's unchanged TOASTed values), as `,name,other,`; NULL when every value was
+/// sent. Merges fill them from the key's previous change or stored row.
+pub const UNCHANGED: &str = "_elt_unchanged";
+
+/// The marker of `column` inside [`UNCHANGED`].
+pub fn unchanged_marker(column: &str) -> String {
+    format!(",{column},")
+}
+
 /// The value of [`OP`] on a delete.
 pub const DELETE: &str = "delete";
 
-/// The three change columns, in order.
+/// The change columns, in order.
 pub fn fields() -> Vec<Field> {
     vec![
         Field::new(LSN, DataType::Int64, false),
@@ -35,7 +45,36 @@ pub fn fields() -> Vec<Field> {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             false,
         ),
+        Field::new(UNCHANGED, DataType::Utf8, true),
     ]
+}
+
+/// The columns of a cdc stream whose values a source may leave unsent when unchanged
+/// (variable-length ones, which PostgreSQL may TOAST), key columns excepted.
+pub fn fillable_columns(stream: &ConfiguredStream) -> Vec<String> {
+    if stream.sync_mode != crate::SyncMode::Cdc {
+        return Vec::new();
+    }
+    let change_columns = fields();
+    stream
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !stream.primary_key.contains(f.name()))
+        .filter(|f| !change_columns.iter().any(|c| c.name() == f.name()))
+        .filter(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::List(_)
+                    | DataType::Decimal128(_, _)
+            )
+        })
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 /// `schema` with the change columns appended; refuses a table that already has one.

@@ -42,6 +42,7 @@ pub mod duckdb;
 mod keyed;
 pub mod ndjson;
 pub mod postgres;
+mod unchanged;
 mod widen;
 
 use elt_core::DestinationFactory;

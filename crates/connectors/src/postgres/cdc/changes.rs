@@ -165,13 +165,6 @@ impl Changes<'_> {
             out.note(format!("stopped at {}: {why}", format_lsn(position.lsn)));
             return Ok(());
         }
-        if rows.unchanged > 0 {
-            out.note(format!(
-                "{} unchanged TOASTed values were not sent by PostgreSQL and are NULL in the \
-                 rows of their updates",
-                rows.unchanged
-            ));
-        }
         send(&mut rows, out, None).await?;
         // Every transaction committed before `upto` was read.
         position.lsn = position.lsn.max(upto);

@@ -1,6 +1,7 @@
 //! Change rows into Arrow: the table's columns decoded from pgoutput's binary tuples (the
 //! same send format binary COPY uses, so the COPY decoders serve) followed by the change
-//! columns `_elt_lsn`, `_elt_op` and `_elt_commit_ts`; and the same columns added to the
+//! columns `_elt_lsn`, `_elt_op`, `_elt_commit_ts` and `_elt_unchanged` (the columns whose
+//! unchanged TOASTed values PostgreSQL did not send); and the same columns added to the
 //! batches of the initial snapshot. One batch is held at a time.
 
 use std::sync::Arc;
@@ -44,9 +45,8 @@ pub struct ChangeRows {
     lsn: Int64Builder,
     op: StringBuilder,
     commit_ts: TimestampMicrosecondBuilder,
+    unchanged: StringBuilder,
     rows: usize,
-    /// Values PostgreSQL did not send (unchanged TOASTed values), by column.
-    pub unchanged: u64,
 }
 
 impl ChangeRows {
@@ -69,8 +69,8 @@ impl ChangeRows {
             lsn: Int64Builder::new(),
             op: StringBuilder::new(),
             commit_ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            unchanged: StringBuilder::new(),
             rows: 0,
-            unchanged: 0,
         }
     }
 
@@ -90,6 +90,7 @@ impl ChangeRows {
         lsn: u64,
         commit_ts_us: i64,
     ) -> Result<()> {
+        let mut unchanged = String::new();
         for (index, builder) in self.builders.iter_mut().enumerate() {
             let value = positions[index].and_then(|p| tuple.get_column(p));
             match value {
@@ -103,7 +104,11 @@ impl ChangeRows {
                     )));
                 }
                 Some(v) if v.is_unchanged() => {
-                    self.unchanged += 1;
+                    if unchanged.is_empty() {
+                        unchanged.push(',');
+                    }
+                    unchanged.push_str(&self.names[index]);
+                    unchanged.push(',');
                     builder.append_null();
                 }
                 _ => builder.append_null(),
@@ -112,6 +117,8 @@ impl ChangeRows {
         self.lsn.append_value(lsn as i64);
         self.op.append_value(op.as_str());
         self.commit_ts.append_value(commit_ts_us);
+        self.unchanged
+            .append_option((!unchanged.is_empty()).then_some(unchanged));
         self.rows += 1;
         Ok(())
     }
@@ -126,6 +133,7 @@ impl ChangeRows {
         columns.push(Arc::new(self.lsn.finish()));
         columns.push(Arc::new(self.op.finish()));
         columns.push(Arc::new(self.commit_ts.finish()));
+        columns.push(Arc::new(self.unchanged.finish()));
         RecordBatch::try_new(self.schema.clone(), columns)
             .map(Some)
             .map_err(|e| Error::bug("change rows do not fit the schema").caused_by(e))
@@ -146,6 +154,7 @@ pub fn snapshot_rows(
     columns.push(Arc::new(
         TimestampMicrosecondArray::from(vec![taken_at_us; rows]).with_timezone("UTC"),
     ));
+    columns.push(Arc::new(StringArray::new_null(rows)));
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::bug("snapshot rows do not fit the schema").caused_by(e))
 }

@@ -10,6 +10,7 @@ use super::super::db::db_error;
 use super::super::tables::{appended_key_counts, key_counts, next_row_id, null_key_error};
 use super::{Loader, NOW, RUN_META};
 use crate::keyed::{KeyedSql, tracked_columns};
+use crate::unchanged;
 
 impl Loader<'_> {
     /// Notes where this transaction's appended rows start, for a keyed load appended
@@ -41,6 +42,7 @@ impl Loader<'_> {
             .iter()
             .map(|k| quote_ident(k))
             .collect();
+        self.fill_unchanged(&target, None)?;
         let (null_keys, repeated) =
             appended_key_counts(&self.conn, &target, &key, self.appended_from)?;
         if null_keys > 0 {
@@ -115,6 +117,7 @@ impl Loader<'_> {
         let (into, stage) = (&self.layout.into, &self.layout.stage);
         let (key, cursor, columns) = self.quoted_names();
         let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
+        self.fill_unchanged(stage, Some(into))?;
         self.one_row_per_key(&sql)?;
         if let Some(older) = sql.drop_older_staged("true") {
             self.exec(&older, "dropping older staged rows")?;
@@ -140,6 +143,28 @@ impl Loader<'_> {
             ),
             "merging rows",
         )
+    }
+
+    /// cdc: fills the values the source did not send (see `crate::unchanged`) in `rows`,
+    /// looking back in them and in `stored`.
+    fn fill_unchanged(&self, rows: &str, stored: Option<&str>) -> Result<()> {
+        let (key, _, _) = self.quoted_names();
+        let statements = unchanged::fill_statements(self.stream, rows, stored, &key, quote_ident);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let unsent: i64 = self
+            .conn
+            .query_row(&unchanged::count_unsent(rows, quote_ident), [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| db_error("counting unsent values", e))?;
+        if unsent > 0 {
+            for statement in statements {
+                self.exec(&statement, "filling values the source did not send")?;
+            }
+        }
+        Ok(())
     }
 
     /// Adds the staged rows as versions (see `keyed.rs` for the rules).

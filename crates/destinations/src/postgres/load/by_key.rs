@@ -8,6 +8,7 @@ use elt_core::{OnDelete, Result, WriteMode, quote_ident};
 use super::super::types::pg_name;
 use super::{Loader, NOW};
 use crate::keyed::{KeyedSql, tracked_columns};
+use crate::unchanged;
 
 impl Loader<'_> {
     /// Runs one statement, binding `$1` (the run's start, microseconds) and `$2` (the run
@@ -59,6 +60,27 @@ impl Loader<'_> {
         (key, cursor)
     }
 
+    /// cdc: fills the values the source did not send (see `crate::unchanged`) in the
+    /// stage, looking back in it and in the table.
+    async fn fill_unchanged(&mut self, stage: &str, table: &str, key: &[String]) -> Result<()> {
+        let quote = |c: &str| quote_ident(&pg_name(c));
+        let statements = unchanged::fill_statements(self.stream, stage, Some(table), key, quote);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let unsent: i64 = sqlx::query_scalar(&unchanged::count_unsent(stage, quote))
+            .fetch_one(&mut self.session.conn)
+            .await
+            .map_err(|e| self.session.target.error("counting unsent values", e))?;
+        if unsent > 0 {
+            for statement in statements {
+                self.run_sql(statement, "filling values the source did not send")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds the staged rows as versions (see `keyed.rs` for the rules).
     async fn history(&mut self) -> Result<u64> {
         let (key, cursor) = self.key_and_cursor();
@@ -92,6 +114,7 @@ impl Loader<'_> {
     async fn merge(&mut self) -> Result<u64> {
         let (key, cursor) = self.key_and_cursor();
         let (into, table) = (self.into.clone(), self.table.clone());
+        self.fill_unchanged(&into, &table, &key).await?;
         let sql = KeyedSql {
             table: &table,
             stage: &into,
