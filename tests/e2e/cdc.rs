@@ -407,3 +407,41 @@ fn unchanged_toasted_values_keep_the_stored_value_in_duckdb_and_postgres() {
         "the row says which value was carried"
     );
 }
+
+/// TRUNCATE empties the merged table (the rows inserted after it stay) and is a row of
+/// the change log in append mode.
+#[test]
+fn truncate_empties_the_merged_table_and_is_a_row_of_the_change_log() {
+    let url = fresh_database("cdc_truncate");
+    execute(&url, TABLES);
+    let merged = cdc_project(
+        &url,
+        &[
+            ("public.items", ""),
+            ("public.orders", "write = \"append\""),
+        ],
+    );
+    execute(&url, "INSERT INTO orders VALUES (1, 1, 1), (2, 2, 2)");
+    sync(&merged);
+    execute(
+        &url,
+        "UPDATE items SET name = 'before' WHERE id = 1;
+         TRUNCATE items, orders;
+         INSERT INTO items (id, name) VALUES (1, 'after'), (4000, 'new');
+         INSERT INTO orders VALUES (3, 3, 3);
+         BEGIN; TRUNCATE items; INSERT INTO items (id, name) VALUES (5, 'same transaction'); COMMIT;",
+    );
+    sync(&merged);
+    assert_items_equal(&url, &merged);
+    assert_eq!(
+        merged.query(
+            "SELECT count(*)::VARCHAR FROM raw.public_items WHERE _elt_deleted_at IS NOT NULL"
+        ),
+        ["3000"],
+        "the truncated rows are kept, marked"
+    );
+    let log = merged.query(
+        "SELECT coalesce(id::VARCHAR, '-') || ':' || _elt_op FROM raw.public_orders ORDER BY _elt_lsn, id",
+    );
+    assert_eq!(log, ["1:snapshot", "2:snapshot", "-:truncate", "3:insert"]);
+}

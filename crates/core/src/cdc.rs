@@ -92,6 +92,17 @@ pub fn with_change_fields(schema: &SchemaRef) -> Result<SchemaRef> {
     Ok(std::sync::Arc::new(Schema::new(all)))
 }
 
+/// `schema` with every field nullable: a delete carries only the key's values, and a
+/// TRUNCATE in a change log none.
+pub fn nullable(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    std::sync::Arc::new(Schema::new(fields))
+}
+
 /// The stream as the table's columns alone (its schema, and the discovered one, without
 /// the change columns): what a source reads the snapshot and the tuples of.
 pub fn table_part(stream: &ConfiguredStream) -> ConfiguredStream {

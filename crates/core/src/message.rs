@@ -30,6 +30,10 @@ pub enum Message {
     Replayed(Vec<String>),
     /// Every row before this was sent; commit them together with this state.
     Checkpoint(StreamState),
+    /// The source emptied the stream's table (a TRUNCATE seen by change data capture):
+    /// every row loaded before this is deleted, as a delete of each would (merge marks or
+    /// removes them). Rows sent after it are loaded as usual.
+    Truncate,
     /// The source finished the stream without error: commit what is pending.
     Complete,
 }
@@ -231,6 +235,12 @@ impl Emitter {
     pub async fn checkpoint(&mut self, state: StreamState) -> Result<()> {
         let state = self.frozen.clone().unwrap_or(state);
         self.send(Message::Checkpoint(state)).await
+    }
+
+    /// Sends [`Message::Truncate`]: every row sent before it, and every row already loaded,
+    /// is deleted.
+    pub async fn truncate(&mut self) -> Result<()> {
+        self.send(Message::Truncate).await
     }
 
     /// Leaves a note for the run summary (such as "42 rows with a NULL cursor were not read").

@@ -55,6 +55,15 @@ pub trait StreamWriter: Send {
         Ok(0)
     }
 
+    /// Deletes every row of the table (after [`Self::move_staged`]) as [`Message::Truncate`]
+    /// asks, in the open transaction; returns the rows it changed. Writers of tables that
+    /// cannot take it keep the default, an error.
+    async fn truncate(&mut self) -> Result<u64> {
+        Err(elt_core::Error::config(
+            "this destination cannot apply a TRUNCATE of a cdc stream; use DuckDB or PostgreSQL",
+        ))
+    }
+
     /// Adds `dead` letters and removes `replayed` ones, in the open transaction; called
     /// only when one of them is not empty.
     async fn write_dead_letters(&mut self, dead: &[DeadLetter], replayed: &[String]) -> Result<()>;
@@ -153,6 +162,12 @@ impl Load {
                     self.pending_state = Some(state);
                     self.checkpoint(writer).await
                 }
+                Message::Truncate => match writer.move_staged().await {
+                    Ok(moved) => writer.truncate().await.map(|removed| {
+                        self.uncommitted_rows += moved + removed;
+                    }),
+                    Err(e) => Err(e),
+                },
                 Message::Complete => self.commit(writer, true).await,
             };
             busy += started.elapsed();

@@ -13,9 +13,9 @@
 //! (a retry, a later checkpoint) first undoes what this run did to it, so a reload in the
 //! same run gives the same versions as one load.
 
-use elt_core::changes::{DELETED, IS_CURRENT, ROW_HASH, RUN_ID, VALID_FROM, VALID_TO};
+use elt_core::changes::{DELETED, DELETED_AT, IS_CURRENT, ROW_HASH, RUN_ID, VALID_FROM, VALID_TO};
 use elt_core::previous::{changed_at_name, previous_name};
-use elt_core::{ConfiguredStream, Error, Result, WriteMode};
+use elt_core::{ConfiguredStream, Error, OnDelete, Result, WriteMode};
 
 /// Names and expressions of one keyed load, every identifier already quoted.
 #[derive(Debug)]
@@ -156,6 +156,17 @@ impl KeyedSql<'_> {
             ),
         ]);
         statements
+    }
+}
+
+/// cdc: a TRUNCATE of the source table, applied to a merged `table`: every live row is
+/// marked deleted at `now`, or (`on_delete = "remove"`) every row removed.
+pub fn truncate_sql(table: &str, on_delete: OnDelete, now: &str) -> String {
+    match on_delete {
+        OnDelete::Mark => {
+            format!("UPDATE {table} SET {DELETED_AT} = {now} WHERE {DELETED_AT} IS NULL")
+        }
+        OnDelete::Remove => format!("DELETE FROM {table}"),
     }
 }
 

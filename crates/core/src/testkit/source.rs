@@ -142,6 +142,8 @@ async fn read(
             // Records the source could not type; the kit's checks are about the rows.
             Message::DeadLetters(_) => {}
             Message::Replayed(_) => panic!("a source sent Replayed (the runner's message)"),
+            // The kit reads full and incremental streams, which never truncate.
+            Message::Truncate => panic!("a source sent Truncate outside change data capture"),
         }
     }
     out

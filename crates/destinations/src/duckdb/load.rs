@@ -238,6 +238,16 @@ impl StreamWriter for Loader<'_> {
         Ok(moved as u64)
     }
 
+    async fn truncate(&mut self) -> Result<u64> {
+        let table = format!(
+            "{}.{}",
+            quote_ident(self.dataset),
+            quote_ident(&self.stream.table)
+        );
+        let sql = crate::keyed::truncate_sql(&table, self.stream.deletes.on_delete, NOW);
+        self.run_sql(&sql, "applying a TRUNCATE").map(|n| n as u64)
+    }
+
     /// A keyed load appended straight in keeps one row per key; overwrite swaps its new
     /// table in.
     async fn before_commit(&mut self, last: bool) -> Result<u64> {

@@ -200,6 +200,10 @@ impl StreamWriter for Loader<'_> {
         self.move_staged_rows().await
     }
 
+    async fn truncate(&mut self) -> Result<u64> {
+        self.apply_truncate().await
+    }
+
     /// Checks the lease's fencing token; the last commit of an overwrite swaps in its new
     /// table.
     async fn before_commit(&mut self, last: bool) -> Result<u64> {

@@ -69,11 +69,15 @@ pub(super) fn finish(
             at(c, "parallelism")
         )));
     }
-    stream.stream.schema =
+    // The source builds rows in the discovered schema (with the change columns); the
+    // stream's columns may be NULL (a delete sends only the key).
+    let with_changes =
         cdc::with_change_fields(&stream.stream.schema).map_err(|e| e.in_stream(&c.name))?;
-    if let Some(discovered) = &stream.discovered {
-        stream.discovered = Some(cdc::with_change_fields(discovered)?);
-    }
+    stream.discovered = Some(match &stream.discovered {
+        Some(discovered) => cdc::with_change_fields(discovered)?,
+        None => with_changes.clone(),
+    });
+    stream.stream.schema = cdc::nullable(&with_changes);
     stream.cursor = Some(cdc::LSN.to_owned());
     if stream.write_mode == WriteMode::Merge {
         stream.deletes.soft_delete_column = Some(cdc::OP.to_owned());

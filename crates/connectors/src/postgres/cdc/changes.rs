@@ -11,9 +11,11 @@
 //! with an error, as does anything the stream cannot apply yet.
 
 use elt_core::cdc::{CdcPosition, format_lsn};
-use elt_core::{ConfiguredStream, Emitter, Error, Result};
+use elt_core::{ConfiguredStream, Emitter, Error, Result, WriteMode};
 use futures_util::TryStreamExt;
-use pg_walstream::{ColumnInfo, LogicalReplicationMessage as Msg, LogicalReplicationParser};
+use pg_walstream::{
+    ColumnInfo, LogicalReplicationMessage as Msg, LogicalReplicationParser, TupleData,
+};
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
@@ -63,9 +65,11 @@ impl Changes<'_> {
         .await
         .map_err(failed)?;
         let (upto, xmax) = (row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64);
-        let mut rows = ChangeRows::new(out.schema().clone(), &self.kinds());
+        let schema = elt_core::cdc::nullable(out.schema());
+        let mut rows = ChangeRows::new(schema, &self.kinds());
         let mut parser = LogicalReplicationParser::with_protocol_version(1);
-        let mut positions: Option<Vec<Option<usize>>> = None;
+        // The table's relation id and where its columns are in the tuples.
+        let mut relation: Option<(u32, Vec<Option<usize>>)> = None;
         let mut txn: Option<Txn> = None;
         let (snapshot, start) = (position.snapshot.clone(), position.lsn);
         let mut messages = sqlx::query(
@@ -99,35 +103,48 @@ impl Changes<'_> {
                     });
                 }
                 Msg::Relation {
+                    relation_id,
                     namespace,
                     relation_name,
                     columns,
                     ..
                 } if *namespace == *self.table.schema && *relation_name == *self.table.name => {
                     match self.column_positions(&columns) {
-                        Ok(found) => positions = Some(found),
+                        Ok(found) => relation = Some((relation_id, found)),
                         Err(change) => {
                             stopped = Some(change);
                             break;
                         }
                     }
                 }
-                Msg::Insert { tuple, .. } => {
-                    self.append(&mut rows, &txn, &positions, &tuple, Op::Insert, lsn)?
+                Msg::Insert { relation_id, tuple } => {
+                    let change = (&tuple, Op::Insert, lsn);
+                    append(&mut rows, &txn, &relation, relation_id, change)?
                 }
-                Msg::Update { new_tuple, .. } => {
-                    self.append(&mut rows, &txn, &positions, &new_tuple, Op::Update, lsn)?
+                Msg::Update {
+                    relation_id,
+                    new_tuple,
+                    ..
+                } => {
+                    let change = (&new_tuple, Op::Update, lsn);
+                    append(&mut rows, &txn, &relation, relation_id, change)?
                 }
-                Msg::Delete { old_tuple, .. } => {
-                    self.append(&mut rows, &txn, &positions, &old_tuple, Op::Delete, lsn)?
+                Msg::Delete {
+                    relation_id,
+                    old_tuple,
+                    ..
+                } => {
+                    let change = (&old_tuple, Op::Delete, lsn);
+                    append(&mut rows, &txn, &relation, relation_id, change)?
                 }
-                Msg::Truncate { .. } if txn.as_ref().is_some_and(|t| !t.skip) => {
-                    stopped = Some(format!(
-                        "a TRUNCATE of the table (at {}) is not applied by cdc streams yet; \
-                         run `elt state reset` for the stream and sync to copy it anew",
-                        format_lsn(lsn)
-                    ));
-                    break;
+                Msg::Truncate { relation_ids, .. }
+                    if relation
+                        .as_ref()
+                        .is_some_and(|(id, _)| relation_ids.contains(id)) =>
+                {
+                    if let Some(open) = txn.as_mut().filter(|t| !t.skip) {
+                        self.truncate(&mut rows, out, lsn, open).await?;
+                    }
                 }
                 Msg::Commit { end_lsn, .. } => {
                     txn = None;
@@ -159,9 +176,6 @@ impl Changes<'_> {
             }
             send(&mut rows, out, open.map(|t| t.first_row)).await?;
             out.checkpoint(position.to_state()).await?;
-            if why.contains("TRUNCATE") {
-                return Err(Error::permanent(why));
-            }
             out.note(format!("stopped at {}: {why}", format_lsn(position.lsn)));
             return Ok(());
         }
@@ -210,22 +224,44 @@ impl Changes<'_> {
             .collect()
     }
 
-    fn append(
+    /// A TRUNCATE of the table: the rows before it are sent, then (merge) a truncate
+    /// message that deletes every loaded row, or (append) a `truncate` row in the log.
+    async fn truncate(
         &self,
         rows: &mut ChangeRows,
-        txn: &Option<Txn>,
-        positions: &Option<Vec<Option<usize>>>,
-        tuple: &pg_walstream::TupleData,
-        op: Op,
+        out: &mut Emitter,
         lsn: u64,
+        txn: &mut Txn,
     ) -> Result<()> {
-        let Some(txn) = txn.as_ref().filter(|t| !t.skip) else {
-            return Ok(());
-        };
-        let positions = positions.as_ref().ok_or_else(|| {
-            Error::bug("a change of the table arrived before its relation message")
-        })?;
-        rows.append(tuple, positions, op, lsn, txn.commit_ts_us)
+        if self.stream.write_mode == WriteMode::Append {
+            return rows.append_truncate(lsn, txn.commit_ts_us);
+        }
+        send(rows, out, None).await?;
+        txn.first_row = 0;
+        txn.sent_early = true;
+        out.truncate().await
+    }
+}
+
+/// Appends one change of a transaction that is not skipped, if it is of the table.
+fn append(
+    rows: &mut ChangeRows,
+    txn: &Option<Txn>,
+    relation: &Option<(u32, Vec<Option<usize>>)>,
+    relation_id: u32,
+    (tuple, op, lsn): (&TupleData, Op, u64),
+) -> Result<()> {
+    let Some(txn) = txn.as_ref().filter(|t| !t.skip) else {
+        return Ok(());
+    };
+    match relation {
+        Some((id, positions)) if *id == relation_id => {
+            rows.append(tuple, positions, op, lsn, txn.commit_ts_us)
+        }
+        Some(_) => Ok(()),
+        None => Err(Error::bug(
+            "a change arrived before the relation message of the table",
+        )),
     }
 }
 

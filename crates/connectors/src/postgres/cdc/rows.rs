@@ -24,6 +24,7 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    Truncate,
 }
 
 impl Op {
@@ -32,6 +33,7 @@ impl Op {
             Op::Insert => "insert",
             Op::Update => "update",
             Op::Delete => elt_core::cdc::DELETE,
+            Op::Truncate => "truncate",
         }
     }
 }
@@ -119,6 +121,17 @@ impl ChangeRows {
         self.commit_ts.append_value(commit_ts_us);
         self.unchanged
             .append_option((!unchanged.is_empty()).then_some(unchanged));
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends a TRUNCATE to a change log: every table column NULL.
+    pub fn append_truncate(&mut self, lsn: u64, commit_ts_us: i64) -> Result<()> {
+        self.builders.iter_mut().for_each(Builder::append_null);
+        self.lsn.append_value(lsn as i64);
+        self.op.append_value(Op::Truncate.as_str());
+        self.commit_ts.append_value(commit_ts_us);
+        self.unchanged.append_null();
         self.rows += 1;
         Ok(())
     }

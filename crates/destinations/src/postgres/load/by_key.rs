@@ -44,6 +44,12 @@ impl Loader<'_> {
         Ok(moved)
     }
 
+    /// cdc: a TRUNCATE of the source table (see `keyed::truncate_sql`).
+    pub(super) async fn apply_truncate(&mut self) -> Result<u64> {
+        let sql = crate::keyed::truncate_sql(&self.table, self.stream.deletes.on_delete, NOW);
+        self.run_sql(sql, "applying a TRUNCATE").await
+    }
+
     /// The quoted key and cursor columns.
     fn key_and_cursor(&self) -> (Vec<String>, Option<String>) {
         let key = self
