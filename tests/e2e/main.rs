@@ -5,6 +5,7 @@
 mod common;
 
 mod cdc;
+mod cdc_follow;
 mod cli;
 mod columns;
 mod config_errors;

@@ -176,6 +176,15 @@ pub struct SyncArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep syncing: start a new run every --follow-interval seconds after the last one
+    /// ends (each run commits as it goes and is recorded in `_elt_runs`), until SIGTERM or
+    /// Ctrl-C, which let the current run finish and commit first.
+    #[arg(long, conflicts_with_all = ["full_refresh", "backfill_from"])]
+    pub follow: bool,
+    /// With --follow: seconds between the end of a run and the start of the next.
+    #[arg(long, value_name = "SECS", default_value_t = 5, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(..=elt_core::bounds::MAX_SECS))]
+    pub follow_interval: u64,
 }
 
 /// `elt cdc drop`.

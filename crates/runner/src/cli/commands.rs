@@ -230,13 +230,30 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         Some(streams) => format!("connection {connection} (streams {})", streams.join(", ")),
         None => format!("connection {connection} (all streams)"),
     };
-    let report = elt_runner::sync(project, &connection, &options)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context(context))?;
+    if args.follow {
+        let interval = std::time::Duration::from_secs(args.follow_interval);
+        let run = || one_run(project, &connection, &options, &context, args.json);
+        return super::follow::follow(interval, run).await;
+    }
+    let code = one_run(project, &connection, &options, &context, args.json).await?;
     if let Some(progress) = progress {
         progress.finish();
     }
-    if args.json {
+    Ok(code)
+}
+
+/// One sync of `connection`: its summary on stdout, and its exit code.
+async fn one_run(
+    project: &Project,
+    connection: &str,
+    options: &SyncOptions,
+    context: &str,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let report = elt_runner::sync(project, connection, options)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(context.to_owned()))?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_table());

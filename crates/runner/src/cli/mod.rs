@@ -8,6 +8,7 @@ pub mod datatests;
 pub mod dbt;
 pub mod deadletter;
 pub mod discover;
+pub mod follow;
 pub mod logging;
 pub mod plan;
 pub mod progress;
