@@ -251,7 +251,7 @@ fn cdc_options_are_checked_and_slots_are_reported() {
         "{}",
         run.stderr()
     );
-    let history = cdc_project(&url, &[("public.items", "write = \"history\"")]);
+    let history = cdc_project(&url, &[("public.items", "write = \"overwrite\"")]);
     let run = history.elt(&["sync", "--connection", "pg"]).expect_code(2);
     assert!(
         run.stderr().contains("does not support yet"),
@@ -444,4 +444,86 @@ fn truncate_empties_the_merged_table_and_is_a_row_of_the_change_log() {
         "SELECT coalesce(id::VARCHAR, '-') || ':' || _elt_op FROM raw.public_orders ORDER BY _elt_lsn, id",
     );
     assert_eq!(log, ["1:snapshot", "2:snapshot", "-:truncate", "3:insert"]);
+}
+
+/// History over cdc: each change is a version valid from its source commit time, so three
+/// updates between two syncs are three versions; a delete closes the last one.
+#[test]
+fn history_keeps_a_version_per_change_with_the_source_commit_times() {
+    let url = fresh_database("cdc_history");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "write = \"history\"")]);
+    let into_pg = fresh_database("cdc_history_dest");
+    let pg = Project::new(&format!(
+        "[sources.pg]\ntype = \"postgres\"\nurl = \"{url}\"\n\
+         [destinations.w]\ntype = \"postgres\"\nurl = \"{into_pg}\"\n\
+         [connections.pg]\nsource = \"pg\"\ndestination = \"w\"\n\
+         [[connections.pg.streams]]\nname = \"public.orders\"\nsync = \"cdc\"\n\
+         write = \"history\"\ncdc_slot = \"elt_history_into_pg\"\ncdc_publication = \"elt_history_into_pg\""
+    ));
+    execute(&url, "INSERT INTO orders VALUES (1, 10, 1), (2, 20, 1)");
+    sync(&project);
+    sync(&pg);
+    let clock = || {
+        query(
+            &url,
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text",
+        )[0]
+        .parse::<i64>()
+        .expect("clock")
+    };
+    let mut windows = Vec::new();
+    for qty in 2..=4 {
+        let before = clock();
+        execute(&url, &format!("UPDATE orders SET qty = {qty} WHERE id = 1"));
+        windows.push((before, clock()));
+    }
+    let before_delete = clock();
+    execute(&url, "DELETE FROM orders WHERE id = 2");
+    let after_delete = clock();
+    sync(&project);
+    sync(&pg);
+    let in_pg = query(
+        &into_pg,
+        "SELECT qty || ':' || _elt_is_current FROM raw.public_orders WHERE id = 1 ORDER BY _elt_valid_from",
+    );
+    assert_eq!(
+        in_pg,
+        ["1:false", "2:false", "3:false", "4:true"],
+        "the PostgreSQL destination"
+    );
+    let versions = project.query(
+        "SELECT qty || ':' || epoch_us(_elt_valid_from) || ':' || coalesce(epoch_us(_elt_valid_to)::VARCHAR, '-') \
+         || ':' || _elt_is_current FROM raw.public_orders WHERE id = 1 ORDER BY _elt_valid_from",
+    );
+    assert_eq!(
+        versions.len(),
+        4,
+        "the snapshot's version and one per update: {versions:?}"
+    );
+    let parts: Vec<Vec<&str>> = versions.iter().map(|v| v.split(':').collect()).collect();
+    assert_eq!(parts[0][0], "1");
+    for (i, (before, after)) in windows.iter().enumerate() {
+        let version = &parts[i + 1];
+        assert_eq!(version[0], (i + 2).to_string());
+        let from: i64 = version[1].parse().unwrap();
+        assert!(
+            *before <= from && from <= *after,
+            "version {i}: {from} not in [{before}, {after}]"
+        );
+        assert_eq!(
+            parts[i][2], version[1],
+            "the previous version ends where this one starts"
+        );
+    }
+    assert_eq!(parts[3][2..], ["-", "true"], "the last update is current");
+    let deleted = project.query(
+        "SELECT epoch_us(_elt_valid_to)::VARCHAR || ':' || _elt_is_current FROM raw.public_orders WHERE id = 2",
+    );
+    let (to, current) = deleted[0].split_once(':').unwrap();
+    let to: i64 = to.parse().unwrap();
+    assert!(
+        before_delete <= to && to <= after_delete && current == "false",
+        "{deleted:?}"
+    );
 }

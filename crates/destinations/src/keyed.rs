@@ -159,6 +159,39 @@ impl KeyedSql<'_> {
     }
 }
 
+impl KeyedSql<'_> {
+    /// History over a cdc stream: every staged change is a version of its own, valid from
+    /// its source commit time until the key's next change (a delete only closes); the
+    /// stored current version of a changed key closes at the first staged change. The
+    /// stage may hold several changes per key, each exactly once (no reload to undo).
+    pub fn cdc_history(&self) -> Vec<(String, &'static str)> {
+        let (table, stage, now, same_key) = (self.table, self.stage, self.now, self.same_key());
+        let columns = self.columns.join(", ");
+        let key = self.key.join(", ");
+        let (lsn, commit_ts) = (elt_core::cdc::LSN, elt_core::cdc::COMMIT_TS);
+        vec![
+            (
+                format!(
+                    "UPDATE {table} AS t SET {VALID_TO} = (SELECT min(s.{commit_ts}) FROM {stage} \
+                     AS s WHERE {same_key}), {IS_CURRENT} = false WHERE t.{IS_CURRENT} AND \
+                     EXISTS (SELECT 1 FROM {stage} AS s WHERE {same_key})"
+                ),
+                "closing the versions of changed keys",
+            ),
+            (
+                format!(
+                    "INSERT INTO {table} ({columns}, {ROW_HASH}, _elt_extracted_at, {RUN_ID}, \
+                     {VALID_FROM}, {VALID_TO}, {IS_CURRENT}) \
+                     SELECT {columns}, {ROW_HASH}, {now}, $2::UUID, {commit_ts}, next_ts, \
+                     next_ts IS NULL FROM (SELECT *, lead({commit_ts}) OVER (PARTITION BY {key} \
+                     ORDER BY {lsn}) AS next_ts FROM {stage}) AS changes WHERE NOT {DELETED}"
+                ),
+                "adding a version per change",
+            ),
+        ]
+    }
+}
+
 /// cdc: a TRUNCATE of the source table, applied to a merged `table`: every live row is
 /// marked deleted at `now`, or (`on_delete = "remove"`) every row removed.
 pub fn truncate_sql(table: &str, on_delete: OnDelete, now: &str) -> String {

@@ -1,5 +1,5 @@
-//! Streams with `sync = "cdc"`: their write mode (merge on the primary key, or append as a
-//! change log), the change columns added to their schema, the log position as the merge's
+//! Streams with `sync = "cdc"`: their write mode (merge on the primary key, history with a
+//! version per change, or append as a change log), the change columns added to their schema, the log position as the merge's
 //! cursor and `_elt_op` as its delete marker, and the names of their slot and publication
 //! (`cdc_slot`, `cdc_publication`, else derived from the connection and the table). Options
 //! that mean nothing for a change stream are refused, naming the option.
@@ -54,11 +54,17 @@ pub(super) fn finish(
     stream.write_mode = match c.write {
         None if stream.primary_key.is_empty() => WriteMode::Append,
         None => WriteMode::Merge,
-        Some(mode @ (WriteMode::Merge | WriteMode::Append)) => mode,
+        Some(WriteMode::History) if stream.primary_key.is_empty() => {
+            return Err(Error::config(format!(
+                "{} is history but the stream has no primary key; set `primary_key`",
+                at(c, "write")
+            )));
+        }
+        Some(mode @ (WriteMode::Merge | WriteMode::Append | WriteMode::History)) => mode,
         Some(other) => {
             return Err(Error::config(format!(
                 "{} is {other}, which a cdc stream does not support yet; use merge (one row \
-                 per key) or append (every change)",
+                 per key), history (a version per change) or append (every change)",
                 at(c, "write")
             )));
         }
@@ -79,7 +85,7 @@ pub(super) fn finish(
     });
     stream.stream.schema = cdc::nullable(&with_changes);
     stream.cursor = Some(cdc::LSN.to_owned());
-    if stream.write_mode == WriteMode::Merge {
+    if stream.write_mode.is_keyed() {
         stream.deletes.soft_delete_column = Some(cdc::OP.to_owned());
     }
     let derived = CdcNames::derived(connection, &stream.table);

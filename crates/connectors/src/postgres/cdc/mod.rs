@@ -10,8 +10,8 @@
 //!
 //! Reads go over an ordinary connection with the SQL functions of logical decoding, not
 //! the streaming replication protocol: no REPLICATION connection, and the slot moves only
-//! when a read starts from a committed position. What it does not do: history mode, columns
-//! read in a fallback form (`::text`).
+//! when a read starts from a committed position. What it does not do: columns read in a
+//! fallback form (`::text`).
 
 use std::sync::Arc;
 

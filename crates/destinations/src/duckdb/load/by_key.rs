@@ -4,7 +4,7 @@
 //! them is in `load.rs`.
 
 use elt_core::changes::{DELETED, DELETED_AT};
-use elt_core::{Error, OnDelete, Result, quote_ident};
+use elt_core::{Error, OnDelete, Result, SyncMode, quote_ident};
 
 use super::super::db::db_error;
 use super::super::tables::{appended_key_counts, key_counts, next_row_id, null_key_error};
@@ -42,7 +42,6 @@ impl Loader<'_> {
             .iter()
             .map(|k| quote_ident(k))
             .collect();
-        self.fill_unchanged(&target, None)?;
         let (null_keys, repeated) =
             appended_key_counts(&self.conn, &target, &key, self.appended_from)?;
         if null_keys > 0 {
@@ -145,8 +144,9 @@ impl Loader<'_> {
         )
     }
 
-    /// cdc: fills the values the source did not send (see `crate::unchanged`) in `rows`,
-    /// looking back in them and in `stored`.
+    /// cdc: fills the values the source did not send (see `crate::unchanged`) in `rows`
+    /// (the stage: cdc streams always load through it), looking back in them and in
+    /// `stored`.
     fn fill_unchanged(&self, rows: &str, stored: Option<&str>) -> Result<()> {
         let (key, _, _) = self.quoted_names();
         let statements = unchanged::fill_statements(self.stream, rows, stored, &key, quote_ident);
@@ -171,9 +171,15 @@ impl Loader<'_> {
     pub(super) fn history(&self) -> Result<usize> {
         let (key, cursor, columns) = self.quoted_names();
         let sql = self.keyed_sql(&key, cursor.as_deref(), &columns);
-        self.one_row_per_key(&sql)?;
+        let statements = if self.stream.sync_mode == SyncMode::Cdc {
+            self.fill_unchanged(&self.layout.stage, Some(&self.layout.into))?;
+            sql.cdc_history()
+        } else {
+            self.one_row_per_key(&sql)?;
+            sql.history()
+        };
         let mut added = 0;
-        for (statement, doing) in sql.history() {
+        for (statement, doing) in statements {
             added = self.run_sql(&statement, doing)?;
         }
         Ok(added)

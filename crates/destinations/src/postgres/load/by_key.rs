@@ -3,7 +3,7 @@
 //! `crate::keyed`). The transaction flow around them is in `load.rs`.
 
 use elt_core::changes::{DELETED, DELETED_AT, EXTRACTED_AT, RUN_ID};
-use elt_core::{OnDelete, Result, WriteMode, quote_ident};
+use elt_core::{OnDelete, Result, SyncMode, WriteMode, quote_ident};
 
 use super::super::types::pg_name;
 use super::{Loader, NOW};
@@ -90,20 +90,30 @@ impl Loader<'_> {
     /// Adds the staged rows as versions (see `keyed.rs` for the rules).
     async fn history(&mut self) -> Result<u64> {
         let (key, cursor) = self.key_and_cursor();
+        let (stage, table) = (self.into.clone(), self.table.clone());
+        let cdc = self.stream.sync_mode == SyncMode::Cdc;
+        if cdc {
+            self.fill_unchanged(&stage, &table, &key).await?;
+        }
         let sql = KeyedSql {
-            table: &self.table,
-            stage: &self.into,
+            table: &table,
+            stage: &stage,
             key: &key,
             cursor: cursor.as_deref(),
             columns: &self.quoted,
             now: NOW,
             row_id: "ctid",
         };
-        let mut statements = vec![(
-            sql.keep_one_staged_row_per_key(),
-            "keeping one staged row per key",
-        )];
-        statements.extend(sql.history());
+        let statements = if cdc {
+            sql.cdc_history()
+        } else {
+            let mut statements = vec![(
+                sql.keep_one_staged_row_per_key(),
+                "keeping one staged row per key",
+            )];
+            statements.extend(sql.history());
+            statements
+        };
         let mut added = 0;
         for (statement, doing) in statements {
             added = self.run_sql(statement, doing).await?;
