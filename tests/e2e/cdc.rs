@@ -527,3 +527,48 @@ fn history_keeps_a_version_per_change_with_the_source_commit_times() {
         "{deleted:?}"
     );
 }
+
+/// A column added (and one dropped) while changes are being made: the sync plans the
+/// stream again at that point and reads on, so after it the live rows equal the source's.
+#[test]
+fn a_column_added_mid_stream_is_planned_and_read_in_the_same_sync() {
+    let url = fresh_database("cdc_new_column");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "")]);
+    execute(&url, "INSERT INTO orders VALUES (1, 1, 1), (2, 2, 2)");
+    sync(&project);
+    execute(
+        &url,
+        "UPDATE orders SET qty = 10 WHERE id = 1;
+         ALTER TABLE orders ADD COLUMN note text;
+         INSERT INTO orders VALUES (3, 3, 3, 'with a note');
+         UPDATE orders SET note = 'later' WHERE id = 1;",
+    );
+    let summary = sync(&project);
+    let rows = |columns: &str| {
+        (
+            query(
+                &url,
+                &format!("SELECT concat_ws('|', {columns}) FROM orders ORDER BY id"),
+            ),
+            project.query(&format!(
+                "SELECT concat_ws('|', {columns}) FROM raw.public_orders \
+                 WHERE _elt_deleted_at IS NULL ORDER BY id"
+            )),
+        )
+    };
+    let (want, got) = rows("id, item, qty, coalesce(note, '-')");
+    assert_eq!(want, got, "{summary}");
+    assert_eq!(
+        stream(&summary, "public.orders")["rows_read"],
+        3,
+        "{summary}"
+    );
+    execute(
+        &url,
+        "ALTER TABLE orders DROP COLUMN item; UPDATE orders SET qty = 7 WHERE id = 2",
+    );
+    let summary = sync(&project);
+    let (want, got) = rows("id, qty, coalesce(note, '-')");
+    assert_eq!(want, got, "{summary}");
+}

@@ -74,6 +74,9 @@ pub struct ReadStats {
     pub dead_lettered: AtomicU64,
     /// Approximate Arrow bytes sent so far.
     pub bytes: AtomicU64,
+    /// The source stopped early because the stream's columns changed at the source (seen
+    /// in a change log): the runner plans the stream again and reads on.
+    pub replan: std::sync::atomic::AtomicBool,
     notes: Mutex<Vec<String>>,
 }
 
@@ -241,6 +244,13 @@ impl Emitter {
     /// is deleted.
     pub async fn truncate(&mut self) -> Result<()> {
         self.send(Message::Truncate).await
+    }
+
+    /// Says that the read stopped early because the stream's columns changed at the source
+    /// (after a checkpoint of everything before the change): the runner discovers the
+    /// stream again, plans it (the schema contract decides) and reads on in the same run.
+    pub fn replan(&self) {
+        self.stats.replan.store(true, Ordering::Relaxed);
     }
 
     /// Leaves a note for the run summary (such as "42 rows with a NULL cursor were not read").

@@ -97,9 +97,43 @@ pub async fn sync(
             if let Some(sketch) = sketch {
                 sketches.push((stream.name().to_owned(), sketch));
             }
-            let report = run_stream(session.as_mut(), &ctx, &stream, before, notes, observer)
-                .instrument(tracing::info_span!("stream", stream = stream.name()))
-                .await;
+            let mut report = run_stream(
+                session.as_mut(),
+                &ctx,
+                &stream,
+                before,
+                notes,
+                observer.clone(),
+            )
+            .instrument(tracing::info_span!("stream", stream = stream.name()))
+            .await;
+            for _ in 0..MAX_REPLANS {
+                if !report.replan || report.error.is_some() {
+                    break;
+                }
+                // The stream's columns changed mid-read: plan it anew and read on.
+                let again = replanned(source, config, options, stream.name()).await;
+                let before = session.state().await?.remove(stream.name());
+                report = match again {
+                    Ok(again) => run_stream(
+                        session.as_mut(),
+                        &ctx,
+                        &again,
+                        before,
+                        Vec::new(),
+                        observer.clone(),
+                    )
+                    .instrument(tracing::info_span!("stream", stream = stream.name()))
+                    .await
+                    .after(report),
+                    Err(e) => {
+                        report
+                            .notes
+                            .push(format!("could not plan the stream again: {e}"));
+                        break;
+                    }
+                };
+            }
             if let Some(observer) = &options.observer {
                 observer.stream_finished(&report);
             }
@@ -170,6 +204,24 @@ pub async fn sync(
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)
+}
+
+/// Times one run plans a stream again after its columns changed mid-read.
+const MAX_REPLANS: usize = 3;
+
+/// Stream `name` discovered and planned again.
+async fn replanned(
+    source: &dyn elt_core::Source,
+    config: &crate::config::Connection,
+    options: &SyncOptions,
+    name: &str,
+) -> Result<ConfiguredStream> {
+    let catalog = with_retries(config.max_retries, || source.discover()).await?;
+    plan_streams(&catalog, config, options)?
+        .into_iter()
+        .map(|(stream, _)| stream)
+        .find(|s| s.name() == name)
+        .ok_or_else(|| Error::permanent(format!("stream {name} is gone from the source")))
 }
 
 /// Opens a destination session; while another run holds the lock, tries again every

@@ -67,6 +67,26 @@ pub struct StreamReport {
     pub error: Option<String>,
     /// The error's classification, when failed.
     pub error_kind: Option<ErrorKind>,
+    /// The source asked to plan the stream again (its columns changed mid-read).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub replan: bool,
+}
+
+impl StreamReport {
+    /// This report with an earlier part of the same stream's run (before a replan) added.
+    pub fn after(mut self, earlier: StreamReport) -> Self {
+        self.rows_read += earlier.rows_read;
+        self.rows_loaded += earlier.rows_loaded;
+        self.rows_dead_lettered += earlier.rows_dead_lettered;
+        self.watermark_before = earlier.watermark_before;
+        self.duration_secs += earlier.duration_secs;
+        self.attempts += earlier.attempts;
+        let mut notes = earlier.notes;
+        notes.append(&mut self.notes);
+        self.notes = notes;
+        self
+    }
 }
 
 /// A whole run's outcome.

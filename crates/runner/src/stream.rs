@@ -71,6 +71,7 @@ struct StreamRun<'a> {
     received: u64,
     dead_lettered: u64,
     observer: Option<Arc<dyn BatchObserver>>,
+    replan: bool,
 }
 
 /// The stream as the destination gets it: in the checks' schema, with the checks.
@@ -116,6 +117,7 @@ impl<'a> StreamRun<'a> {
             received: 0,
             dead_lettered: 0,
             observer: None,
+            replan: false,
         }
     }
 
@@ -285,6 +287,7 @@ impl<'a> StreamRun<'a> {
     /// Adds one attempt's numbers to the stream's.
     fn count(&mut self, stats: &ReadStats, extract_secs: f64, summary: WriteSummary) {
         self.record.rows_read += stats.rows();
+        self.replan |= stats.replan.load(Ordering::Relaxed);
         self.dead_lettered += stats.dead_lettered.load(Ordering::Relaxed);
         self.notes.extend(stats.notes());
         self.record.extract_secs += extract_secs;
@@ -372,6 +375,7 @@ impl<'a> StreamRun<'a> {
             notes: self.notes,
             error_kind: error.as_ref().map(Error::kind),
             error: record.error,
+            replan: self.replan,
         }
     }
 }

@@ -7,8 +7,9 @@
 //! the position the destination committed ([`super::slot::advance`]), so a kill at any
 //! moment neither loses nor repeats a change. Transactions the initial snapshot saw, and
 //! those before the saved position, are skipped. A change of the table's columns stops the
-//! read before that transaction (the next sync plans the new columns); a TRUNCATE stops it
-//! with an error, as does anything the stream cannot apply yet.
+//! read before that transaction and asks the runner to plan the stream again and read on.
+//! A TRUNCATE deletes every loaded row (merge, history) or is a `truncate` row of the
+//! change log (append).
 
 use elt_core::cdc::{CdcPosition, format_lsn};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, WriteMode};
@@ -109,13 +110,13 @@ impl Changes<'_> {
                     columns,
                     ..
                 } if *namespace == *self.table.schema && *relation_name == *self.table.name => {
-                    match self.column_positions(&columns) {
-                        Ok(found) => relation = Some((relation_id, found)),
-                        Err(change) => {
-                            stopped = Some(change);
-                            break;
-                        }
+                    let (found, unknown) = self.column_positions(&columns);
+                    let added = self.still_there(&unknown).await?;
+                    if !added.is_empty() {
+                        stopped = Some(format!("the table has new columns ({})", added.join(", ")));
+                        break;
                     }
+                    relation = Some((relation_id, found));
                 }
                 Msg::Insert { relation_id, tuple } => {
                     let change = (&tuple, Op::Insert, lsn);
@@ -177,6 +178,7 @@ impl Changes<'_> {
             send(&mut rows, out, open.map(|t| t.first_row)).await?;
             out.checkpoint(position.to_state()).await?;
             out.note(format!("stopped at {}: {why}", format_lsn(position.lsn)));
+            out.replan();
             return Ok(());
         }
         send(&mut rows, out, None).await?;
@@ -189,39 +191,45 @@ impl Changes<'_> {
         self.table.columns.iter().map(|c| c.kind.clone()).collect()
     }
 
-    /// Where each of the table's columns is in the relation's tuples; an error text when the
-    /// relation's columns are not the ones the stream was planned with.
-    fn column_positions(
-        &self,
-        columns: &[ColumnInfo],
-    ) -> std::result::Result<Vec<Option<usize>>, String> {
+    /// Where each of the table's columns is in the relation's tuples (None: the column did
+    /// not exist yet at that point of the log, so its value is NULL), and the relation's
+    /// columns the stream was not planned with.
+    fn column_positions(&self, columns: &[ColumnInfo]) -> (Vec<Option<usize>>, Vec<String>) {
         let discovered = self.stream.source_schema();
-        if let Some(new) = columns
+        let unknown = columns
             .iter()
-            .find(|c| discovered.field_with_name(&c.name).is_err())
-        {
-            return Err(format!(
-                "the table's columns changed (a new column {:?}); the next sync plans it",
-                new.name
-            ));
-        }
-        self.table
+            .filter(|c| discovered.field_with_name(&c.name).is_err())
+            .map(|c| c.name.to_string())
+            .collect();
+        let positions = self
+            .table
             .columns
             .iter()
-            .map(|column| {
-                columns
-                    .iter()
-                    .position(|c| *c.name == *column.name)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        format!(
-                            "the table's columns changed (column {:?} is gone); the next sync \
-                             plans it",
-                            column.name
-                        )
-                    })
-            })
-            .collect()
+            .map(|column| columns.iter().position(|c| *c.name == *column.name))
+            .collect();
+        (positions, unknown)
+    }
+
+    /// Which of `columns` the table has now (on a connection of its own: the log is being
+    /// read on the other). Those are new since the stream was planned; the others were
+    /// dropped since that point of the log, and their values are not read.
+    async fn still_there(&self, columns: &[String]) -> Result<Vec<String>> {
+        if columns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.target.connect().await?;
+        sqlx::query_scalar(
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 \
+             AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+             AND a.attname = ANY($3) ORDER BY a.attnum",
+        )
+        .bind(&self.table.schema)
+        .bind(&self.table.name)
+        .bind(columns)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| self.target.error("looking up the table's columns", e))
     }
 
     /// A TRUNCATE of the table: the rows before it are sent, then (merge) a truncate
