@@ -6,6 +6,7 @@ mod common;
 
 mod cdc;
 mod cdc_follow;
+mod cdc_restart;
 mod cli;
 mod columns;
 mod config_errors;

@@ -148,9 +148,10 @@ impl Changes<'_> {
                     }
                 }
                 Msg::Commit { end_lsn, .. } => {
-                    txn = None;
+                    // A transaction sent in parts is committed at its end, whatever is left.
+                    let sent_early = txn.take().is_some_and(|t| t.sent_early);
                     position.lsn = position.lsn.max(end_lsn);
-                    if rows.rows() >= self.batch_rows {
+                    if rows.rows() >= self.batch_rows || sent_early {
                         send(&mut rows, out, None).await?;
                         out.checkpoint(position.to_state()).await?;
                     }
