@@ -130,7 +130,7 @@ fn a_server_restart_mid_read_is_a_transient_error_and_the_rerun_resumes_exactly(
         );
     }
     // The sync stops after its third commit of changes; the server restarts under it.
-    let mut child = project.spawn_until(
+    let child = project.spawn_until(
         &["sync", "--connection", "pg", "--json"],
         "duckdb.after_commit:3:sleep=3000",
     );
