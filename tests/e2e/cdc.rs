@@ -572,3 +572,59 @@ fn a_column_added_mid_stream_is_planned_and_read_in_the_same_sync() {
     let (want, got) = rows("id, qty, coalesce(note, '-')");
     assert_eq!(want, got, "{summary}");
 }
+
+/// The slot moves to what the destination committed as soon as the stream commits (the
+/// server frees the WAL before it), the summary says how much WAL the slot keeps, and
+/// `--max-slot-lag` fails the stream above a size, its rows committed.
+#[test]
+fn the_slot_follows_each_commit_and_max_slot_lag_fails_loudly() {
+    let url = fresh_database("cdc_slot_lag");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "")]);
+    sync(&project);
+    execute(
+        &url,
+        "INSERT INTO orders SELECT g, g, g FROM generate_series(1, 1000) g",
+    );
+    let summary = sync(&project);
+    let report = stream(&summary, "public.orders");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("MB of WAL on the source"),
+        "{report}"
+    );
+    let confirmed = query(
+        &url,
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE database = current_database()",
+    );
+    assert_eq!(
+        confirmed[0],
+        report["watermark_after"].as_str().unwrap(),
+        "the slot is at the committed position"
+    );
+    execute(&url, "UPDATE orders SET qty = 0");
+    let run = project
+        .elt(&[
+            "sync",
+            "--connection",
+            "pg",
+            "--json",
+            "--max-slot-lag",
+            "1B",
+        ])
+        .expect_code(1);
+    let report = stream(&run.json(), "public.orders").clone();
+    assert!(
+        report["error"].to_string().contains("above --max-slot-lag"),
+        "{report}"
+    );
+    assert_eq!(
+        report["rows_loaded"], 1000,
+        "the changes are committed: {report}"
+    );
+    let bad = project
+        .elt(&["sync", "--connection", "pg", "--max-slot-lag", "12parsecs"])
+        .expect_code(2);
+    assert!(bad.stderr().contains("unknown unit"), "{}", bad.stderr());
+}

@@ -58,6 +58,19 @@ pub trait Source: Send + Sync {
         )))
     }
 
+    /// The destination committed `state` for `stream` at the end of a successful read: a
+    /// source that keeps a position of its own (a replication slot) may move it there.
+    /// Returns the bytes the source still keeps for the stream (the WAL a slot retains), if
+    /// it keeps any.
+    async fn committed(
+        &self,
+        stream: &ConfiguredStream,
+        state: &StreamState,
+    ) -> Result<Option<u64>> {
+        let _ = (stream, state);
+        Ok(None)
+    }
+
     /// The streams the source offers, with their Arrow schemas, keys and cursor candidates.
     async fn discover(&self) -> Result<Catalog>;
 

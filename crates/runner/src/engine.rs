@@ -134,6 +134,10 @@ pub async fn sync(
                     }
                 };
             }
+            if report.error.is_none() && stream.sync_mode == elt_core::SyncMode::Cdc {
+                let state = session.state().await?.remove(stream.name());
+                after_commit(source, &stream, state, options, &mut report).await;
+            }
             if let Some(observer) = &options.observer {
                 observer.stream_finished(&report);
             }
@@ -204,6 +208,47 @@ pub async fn sync(
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
     Ok(report)
+}
+
+/// Tells the source what a cdc stream committed (its slot moves there at once) and notes
+/// the WAL the slot still keeps; above `--max-slot-lag`, the stream fails (what it
+/// committed stays).
+async fn after_commit(
+    source: &dyn elt_core::Source,
+    stream: &ConfiguredStream,
+    state: Option<elt_core::StreamState>,
+    options: &SyncOptions,
+    report: &mut crate::report::StreamReport,
+) {
+    let Some(state) = state else {
+        return;
+    };
+    let kept = match source.committed(stream, &state).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return,
+        Err(e) => {
+            report
+                .notes
+                .push(format!("the replication slot did not move: {e}"));
+            return;
+        }
+    };
+    let megabytes = kept as f64 / 1e6;
+    report.notes.push(format!(
+        "the replication slot keeps {megabytes:.1} MB of WAL on the source"
+    ));
+    if let Some(limit) = options.max_slot_lag.filter(|limit| kept > *limit) {
+        let error = Error::data(format!(
+            "stream {}: its replication slot keeps {megabytes:.1} MB of WAL, above --max-slot-lag \
+             {:.1} MB: the source's disk fills until the stream catches up (sync more often) or \
+             `elt cdc drop` removes the slot; what the stream loaded is committed",
+            stream.name(),
+            limit as f64 / 1e6
+        ));
+        report.status = "failed";
+        report.error_kind = Some(error.kind());
+        report.error = Some(error.detail());
+    }
 }
 
 /// Times one run plans a stream again after its columns changed mid-read.

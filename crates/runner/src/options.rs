@@ -27,6 +27,9 @@ pub struct SyncOptions {
     pub reconcile_deletes: bool,
     /// Fail a stream whose dead-lettered records exceed this count or share.
     pub max_dead_letter: Option<crate::checks::DeadLetterLimit>,
+    /// Fail a cdc stream whose replication slot still keeps more WAL than this many bytes
+    /// after the stream committed (the source server's disk is filling).
+    pub max_slot_lag: Option<u64>,
 }
 
 /// Hooks for progress display. Every method has an empty default.

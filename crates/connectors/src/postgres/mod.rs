@@ -91,6 +91,17 @@ impl Source for PostgresSource {
         cdc::check::problems(&mut conn, &target, tables).await
     }
 
+    async fn committed(
+        &self,
+        stream: &ConfiguredStream,
+        state: &StreamState,
+    ) -> Result<Option<u64>> {
+        if stream.sync_mode != elt_core::SyncMode::Cdc {
+            return Ok(None);
+        }
+        cdc::committed(&self.config, &self.idle, stream, state).await
+    }
+
     async fn drop_changes(&self, stream: &ConfiguredStream) -> Result<Vec<String>> {
         cdc::drop_objects(&self.config, stream).await
     }

@@ -173,6 +173,10 @@ pub struct SyncArgs {
     /// (`100`) or a share of the records read (`0.05`, `5%`). The rows stay committed.
     #[arg(long, value_name = "LIMIT", value_parser = elt_runner::engine::DeadLetterLimit::parse)]
     pub max_dead_letter: Option<elt_runner::engine::DeadLetterLimit>,
+    /// Fail a cdc stream whose replication slot still keeps more WAL than this after the
+    /// stream committed: bytes, or with a unit (`500MB`, `20GB`). What it loaded stays.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_slot_lag: Option<u64>,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -289,4 +293,25 @@ pub struct DeadLetterListArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A size in bytes: a number, optionally followed by `KB`, `MB`, `GB` or `TB` (powers of
+/// 1000).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let digits = upper.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let scale: u64 = match &upper[digits.len()..] {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        unit => return Err(format!("unknown unit {unit:?}; use KB, MB, GB or TB")),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size such as 500MB or 20GB"))
 }

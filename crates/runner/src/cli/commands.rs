@@ -220,6 +220,7 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         wait_for_lock: args.wait_for_lock.map(std::time::Duration::from_secs),
         reconcile_deletes: args.reconcile_deletes,
         max_dead_letter: args.max_dead_letter,
+        max_slot_lag: args.max_slot_lag,
     };
     // A failure before any stream started still names the streams it was to sync.
     let planned = options.streams.clone().or_else(|| {

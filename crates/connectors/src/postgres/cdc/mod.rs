@@ -76,6 +76,28 @@ pub async fn read(
     Ok(())
 }
 
+/// The destination committed `state`: moves the slot there at once (instead of at the
+/// next read), so the server frees the WAL before it; returns the WAL the slot still keeps.
+pub async fn committed(
+    config: &PostgresConfig,
+    idle: &IdleConnection,
+    stream: &ConfiguredStream,
+    state: &StreamState,
+) -> Result<Option<u64>> {
+    let Some(position) = CdcPosition::from_state(state)? else {
+        return Ok(None);
+    };
+    let target = super::conn::target(config)?;
+    let mut conn = idle.take_or(target.connect()).await?;
+    let names = names_of(&mut conn, &target, stream).await?;
+    prepare_slot(&mut conn, &target, &names, stream, &position).await?;
+    let retained = slot::status(&mut conn, &target, &names.slot)
+        .await?
+        .map(|s| s.retained_bytes.max(0) as u64);
+    idle.put(conn).await;
+    Ok(retained)
+}
+
 /// Drops the slot and the publication of `stream`, if they exist; says which did.
 pub async fn drop_objects(
     config: &PostgresConfig,
