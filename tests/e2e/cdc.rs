@@ -628,3 +628,25 @@ fn the_slot_follows_each_commit_and_max_slot_lag_fails_loudly() {
         .expect_code(2);
     assert!(bad.stderr().contains("unknown unit"), "{}", bad.stderr());
 }
+
+/// Asynchronous commits reach the WAL before they are flushed; logical decoding reads only
+/// flushed WAL, so a read must not claim a position past the flush point.
+#[test]
+fn asynchronous_commits_are_not_skipped() {
+    let url = fresh_database("cdc_async_commit");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "write = \"append\"")]);
+    sync(&project);
+    execute(
+        &url,
+        "DO $$ BEGIN PERFORM set_config('synchronous_commit', 'off', false);
+         FOR i IN 1 .. 3000 LOOP INSERT INTO orders VALUES (i, i, i); COMMIT; END LOOP; END $$",
+    );
+    sync(&project);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sync(&project);
+    assert_eq!(
+        project.query("SELECT count(DISTINCT id)::VARCHAR FROM raw.public_orders"),
+        ["3000"]
+    );
+}

@@ -1,5 +1,5 @@
-//! Reading the changes of one cdc stream from its slot, up to the WAL position current at
-//! the start of the read: `pg_logical_slot_peek_binary_changes` with `pgoutput` in binary
+//! Reading the changes of one cdc stream from its slot, up to the WAL flushed at the start
+//! of the read: `pg_logical_slot_peek_binary_changes` with `pgoutput` in binary
 //! mode (the messages parsed by `pg_walstream`), each committed transaction's rows sent in
 //! order, a checkpoint at transaction ends once a batch is full and at the end.
 //!
@@ -59,7 +59,9 @@ impl Changes<'_> {
     ) -> Result<()> {
         let failed = |e| self.target.error("reading changes", e);
         let row = sqlx::query(
-            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, \
+            // Decoding reads flushed WAL only: an asynchronous commit can be inserted but
+            // not yet flushed, and a position past the flush point would skip it.
+            "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint, \
              pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
         )
         .fetch_one(&mut *conn)
