@@ -49,7 +49,7 @@ struct Txn {
 }
 
 impl Changes<'_> {
-    /// Sends every change committed after `position` and before the current WAL position,
+    /// Sends every change committed after `position` and before the WAL flushed now,
     /// then a checkpoint at the furthest position read.
     pub async fn read(
         &self,

@@ -6,7 +6,7 @@
 //! that snapshot saw ([`elt_core::cdc::SnapshotXids`]): the log repeats those from the
 //! slot's start, and they are skipped, so nothing is lost or applied twice between the
 //! copy and the log. The copy is one checkpoint (a kill during it starts it again). Every
-//! read then sends the changes up to the current WAL position (`changes.rs`).
+//! read then sends the changes up to the WAL flushed at its start (`changes.rs`).
 //!
 //! Reads go over an ordinary connection with the SQL functions of logical decoding, not
 //! the streaming replication protocol: no REPLICATION connection, and the slot moves only
