@@ -28,8 +28,10 @@ specs: duckdb
 	ELT_BLESS=1 cargo test --quiet -p elt-runner --test specs
 
 ## Benchmark against the binary COPY floor on the local PostgreSQL (ROWS=1000000 by default;
-## LINEITEM=6000000 adds the TPC-H lineitem-shaped table).
+## LINEITEM=6000000 adds the TPC-H lineitem-shaped table; CDC=1000000 adds single-row
+## updates replayed by change data capture, which needs wal_level = logical).
 ROWS ?= 1000000
 LINEITEM ?= 0
+CDC ?= 0
 bench: duckdb
-	cargo run --release --quiet -p elt-bench -- --rows $(ROWS) --lineitem-rows $(LINEITEM)
+	cargo run --release --quiet -p elt-bench -- --rows $(ROWS) --lineitem-rows $(LINEITEM) --cdc-updates $(CDC)

@@ -14,7 +14,9 @@
 //!   must find;
 //! - sample: the `sample` source's `orders` into DuckDB (our own overhead, no PostgreSQL);
 //! - with `--lineitem-rows N`, a TPC-H lineitem-shaped table against its own floor
-//!   (`lineitem.rs`).
+//!   (`lineitem.rs`);
+//! - with `--cdc-updates N`, N single-row updates replayed by change data capture, next to a
+//!   watermark sync of the same changes (`cdc.rs`).
 //!
 //! Next to wall time it reports CPU seconds (user + system) of the child (elt, or the
 //! floor's reader) and of the local PostgreSQL server (every `postgres` process, with the
@@ -22,7 +24,6 @@
 //! two share the cores, CPU is what the wall time is made of.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -30,9 +31,11 @@ use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use sqlx::{Connection, Executor, PgConnection};
 
+mod cdc;
 mod lineitem;
+mod measure;
 mod procfs;
-use procfs::{children_cpu_secs, server_cpu_secs, vm_hwm_kb};
+use measure::{Measure, measure};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks elt against the binary COPY floor")]
@@ -50,6 +53,10 @@ struct Args {
     /// Rows of the TPC-H lineitem-shaped table (0 leaves the workload out).
     #[arg(long, default_value_t = 0)]
     lineitem_rows: u64,
+    /// Single-row updates replayed by change data capture, next to a watermark sync of the
+    /// same changes (0 leaves the workload out; needs `wal_level = logical`).
+    #[arg(long, default_value_t = 0)]
+    cdc_updates: u64,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -119,58 +126,6 @@ async fn sync(config: &str, connection: &str, reconcile_deletes: bool) -> Result
     };
     println!("{count}");
     Ok(())
-}
-
-/// One measured child run: wall time, peak RSS, CPU seconds of the child and of the
-/// PostgreSQL server, and what it printed (rows or bytes).
-struct Measure {
-    secs: f64,
-    peak_rss_mb: f64,
-    cpu_secs: f64,
-    server_cpu_secs: f64,
-    output: u64,
-}
-
-fn measure(args: &[&str]) -> Result<Measure> {
-    let (cpu_before, server_before) = (children_cpu_secs(), server_cpu_secs());
-    let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting a child")?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0u64;
-    while child.try_wait()?.is_none() {
-        if let Some(kb) = std::fs::read_to_string(&status_path)
-            .ok()
-            .as_deref()
-            .and_then(vm_hwm_kb)
-        {
-            peak_kb = peak_kb.max(kb);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("child {args:?} failed");
-    }
-    // A backend's times reach the postmaster when it is reaped, just after it exits.
-    std::thread::sleep(Duration::from_millis(100));
-    let cpu_secs = children_cpu_secs() - cpu_before;
-    let server_cpu_secs = (server_cpu_secs() - server_before).max(0.0);
-    let output = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    Ok(Measure {
-        secs,
-        peak_rss_mb: peak_kb as f64 / 1024.0,
-        cpu_secs,
-        server_cpu_secs,
-        output,
-    })
 }
 
 /// Blocks of `public.orders` and its indexes read or found in cache so far (a child's
@@ -383,6 +338,12 @@ async fn run(args: &Args) -> Result<()> {
         let config = lineitem::config(dir.path(), &url)?;
         let load = measure(&["sync", &config, "lineitem"])?;
         lineitem::report(&floor, &load);
+    }
+    if args.cdc_updates > 0 {
+        let url = database_url(&args.pg_url, cdc::DATABASE);
+        let (changes, watermark) =
+            cdc::run(&args.pg_url, &url, dir.path(), args.cdc_updates).await?;
+        cdc::report(args.cdc_updates, &changes, &watermark);
     }
     if w1_parallel.output != w1.output {
         bail!(
