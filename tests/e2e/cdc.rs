@@ -650,3 +650,47 @@ fn asynchronous_commits_are_not_skipped() {
         ["3000"]
     );
 }
+
+/// A stream added to a connection later gets its own slot and snapshot; the streams already
+/// running go on from their positions, untouched.
+#[test]
+fn a_stream_added_later_gets_its_own_snapshot() {
+    let url = fresh_database("cdc_added_later");
+    execute(&url, TABLES);
+    let project = cdc_project(&url, &[("public.orders", "write = \"append\"")]);
+    execute(&url, "INSERT INTO orders VALUES (1, 1, 1)");
+    sync(&project);
+    execute(
+        &url,
+        "INSERT INTO orders VALUES (2, 2, 2); UPDATE items SET name = 'before' WHERE id = 1",
+    );
+    let both = cdc_project(
+        &url,
+        &[
+            ("public.orders", "write = \"append\""),
+            ("public.items", ""),
+        ],
+    );
+    project.write_config(&std::fs::read_to_string(both.dir().join("elt.toml")).expect("config"));
+    let summary = sync(&project);
+    assert_eq!(
+        stream(&summary, "public.orders")["rows_read"],
+        1,
+        "{summary}"
+    );
+    assert_eq!(
+        stream(&summary, "public.items")["rows_read"],
+        3000,
+        "{summary}"
+    );
+    execute(
+        &url,
+        "UPDATE items SET name = 'after' WHERE id = 1; INSERT INTO orders VALUES (3, 3, 3)",
+    );
+    sync(&project);
+    assert_items_equal(&url, &project);
+    assert_eq!(
+        project.query("SELECT id || ':' || _elt_op FROM raw.public_orders ORDER BY _elt_lsn, id"),
+        ["1:snapshot", "2:insert", "3:insert"]
+    );
+}
