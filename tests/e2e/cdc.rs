@@ -603,6 +603,25 @@ fn the_slot_follows_each_commit_and_max_slot_lag_fails_loudly() {
         report["watermark_after"].as_str().unwrap(),
         "the slot is at the committed position"
     );
+    let runs = project
+        .elt(&["runs", "--connection", "pg", "--json"])
+        .expect_code(0)
+        .json();
+    let slot = &runs["slots"][0];
+    assert_eq!(slot["stream"], "public.orders", "{runs}");
+    assert_eq!(slot["confirmed_lsn"], report["watermark_after"], "{runs}");
+    assert!(
+        slot["kept_bytes"].is_u64() && slot["behind_bytes"].is_u64(),
+        "{runs}"
+    );
+    let text = project
+        .elt(&["runs", "--connection", "pg"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        text.contains("public.orders: slot elt_pg_public_orders_elt_cdc_slot_lag keeps"),
+        "{text}"
+    );
     execute(&url, "UPDATE orders SET qty = 0");
     let run = project
         .elt(&[

@@ -180,6 +180,32 @@ pub fn slot_name(text: &str) -> String {
     format!("{}_{digest}", &clean[..MAX - digest.len() - 1])
 }
 
+/// What a source's change log keeps for one stream, for `elt runs` (PostgreSQL: the slot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogStatus {
+    /// The replication slot.
+    pub slot: String,
+    /// Changes before this are consumed (`X/Y`).
+    pub confirmed_lsn: String,
+    /// WAL bytes the slot keeps on the server's disk.
+    pub kept_bytes: u64,
+    /// WAL bytes written since the confirmed position: how far the stream is behind.
+    pub behind_bytes: u64,
+}
+
+impl std::fmt::Display for LogStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "slot {} keeps {:.1} MB of WAL, {:.1} MB behind the server (consumed up to {})",
+            self.slot,
+            self.kept_bytes as f64 / 1e6,
+            self.behind_bytes as f64 / 1e6,
+            self.confirmed_lsn
+        )
+    }
+}
+
 /// Where a cdc stream stands, kept in its state: the log position up to which every change
 /// is in the destination, and the snapshot the initial copy read (whose transactions the
 /// log must not apply again).

@@ -49,6 +49,13 @@ pub trait Source: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// What the source's change log keeps for cdc stream `stream` now (its slot's kept WAL
+    /// and lag), for `elt runs`; None for sources without one. Reads only.
+    async fn log_status(&self, stream: &ConfiguredStream) -> Result<Option<crate::cdc::LogStatus>> {
+        let _ = stream;
+        Ok(None)
+    }
+
     /// Removes what change data capture of `stream` keeps on the server (PostgreSQL: its
     /// slot and publication); returns what it removed, in words. For `elt cdc drop`.
     async fn drop_changes(&self, stream: &ConfiguredStream) -> Result<Vec<String>> {

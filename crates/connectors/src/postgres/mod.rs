@@ -102,6 +102,13 @@ impl Source for PostgresSource {
         cdc::committed(&self.config, &self.idle, stream, state).await
     }
 
+    async fn log_status(
+        &self,
+        stream: &ConfiguredStream,
+    ) -> Result<Option<elt_core::cdc::LogStatus>> {
+        cdc::log_status(&self.config, &self.idle, stream).await
+    }
+
     async fn drop_changes(&self, stream: &ConfiguredStream) -> Result<Vec<String>> {
         cdc::drop_objects(&self.config, stream).await
     }

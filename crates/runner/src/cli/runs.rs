@@ -3,7 +3,8 @@
 //!
 //! It opens a destination session, so it waits for nothing: while a sync of the same
 //! DuckDB file runs it fails with exit 3. Opening also marks the runs of killed processes
-//! `abandoned`, as a sync would.
+//! `abandoned`, as a sync would. For a connection with cdc streams it also asks the source
+//! what each stream's replication slot keeps now (WAL kept, lag), under `slots` in JSON.
 
 use chrono::{DateTime, SecondsFormat};
 use elt_core::RunRecord;
@@ -77,14 +78,26 @@ pub async fn runs(
         .into_iter()
         .map(RunRow::from)
         .collect();
+    let slots = slots(project, connection).await;
     if json {
         let out = serde_json::json!({
             "version": RUNS_VERSION,
             "connection": connection,
             "runs": rows,
+            "slots": slots,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(exit::SUCCESS);
+    }
+    for slot in &slots {
+        match (&slot.status, &slot.error) {
+            (Some(status), _) => println!("{}: {status}", slot.stream),
+            (None, Some(error)) => println!("{}: slot status unknown: {error}", slot.stream),
+            (None, None) => println!(
+                "{}: no replication slot (the next sync creates it)",
+                slot.stream
+            ),
+        }
     }
     if rows.is_empty() {
         println!("{connection}: no runs recorded yet");
@@ -123,4 +136,61 @@ pub async fn runs(
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// What the source's change log keeps for one cdc stream now.
+#[derive(Serialize)]
+struct SlotRow {
+    stream: String,
+    #[serde(flatten)]
+    status: Option<elt_core::cdc::LogStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The slots of the connection's cdc streams, read from the source now (only when it has
+/// cdc streams: the source must be reachable); a source that cannot be asked is an error
+/// line, not a failed command.
+async fn slots(project: &Project, connection: &str) -> Vec<SlotRow> {
+    let Ok((config, source, _)) = project.connection(connection) else {
+        return Vec::new();
+    };
+    let cdc = |s: &elt_runner::config::StreamConfig| s.sync == Some(elt_core::SyncMode::Cdc);
+    if !config.streams.iter().flatten().any(cdc) {
+        return Vec::new();
+    }
+    let planned = match super::discover::catalog(project, connection)
+        .await
+        .and_then(|catalog| {
+            Ok(elt_runner::plan::plan_streams(
+                &catalog,
+                config,
+                &Default::default(),
+            )?)
+        }) {
+        Ok(planned) => planned,
+        Err(e) => {
+            return vec![SlotRow {
+                stream: "(all cdc streams)".to_owned(),
+                status: None,
+                error: Some(format!("{e:#}")),
+            }];
+        }
+    };
+    let mut rows = Vec::new();
+    for (stream, _) in planned
+        .iter()
+        .filter(|(s, _)| s.sync_mode == elt_core::SyncMode::Cdc)
+    {
+        let (status, error) = match source.log_status(stream).await {
+            Ok(status) => (status, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        rows.push(SlotRow {
+            stream: stream.name().to_owned(),
+            status,
+            error,
+        });
+    }
+    rows
 }

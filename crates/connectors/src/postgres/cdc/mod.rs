@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use elt_core::cdc::{CdcNames, CdcPosition, SnapshotXids, format_lsn};
+use elt_core::cdc::{CdcNames, CdcPosition, LogStatus, SnapshotXids, format_lsn};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState};
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
@@ -96,6 +96,25 @@ pub async fn committed(
         .map(|s| s.retained_bytes.max(0) as u64);
     idle.put(conn).await;
     Ok(retained)
+}
+
+/// The slot of `stream` as the server sees it now (None: it does not exist).
+pub async fn log_status(
+    config: &PostgresConfig,
+    idle: &IdleConnection,
+    stream: &ConfiguredStream,
+) -> Result<Option<LogStatus>> {
+    let target = super::conn::target(config)?;
+    let mut conn = idle.take_or(target.connect()).await?;
+    let names = names_of(&mut conn, &target, stream).await?;
+    let status = slot::status(&mut conn, &target, &names.slot).await?;
+    idle.put(conn).await;
+    Ok(status.map(|s| LogStatus {
+        slot: names.slot,
+        confirmed_lsn: format_lsn(s.confirmed),
+        kept_bytes: s.retained_bytes.max(0) as u64,
+        behind_bytes: s.behind_bytes.max(0) as u64,
+    }))
 }
 
 /// Drops the slot and the publication of `stream`, if they exist; says which did.

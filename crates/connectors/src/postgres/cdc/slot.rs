@@ -17,6 +17,8 @@ pub struct SlotStatus {
     pub confirmed: u64,
     /// WAL bytes the slot keeps on the server's disk.
     pub retained_bytes: i64,
+    /// WAL bytes written since `confirmed`.
+    pub behind_bytes: i64,
 }
 
 /// Makes sure publication `names.publication` publishes `table` (schema-qualified, quoted):
@@ -70,7 +72,8 @@ pub async fn status(
 ) -> Result<Option<SlotStatus>> {
     let row = sqlx::query(
         "SELECT (confirmed_flush_lsn - '0/0'::pg_lsn)::bigint, \
-         (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots \
+         (pg_current_wal_lsn() - restart_lsn)::bigint, \
+         (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots \
          WHERE slot_name = $1 AND database = current_database()",
     )
     .bind(slot)
@@ -80,6 +83,7 @@ pub async fn status(
     Ok(row.map(|row| SlotStatus {
         confirmed: row.get::<Option<i64>, _>(0).unwrap_or(0) as u64,
         retained_bytes: row.get::<Option<i64>, _>(1).unwrap_or(0),
+        behind_bytes: row.get::<Option<i64>, _>(2).unwrap_or(0),
     }))
 }
 
