@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use sqlx::{Connection, Executor, PgConnection};
+use anyhow::{Result, bail};
+use sqlx::Executor;
 
 use super::{Measure, measure};
 
@@ -19,20 +19,9 @@ const ACCOUNTS: u64 = 100_000;
 
 /// Creates the table, loads it with both connections, then makes `updates` single-row
 /// updates; returns the two measured syncs (cdc, watermark).
-pub async fn run(admin: &str, url: &str, dir: &Path, updates: u64) -> Result<(Measure, Measure)> {
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .with_context(|| format!("connecting to {admin}"))?;
-    conn.execute(
-        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-         WHERE database = 'elt_bench_cdc'",
-    )
-    .await?;
-    conn.execute(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)").as_str())
-        .await?;
-    conn.execute(format!("CREATE DATABASE {DATABASE}").as_str())
-        .await?;
-    let mut db = PgConnection::connect(url).await?;
+pub async fn run(admin: &str, dir: &Path, updates: u64) -> Result<(Measure, Measure)> {
+    let url = &super::database::url_of(admin, DATABASE);
+    let mut db = super::database::fresh(admin, DATABASE).await?;
     db.execute(
         format!(
             "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric(12,2) NOT NULL,
@@ -86,10 +75,10 @@ pub async fn run(admin: &str, url: &str, dir: &Path, updates: u64) -> Result<(Me
 }
 
 fn write_config(dir: &Path, url: &str) -> Result<String> {
-    let path = dir.join("cdc.toml");
-    std::fs::write(
-        &path,
-        format!(
+    super::project::write(
+        dir,
+        "cdc.toml",
+        &format!(
             r#"
 [sources.pg]
 type = "postgres"
@@ -114,8 +103,7 @@ destination = "watermark"
 streams = [{{ name = "public.accounts" }}]
 "#
         ),
-    )?;
-    Ok(path.to_string_lossy().into_owned())
+    )
 }
 
 /// Prints both syncs: changes (or rows) per second and peak RSS.

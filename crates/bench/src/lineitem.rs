@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use sqlx::{Connection, Executor, PgConnection};
+use anyhow::Result;
+use sqlx::Executor;
 
 use super::Measure;
 
@@ -17,15 +17,8 @@ use super::Measure;
 pub const DATABASE: &str = "elt_bench_lineitem";
 
 /// Creates `elt_bench_lineitem.lineitem` with `rows` rows.
-pub async fn seed(admin: &str, url: &str, rows: u64) -> Result<()> {
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .with_context(|| format!("connecting to {admin}"))?;
-    conn.execute(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)").as_str())
-        .await?;
-    conn.execute(format!("CREATE DATABASE {DATABASE}").as_str())
-        .await?;
-    let mut db = PgConnection::connect(url).await?;
+pub async fn seed(admin: &str, rows: u64) -> Result<()> {
+    let mut db = super::database::fresh(admin, DATABASE).await?;
     db.execute(
         "CREATE TABLE lineitem (
            l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL,
@@ -61,10 +54,10 @@ pub async fn seed(admin: &str, url: &str, rows: u64) -> Result<()> {
 
 /// Writes the workload's project file into `dir`; returns its path.
 pub fn config(dir: &Path, url: &str) -> Result<String> {
-    let path = dir.join("lineitem.toml");
-    std::fs::write(
-        &path,
-        format!(
+    super::project::write(
+        dir,
+        "lineitem.toml",
+        &format!(
             r#"
 [sources.lineitem]
 type = "postgres"
@@ -79,8 +72,7 @@ source = "lineitem"
 destination = "duck"
 "#
         ),
-    )?;
-    Ok(path.to_string_lossy().into_owned())
+    )
 }
 
 /// Prints the workload's floor and load, the load against this floor.

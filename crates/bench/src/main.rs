@@ -26,15 +26,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use sqlx::{Connection, Executor, PgConnection};
 
 mod cdc;
+mod database;
 mod lineitem;
 mod measure;
 mod procfs;
+mod project;
 use measure::{Measure, measure};
 
 #[derive(Parser)]
@@ -142,19 +144,8 @@ async fn source_blocks(db: &mut PgConnection) -> Result<i64> {
     .await?)
 }
 
-fn database_url(admin: &str, name: &str) -> String {
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    format!("{base}/{name}")
-}
-
-async fn seed(admin: &str, url: &str, rows: u64) -> Result<()> {
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .with_context(|| format!("connecting to {admin}"))?;
-    conn.execute("DROP DATABASE IF EXISTS elt_bench WITH (FORCE)")
-        .await?;
-    conn.execute("CREATE DATABASE elt_bench").await?;
-    let mut db = PgConnection::connect(url).await?;
+async fn seed(admin: &str, rows: u64) -> Result<()> {
+    let mut db = database::fresh(admin, "elt_bench").await?;
     db.execute(
         "CREATE TABLE orders (
            id bigint PRIMARY KEY, customer_id bigint NOT NULL, status varchar(16) NOT NULL,
@@ -183,10 +174,10 @@ fn insert_sql(from: u64, to: u64, updated_at: &str) -> String {
 }
 
 fn write_config(dir: &Path, url: &str, rows: u64) -> Result<String> {
-    let config = dir.join("elt.toml");
-    std::fs::write(
-        &config,
-        format!(
+    project::write(
+        dir,
+        "elt.toml",
+        &format!(
             r#"
 [sources.pg]
 type = "postgres"
@@ -234,16 +225,15 @@ destination = "sample_duck"
 streams = [{{ name = "orders", write = "append" }}]
 "#
         ),
-    )?;
-    Ok(config.to_string_lossy().into_owned())
+    )
 }
 
 async fn run(args: &Args) -> Result<()> {
-    let url = database_url(&args.pg_url, "elt_bench");
+    let url = database::url_of(&args.pg_url, "elt_bench");
     let rows = args.rows;
     eprintln!("seeding {rows} rows into elt_bench.orders ...");
     let started = Instant::now();
-    seed(&args.pg_url, &url, rows).await?;
+    seed(&args.pg_url, rows).await?;
     eprintln!("seeded in {:.1}s", started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir()?;
     let config = write_config(dir.path(), &url, rows)?;
@@ -331,18 +321,16 @@ async fn run(args: &Args) -> Result<()> {
         bail!("W5 marked {} rows deleted, expected {deleted}", w5.output);
     }
     if args.lineitem_rows > 0 {
-        let url = database_url(&args.pg_url, lineitem::DATABASE);
+        let url = database::url_of(&args.pg_url, lineitem::DATABASE);
         eprintln!("seeding {} rows into lineitem ...", args.lineitem_rows);
-        lineitem::seed(&args.pg_url, &url, args.lineitem_rows).await?;
+        lineitem::seed(&args.pg_url, args.lineitem_rows).await?;
         let floor = measure(&["floor", &url, "--table", "lineitem"])?;
         let config = lineitem::config(dir.path(), &url)?;
         let load = measure(&["sync", &config, "lineitem"])?;
         lineitem::report(&floor, &load);
     }
     if args.cdc_updates > 0 {
-        let url = database_url(&args.pg_url, cdc::DATABASE);
-        let (changes, watermark) =
-            cdc::run(&args.pg_url, &url, dir.path(), args.cdc_updates).await?;
+        let (changes, watermark) = cdc::run(&args.pg_url, dir.path(), args.cdc_updates).await?;
         cdc::report(args.cdc_updates, &changes, &watermark);
     }
     if w1_parallel.output != w1.output {

@@ -96,14 +96,9 @@ pub struct CopyDecoder {
 impl CopyDecoder {
     /// A decoder for columns of `kinds` producing batches of `schema`.
     pub fn new(schema: SchemaRef, kinds: &[Kind]) -> Self {
-        let builders = kinds
-            .iter()
-            .zip(schema.fields())
-            .map(|(k, f)| Builder::new(k, f.data_type()))
-            .collect();
         Self {
+            builders: super::values::builders(&schema, kinds),
             schema,
-            builders,
             buf: BytesMut::new(),
             header_done: false,
             finished: false,

@@ -13,7 +13,7 @@ use elt_core::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use elt_core::arrow::buffer::OffsetBuffer;
-use elt_core::arrow::datatypes::IntervalMonthDayNano;
+use elt_core::arrow::datatypes::{IntervalMonthDayNano, SchemaRef};
 
 use super::types::Kind;
 
@@ -50,6 +50,15 @@ fn be<const N: usize>(bytes: &[u8]) -> Result<[u8; N], String> {
     bytes
         .try_into()
         .map_err(|_| format!("expected {N} bytes, got {}", bytes.len()))
+}
+
+/// One builder per column of `schema`, whose first columns are of `kinds`.
+pub fn builders(schema: &SchemaRef, kinds: &[Kind]) -> Vec<Builder> {
+    kinds
+        .iter()
+        .zip(schema.fields())
+        .map(|(k, f)| Builder::new(k, f.data_type()))
+        .collect()
 }
 
 impl Builder {

@@ -42,7 +42,6 @@ impl Op {
 /// change columns).
 pub struct ChangeRows {
     schema: SchemaRef,
-    names: Vec<String>,
     builders: Vec<Builder>,
     lsn: Int64Builder,
     op: StringBuilder,
@@ -54,20 +53,9 @@ pub struct ChangeRows {
 impl ChangeRows {
     /// A builder for `schema`, whose first columns are of `kinds`.
     pub fn new(schema: SchemaRef, kinds: &[Kind]) -> Self {
-        let names = kinds
-            .iter()
-            .zip(schema.fields())
-            .map(|(_, f)| f.name().clone())
-            .collect();
-        let builders = kinds
-            .iter()
-            .zip(schema.fields())
-            .map(|(k, f)| Builder::new(k, f.data_type()))
-            .collect();
         Self {
+            builders: super::super::values::builders(&schema, kinds),
             schema,
-            names,
-            builders,
             lsn: Int64Builder::new(),
             op: StringBuilder::new(),
             commit_ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
@@ -93,23 +81,25 @@ impl ChangeRows {
         commit_ts_us: i64,
     ) -> Result<()> {
         let mut unchanged = String::new();
+        let schema = self.schema.clone();
+        let name = |index: usize| schema.field(index).name().as_str();
         for (index, builder) in self.builders.iter_mut().enumerate() {
             let value = positions[index].and_then(|p| tuple.get_column(p));
             match value {
                 Some(v) if v.is_binary() => builder
                     .append(v.as_bytes())
-                    .map_err(|why| Error::data(format!("column {}: {why}", self.names[index])))?,
+                    .map_err(|why| Error::data(format!("column {}: {why}", name(index))))?,
                 Some(v) if v.is_text() => {
                     return Err(Error::bug(format!(
                         "column {} arrived as text although binary was asked for",
-                        self.names[index]
+                        name(index)
                     )));
                 }
                 Some(v) if v.is_unchanged() => {
                     if unchanged.is_empty() {
                         unchanged.push(',');
                     }
-                    unchanged.push_str(&self.names[index]);
+                    unchanged.push_str(name(index));
                     unchanged.push(',');
                     builder.append_null();
                 }
