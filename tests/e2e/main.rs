@@ -5,7 +5,10 @@
 mod common;
 
 mod cdc;
+mod cdc_admin;
+mod cdc_common;
 mod cdc_follow;
+mod cdc_modes;
 mod cdc_restart;
 mod cli;
 mod columns;
