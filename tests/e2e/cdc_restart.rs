@@ -113,8 +113,10 @@ fn a_server_restart_mid_read_is_a_transient_error_and_the_rerun_resumes_exactly(
     let url = server.url();
     execute(
         &url,
-        "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL);
-         INSERT INTO t SELECT g, 0 FROM generate_series(1, 20000) g;",
+        // 500 bytes a row: the changes (55 MB) cannot all wait in the client's socket
+        // buffers when the server goes down, so the read really breaks.
+        "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
+         INSERT INTO t SELECT g, 0, repeat(md5(g::text), 16) FROM generate_series(1, 20000) g;",
     );
     let project = Project::new(&format!(
         "[sources.pg]\ntype = \"postgres\"\nurl = \"{url}\"\nbatch_rows = 1000\n\
