@@ -227,3 +227,35 @@ fn a_column_added_mid_stream_is_planned_and_read_in_the_same_sync() {
     let (want, got) = rows("id, qty, coalesce(note, '-')");
     assert_eq!(want, got, "{summary}");
 }
+
+/// Columns a COPY reads as text arrive in the log in their binary form: an unbounded
+/// `numeric` is decoded into PostgreSQL's exact text, an enum's label is text already.
+#[test]
+fn unbounded_numerics_and_enums_arrive_as_the_source_prints_them() {
+    let url = fresh_database("cdc_text_types");
+    execute(
+        &url,
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE TABLE t (id int PRIMARY KEY, price numeric, feeling mood);
+         INSERT INTO t VALUES (1, 1.5, 'ok');",
+    );
+    let project = cdc_project(&url, &[("public.t", "")]);
+    sync(&project);
+    execute(
+        &url,
+        "INSERT INTO t VALUES (2, 12345678901234567890123456789012345678901234.000100, 'happy'),
+           (3, -0.00000001, 'sad'), (4, 'NaN', NULL), (5, '-Infinity', 'ok'), (6, 0, 'ok'),
+           (7, 100000000, 'ok');
+         UPDATE t SET price = 2.25, feeling = 'happy' WHERE id = 1;",
+    );
+    sync(&project);
+    let want = query(
+        &url,
+        "SELECT id || ':' || coalesce(price::text, '-') || ':' || coalesce(feeling::text, '-') FROM t ORDER BY id",
+    );
+    let got = project.query(
+        "SELECT id || ':' || coalesce(price, '-') || ':' || coalesce(feeling, '-') \
+         FROM raw.public_t WHERE _elt_deleted_at IS NULL ORDER BY id",
+    );
+    assert_eq!(want, got);
+}

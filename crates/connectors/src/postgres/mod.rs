@@ -29,6 +29,7 @@ mod conn;
 pub mod copy;
 mod discover;
 mod keys;
+mod numeric;
 mod position;
 mod read;
 pub mod types;

@@ -47,6 +47,9 @@ pub enum Kind {
     Uuid,
     /// A one-dimensional array of a typed element.
     List(Box<Kind>),
+    /// An unbounded `numeric` sent in binary (logical replication), as its exact text; a
+    /// COPY reads such a column as `::text` ([`Kind::Text`]) instead.
+    NumericText,
 }
 
 impl Kind {
@@ -68,7 +71,7 @@ impl Kind {
             Kind::Float32 => DataType::Float32,
             Kind::Float64 => DataType::Float64,
             Kind::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale),
-            Kind::Text | Kind::Json | Kind::Jsonb => DataType::Utf8,
+            Kind::Text | Kind::Json | Kind::Jsonb | Kind::NumericText => DataType::Utf8,
             Kind::Bytea => DataType::Binary,
             Kind::Date => DataType::Date32,
             Kind::Time => DataType::Time64(TimeUnit::Microsecond),

@@ -32,6 +32,7 @@ pub enum Builder {
     Float64(Float64Builder),
     Decimal(Decimal128Builder, i8),
     Text(StringBuilder, bool),
+    NumericText(StringBuilder),
     Bytea(BinaryBuilder),
     Date(Date32Builder),
     Time(Time64MicrosecondBuilder),
@@ -77,6 +78,7 @@ impl Builder {
             ),
             Kind::Text | Kind::Json => Self::Text(StringBuilder::new(), false),
             Kind::Jsonb => Self::Text(StringBuilder::new(), true),
+            Kind::NumericText => Self::NumericText(StringBuilder::new()),
             Kind::Bytea => Self::Bytea(BinaryBuilder::new()),
             Kind::Date => Self::Date(Date32Builder::new()),
             Kind::Time => Self::Time(Time64MicrosecondBuilder::new()),
@@ -109,7 +111,7 @@ impl Builder {
             Self::Float32(b) => b.append_null(),
             Self::Float64(b) => b.append_null(),
             Self::Decimal(b, _) => b.append_null(),
-            Self::Text(b, _) => b.append_null(),
+            Self::Text(b, _) | Self::NumericText(b) => b.append_null(),
             Self::Bytea(b) => b.append_null(),
             Self::Date(b) => b.append_null(),
             Self::Time(b) => b.append_null(),
@@ -132,7 +134,7 @@ impl Builder {
             Self::Int64(b) => b.append_value(i64::from_be_bytes(be(v)?)),
             Self::Float32(b) => b.append_value(f32::from_be_bytes(be(v)?)),
             Self::Float64(b) => b.append_value(f64::from_be_bytes(be(v)?)),
-            Self::Decimal(b, scale) => b.append_value(numeric_to_i128(v, *scale)?),
+            Self::Decimal(b, scale) => b.append_value(super::numeric::to_i128(v, *scale)?),
             Self::Text(b, jsonb) => {
                 let body = if *jsonb {
                     v.get(1..).ok_or("empty jsonb value")?
@@ -143,6 +145,7 @@ impl Builder {
                     std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8: {e}"))?,
                 );
             }
+            Self::NumericText(b) => b.append_value(super::numeric::to_text(v)?),
             Self::Bytea(b) => b.append_value(v),
             Self::Date(b) => b.append_value(match i32::from_be_bytes(be(v)?) {
                 // PostgreSQL's ±infinity become DuckDB's.
@@ -193,7 +196,7 @@ impl Builder {
             Self::Float32(b) => Arc::new(b.finish()),
             Self::Float64(b) => Arc::new(b.finish()),
             Self::Decimal(b, _) => Arc::new(b.finish()),
-            Self::Text(b, _) => Arc::new(b.finish()),
+            Self::Text(b, _) | Self::NumericText(b) => Arc::new(b.finish()),
             Self::Bytea(b) => Arc::new(b.finish()),
             Self::Date(b) => Arc::new(b.finish()),
             Self::Time(b) => Arc::new(b.finish()),
@@ -266,83 +269,4 @@ fn decode_array(v: &[u8], item: &mut Builder) -> Result<i32, String> {
         }
     }
     Ok(count)
-}
-
-/// Converts a binary `numeric` to an unscaled i128 at `scale`.
-fn numeric_to_i128(v: &[u8], scale: i8) -> Result<i128, String> {
-    let header = |i: usize| v.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let (ndigits, weight, sign) = match (header(0), header(2), header(4)) {
-        (Some(n), Some(w), Some(s)) => (n as usize, w as i16 as i32, s),
-        _ => return Err("truncated numeric".into()),
-    };
-    match sign {
-        0x0000 | 0x4000 => {}
-        0xC000 => return Err("NaN does not fit a decimal column; read the column as text".into()),
-        _ => return Err("infinity does not fit a decimal column; read the column as text".into()),
-    }
-    let mut acc: i128 = 0;
-    for i in 0..ndigits {
-        let digit = header(8 + 2 * i).ok_or("truncated numeric")? as i128;
-        acc = acc
-            .checked_mul(10_000)
-            .and_then(|a| a.checked_add(digit))
-            .ok_or("numeric overflows 38 digits")?;
-    }
-    // acc holds value * 10^exp, exp = 4 * (ndigits - 1 - weight).
-    let exp = 4 * (ndigits as i32 - 1 - weight);
-    let shift = i32::from(scale) - exp;
-    let unscaled = if shift >= 0 {
-        10i128
-            .checked_pow(shift as u32)
-            .and_then(|p| acc.checked_mul(p))
-            .ok_or("numeric overflows 38 digits")?
-    } else {
-        let divisor = 10i128
-            .checked_pow((-shift) as u32)
-            .ok_or("numeric scale out of range")?;
-        if acc % divisor != 0 {
-            return Err(format!("numeric has more than {scale} decimal places"));
-        }
-        acc / divisor
-    };
-    Ok(if sign == 0x4000 { -unscaled } else { unscaled })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numeric(weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for word in [digits.len() as u16, weight as u16, sign, dscale]
-            .into_iter()
-            .chain(digits.iter().copied())
-        {
-            v.extend_from_slice(&word.to_be_bytes());
-        }
-        v
-    }
-
-    #[test]
-    fn numerics_to_decimal() {
-        // 12345.67 = [1, 2345, 6700] with weight 1
-        assert_eq!(
-            numeric_to_i128(&numeric(1, 0, 2, &[1, 2345, 6700]), 2),
-            Ok(1_234_567)
-        );
-        assert_eq!(
-            numeric_to_i128(&numeric(1, 0x4000, 2, &[1, 2345, 6700]), 2),
-            Ok(-1_234_567)
-        );
-        // 0.05 = [500] with weight -1
-        assert_eq!(numeric_to_i128(&numeric(-1, 0, 2, &[500]), 2), Ok(5));
-        // 1e8 = [1] with weight 2 (trailing zero groups stripped)
-        assert_eq!(numeric_to_i128(&numeric(2, 0, 0, &[1]), 0), Ok(100_000_000));
-        assert_eq!(numeric_to_i128(&numeric(0, 0, 0, &[]), 3), Ok(0));
-        assert!(
-            numeric_to_i128(&numeric(0, 0xC000, 0, &[]), 2)
-                .unwrap_err()
-                .contains("NaN")
-        );
-    }
 }

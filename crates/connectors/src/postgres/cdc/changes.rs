@@ -22,6 +22,7 @@ use sqlx::postgres::PgConnection;
 
 use super::super::conn::Target;
 use super::super::discover::Table;
+use super::super::types::Kind;
 use super::rows::{ChangeRows, Op};
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
@@ -190,8 +191,18 @@ impl Changes<'_> {
         out.checkpoint(position.to_state()).await
     }
 
-    fn kinds(&self) -> Vec<super::super::types::Kind> {
-        self.table.columns.iter().map(|c| c.kind.clone()).collect()
+    /// How each column's value arrives in the log: in its type's binary send form, so an
+    /// unbounded `numeric` (read as `::text` by a COPY) is decoded from binary into text.
+    /// An enum sends its label, which the text decoder reads as it is.
+    fn kinds(&self) -> Vec<Kind> {
+        self.table
+            .columns
+            .iter()
+            .map(|c| match c.kind {
+                Kind::Text if c.sql_type == "numeric" => Kind::NumericText,
+                ref kind => kind.clone(),
+            })
+            .collect()
     }
 
     /// Where each of the table's columns is in the relation's tuples (None: the column did
