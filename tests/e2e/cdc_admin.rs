@@ -40,6 +40,31 @@ fn cdc_options_are_checked_and_slots_are_reported() {
         .elt(&["sync", "--connection", "pg", "--full-refresh"])
         .expect_code(2);
     assert!(run.stderr().contains("elt state reset"), "{}", run.stderr());
+    // A cdc stream sees deletes in the log: reconciling them is refused or skipped.
+    let every = cdc_project(&url, &[("public.items", "reconcile_deletes_every = 1")]);
+    let run = every.elt(&["sync", "--connection", "pg"]).expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("`reconcile_deletes_every` does not apply"),
+        "{}",
+        run.stderr()
+    );
+    let summary = ok
+        .elt(&[
+            "sync",
+            "--connection",
+            "pg",
+            "--reconcile-deletes",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    assert!(
+        stream(&summary, "public.items")["notes"]
+            .to_string()
+            .contains("--reconcile-deletes skipped it: a cdc stream sees deletes"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -32,11 +32,19 @@ pub(super) fn drop_cursor(stream: &mut ConfiguredStream, c: &StreamConfig) -> Re
             at(c, "cursor")
         )));
     }
-    if c.soft_delete.is_some() {
-        return Err(Error::config(format!(
-            "{} does not apply: a cdc stream sees deletes in the log; remove it",
-            at(c, "soft_delete")
-        )));
+    for (option, set) in [
+        ("soft_delete", c.soft_delete.is_some()),
+        (
+            "reconcile_deletes_every",
+            c.reconcile_deletes_every.is_some(),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(format!(
+                "{} does not apply: a cdc stream sees deletes in the log; remove it",
+                at(c, option)
+            )));
+        }
     }
     stream.cursor = None;
     Ok(())

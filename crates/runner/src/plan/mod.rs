@@ -242,7 +242,11 @@ fn apply_options(
             stream.name()
         )));
     }
-    if options.reconcile_deletes && keyed && hashed_key {
+    if options.reconcile_deletes && stream.sync_mode == SyncMode::Cdc {
+        notes.push(
+            "--reconcile-deletes skipped it: a cdc stream sees deletes in the log".to_owned(),
+        );
+    } else if options.reconcile_deletes && keyed && hashed_key {
         notes.push("--reconcile-deletes skipped it: its key is hashed".to_owned());
     } else if options.reconcile_deletes && keyed {
         match elt_core::reconcile::check_key_types(stream) {
