@@ -259,3 +259,42 @@ fn unbounded_numerics_and_enums_arrive_as_the_source_prints_them() {
     );
     assert_eq!(want, got);
 }
+
+/// A cdc stream that leaves a column out and hashes another: the log's values of the left
+/// out column never arrive, the hashed one arrives as its digest, deletes still apply.
+#[test]
+fn selected_and_hashed_columns_work_over_cdc() {
+    let url = fresh_database("cdc_columns");
+    execute(&url, TABLES);
+    let toml = crate::pg::project_toml(
+        &url,
+        "",
+        "[[connections.pg.streams]]\nname = \"public.items\"\nsync = \"cdc\"\n\
+         columns = { exclude = [\"big\", \"doc\"] }\nhash = [\"name\"]",
+    );
+    let project = Project::new(&format!("hash_salt = \"pepper\"\n{toml}"));
+    sync(&project);
+    execute(
+        &url,
+        "UPDATE items SET name = 'secret', big = 'x' WHERE id = 1; DELETE FROM items WHERE id = 2",
+    );
+    sync(&project);
+    let columns = project.query(
+        "SELECT string_agg(column_name, ',' ORDER BY column_index) FROM duckdb_columns() \
+         WHERE table_name = 'public_items' AND column_name IN ('big', 'doc', 'name')",
+    );
+    assert_eq!(columns, ["name"]);
+    let want = query(
+        &url,
+        "SELECT encode(sha256(('pepper' || name)::bytea), 'hex') FROM items WHERE id = 1",
+    );
+    assert_eq!(
+        project.query("SELECT name FROM raw.public_items WHERE id = 1"),
+        want
+    );
+    assert_eq!(
+        project
+            .query("SELECT count(*)::VARCHAR FROM raw.public_items WHERE _elt_deleted_at IS NULL"),
+        ["2999"]
+    );
+}

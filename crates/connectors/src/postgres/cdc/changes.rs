@@ -69,7 +69,7 @@ impl Changes<'_> {
         .await
         .map_err(failed)?;
         let (upto, xmax) = (row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64);
-        let schema = elt_core::cdc::nullable(out.schema());
+        let schema = elt_core::cdc::nullable(&super::batch_schema(self.table)?);
         let mut rows = ChangeRows::new(schema, &self.kinds());
         let mut parser = LogicalReplicationParser::with_protocol_version(1);
         // The table's relation id and where its columns are in the tuples.

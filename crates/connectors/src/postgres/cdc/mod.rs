@@ -188,6 +188,12 @@ async fn table_of(
     Ok(table)
 }
 
+/// The schema the stream's batches are built in: the columns it reads (the emitter puts
+/// them in the stream's schema, hashing what it hashes), then the change columns.
+fn batch_schema(table: &Table) -> Result<elt_core::arrow::datatypes::SchemaRef> {
+    elt_core::cdc::with_change_fields(&elt_core::catalog::schema(table.fields()))
+}
+
 /// Moves the slot to the destination's position; refuses a slot that is gone or that
 /// went past it (something else consumed changes the destination does not have).
 async fn prepare_slot(
@@ -263,7 +269,7 @@ impl Snapshot<'_> {
         let kinds: Vec<Kind> = table.columns.iter().map(|c| c.kind.clone()).collect();
         let decoder = CopyDecoder::new(elt_core::catalog::schema(table.fields()), &kinds);
         let what = format!("the snapshot of {}.{}", table.schema, table.name);
-        let schema = out.schema().clone();
+        let schema = batch_schema(table)?;
         let mut batches =
             CopyBatches::start(conn, target, &what, &sql, decoder, self.batch_rows).await?;
         while let Some((batch, _)) = batches.next().await? {
