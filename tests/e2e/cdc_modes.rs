@@ -298,3 +298,38 @@ fn selected_and_hashed_columns_work_over_cdc() {
         ["2999"]
     );
 }
+
+/// A stream's JSON Schema checks the values a change carries; a delete carries only its key,
+/// so it is applied, not dead-lettered.
+#[test]
+fn a_json_schema_checks_changes_and_lets_deletes_through() {
+    let url = fresh_database("cdc_json_schema");
+    execute(&url, TABLES);
+    let project = cdc_project(
+        &url,
+        &[("public.orders", "json_schema_path = \"orders.json\"")],
+    );
+    std::fs::write(
+        project.dir().join("orders.json"),
+        r#"{"type": "object", "required": ["qty"], "properties": {"qty": {"type": "integer", "minimum": 0}}}"#,
+    )
+    .expect("schema file");
+    execute(&url, "INSERT INTO orders VALUES (1, 1, 1), (2, 2, 2)");
+    sync(&project);
+    execute(
+        &url,
+        "DELETE FROM orders WHERE id = 1; UPDATE orders SET qty = -5 WHERE id = 2",
+    );
+    let summary = sync(&project);
+    assert_eq!(
+        stream(&summary, "public.orders")["rows_dead_lettered"],
+        1,
+        "{summary}"
+    );
+    assert_eq!(
+        project.query(
+            "SELECT id || ':' || (_elt_deleted_at IS NOT NULL) FROM raw.public_orders ORDER BY id"
+        ),
+        ["1:true", "2:false"]
+    );
+}

@@ -92,6 +92,21 @@ pub fn with_change_fields(schema: &SchemaRef) -> Result<SchemaRef> {
     Ok(std::sync::Arc::new(Schema::new(all)))
 }
 
+/// For each row of `batch`, whether it is a cdc change that carries no values (a delete,
+/// which sends only the key, or a truncate): checks of the values skip such rows. All
+/// false for batches without an [`OP`] column.
+pub fn without_values(batch: &arrow::record_batch::RecordBatch) -> Vec<bool> {
+    use arrow::array::AsArray;
+    match batch.column_by_name(OP) {
+        Some(ops) if ops.data_type() == &DataType::Utf8 => ops
+            .as_string::<i32>()
+            .iter()
+            .map(|op| matches!(op, Some(DELETE | "truncate")))
+            .collect(),
+        _ => vec![false; batch.num_rows()],
+    }
+}
+
 /// `schema` with every field nullable: a delete carries only the key's values, and a
 /// TRUNCATE in a change log none.
 pub fn nullable(schema: &SchemaRef) -> SchemaRef {

@@ -247,8 +247,15 @@ impl BatchCheck for StreamCheck {
         } else {
             Vec::new()
         };
+        // A cdc delete or truncate carries no values but its key: nothing to validate.
+        let no_values = elt_core::cdc::without_values(&batch);
         if let Some(validator) = &self.validator {
-            for (record, reason) in records.iter().zip(reasons.iter_mut()) {
+            for ((record, reason), _) in records
+                .iter()
+                .zip(reasons.iter_mut())
+                .zip(&no_values)
+                .filter(|(_, skip)| !**skip)
+            {
                 let seen = for_validation(&self.input, record);
                 reason.extend(validator.iter_errors(&seen).map(|e| {
                     let at = e.instance_path().to_string();
