@@ -97,47 +97,8 @@ pub async fn sync(
             if let Some(sketch) = sketch {
                 sketches.push((stream.name().to_owned(), sketch));
             }
-            let mut report = run_stream(
-                session.as_mut(),
-                &ctx,
-                &stream,
-                before,
-                notes,
-                observer.clone(),
-            )
-            .instrument(tracing::info_span!("stream", stream = stream.name()))
-            .await;
-            for _ in 0..MAX_REPLANS {
-                if !report.replan || report.error.is_some() {
-                    break;
-                }
-                // The stream's columns changed mid-read: plan it anew and read on.
-                let again = replanned(source, config, options, stream.name()).await;
-                let before = session.state().await?.remove(stream.name());
-                report = match again {
-                    Ok(again) => run_stream(
-                        session.as_mut(),
-                        &ctx,
-                        &again,
-                        before,
-                        Vec::new(),
-                        observer.clone(),
-                    )
-                    .instrument(tracing::info_span!("stream", stream = stream.name()))
-                    .await
-                    .after(report),
-                    Err(e) => {
-                        report
-                            .notes
-                            .push(format!("could not plan the stream again: {e}"));
-                        break;
-                    }
-                };
-            }
-            if report.error.is_none() && stream.sync_mode == elt_core::SyncMode::Cdc {
-                let state = session.state().await?.remove(stream.name());
-                after_commit(source, &stream, state, options, &mut report).await;
-            }
+            let report =
+                sync_stream(session.as_mut(), &ctx, stream, before, notes, observer).await?;
             if let Some(observer) = &options.observer {
                 observer.stream_finished(&report);
             }
@@ -207,6 +168,48 @@ pub async fn sync(
         tests,
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
+    Ok(report)
+}
+
+/// Syncs one stream: planned anew and run on while its source says its columns changed
+/// mid-read (at most [`MAX_REPLANS`] times, one report for all), then, for a cdc stream,
+/// its slot moved to what it committed.
+async fn sync_stream(
+    session: &mut dyn DestinationSession,
+    ctx: &RunContext<'_>,
+    mut stream: ConfiguredStream,
+    before: Option<elt_core::StreamState>,
+    notes: Vec<String>,
+    observer: Option<Arc<dyn BatchObserver>>,
+) -> Result<crate::report::StreamReport> {
+    let span = tracing::info_span!("stream", stream = stream.name());
+    let mut report = run_stream(session, ctx, &stream, before, notes, observer.clone())
+        .instrument(span.clone())
+        .await;
+    for _ in 0..MAX_REPLANS {
+        if !report.replan || report.error.is_some() {
+            break;
+        }
+        // The stream's columns changed mid-read: plan it anew and read on.
+        match replanned(ctx.source, ctx.config, ctx.options, stream.name()).await {
+            Ok(again) => stream = again,
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("could not plan the stream again: {e}"));
+                break;
+            }
+        }
+        let before = session.state().await?.remove(stream.name());
+        report = run_stream(session, ctx, &stream, before, Vec::new(), observer.clone())
+            .instrument(span.clone())
+            .await
+            .after(report);
+    }
+    if report.error.is_none() && stream.sync_mode == elt_core::SyncMode::Cdc {
+        let state = session.state().await?.remove(stream.name());
+        after_commit(ctx.source, &stream, state, ctx.options, &mut report).await;
+    }
     Ok(report)
 }
 
