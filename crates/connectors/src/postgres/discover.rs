@@ -38,6 +38,21 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
 WHERE i.indisprimary AND n.nspname = ANY($1)
 GROUP BY n.nspname, c.relname";
 
+/// The table a read of `stream` finds now, narrowed to the columns the stream reads (see
+/// `Table::found_for`).
+pub async fn table_for(
+    conn: &mut PgConnection,
+    target: &Target,
+    config: &PostgresConfig,
+    stream: &elt_core::ConfiguredStream,
+) -> Result<Table> {
+    let (schema, name) = elt_core::sql::stream_parts(stream, "schema")?;
+    let found = tables(conn, target, config, Some((schema, name)))
+        .await?
+        .pop();
+    Table::found_for(found, stream)
+}
+
 /// The tables of the configured schemas that pass include/exclude; only `schema.table`
 /// when `only` is given.
 pub async fn tables(

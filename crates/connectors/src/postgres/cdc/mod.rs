@@ -13,8 +13,6 @@
 //! when a read starts from a committed position. What it does not do: columns read in a
 //! fallback form (`::text`).
 
-use std::sync::Arc;
-
 use elt_core::cdc::{CdcNames, CdcPosition, LogStatus, SnapshotXids, format_lsn};
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState};
 use sqlx::postgres::PgConnection;
@@ -39,7 +37,7 @@ pub async fn read(
     state: Option<StreamState>,
     out: &mut Emitter,
 ) -> Result<()> {
-    let target = Arc::new(super::conn::target(config)?);
+    let target = super::conn::target(config)?;
     let mut conn = idle.take_or(target.connect()).await?;
     let names = names_of(&mut conn, &target, stream).await?;
     let table = table_of(&mut conn, &target, config, stream).await?;
@@ -172,12 +170,8 @@ async fn table_of(
     config: &PostgresConfig,
     stream: &ConfiguredStream,
 ) -> Result<Table> {
-    let columns_only = elt_core::cdc::table_part(stream);
-    let (schema, name) = elt_core::sql::stream_parts(&columns_only, "schema")?;
-    let found = discover::tables(conn, target, config, Some((schema, name)))
-        .await?
-        .pop();
-    let table = Table::found_for(found, &columns_only)?;
+    let table =
+        discover::table_for(conn, target, config, &elt_core::cdc::table_part(stream)).await?;
     if let Some(column) = table.columns.iter().find(|c| c.fallback.is_some()) {
         return Err(Error::config(format!(
             "column {} ({}) is read as text, which cdc streams cannot do yet; leave it out \

@@ -36,11 +36,7 @@ pub async fn read(
     if let Some(note) = target.plaintext_fallback(&mut conn).await? {
         out.note(note);
     }
-    let (schema, name) = elt_core::sql::stream_parts(stream, "schema")?;
-    let found = discover::tables(&mut conn, &target, config, Some((schema, name)))
-        .await?
-        .pop();
-    let table = Table::found_for(found, stream)?;
+    let table = discover::table_for(&mut conn, &target, config, stream).await?;
     let mut reader = Reader {
         conn: &mut conn,
         target: &target,
