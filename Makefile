@@ -15,7 +15,7 @@ demo: duckdb
 python-envs:
 	@./scripts/python-envs.sh
 
-## Programs the tests start themselves (sshd), installed when missing.
+## Programs the tests start themselves (sshd, a Kafka broker), installed when missing.
 test-services:
 	@./scripts/test-services.sh
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the tests start themselves, when they are missing: Debian's
-# openssh-server (the SSH tunnel tests run their own sshd on a loopback port). Then gives
+# openssh-server (the SSH tunnel tests run their own sshd on a loopback port), and the
+# Kafka-compatible broker of the kafka tests (scripts/kafka.sh start: tansu, built once and
+# cached under /var/tmp/elt-tools, then started on 127.0.0.1:9092). Then gives
 # the local PostgreSQL what the change data capture tests need (`wal_level = logical`,
 # room for their replication slots), restarting it once when a setting changes. PostgreSQL
 # and MariaDB are the machine's own services; .ci/run starts them. Needs root for apt-get;
@@ -10,6 +12,7 @@ set -euo pipefail
 
 here=$(dirname "$0")
 "$here/postgres-logical.sh"
+"$here/kafka.sh" start
 
 if [[ -x /usr/sbin/sshd ]]; then
   exit 0

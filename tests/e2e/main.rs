@@ -25,6 +25,8 @@ mod examples;
 mod examples_dbt;
 mod history;
 mod http;
+mod kafka;
+mod kafka_common;
 mod limits;
 mod lock;
 mod mysql;

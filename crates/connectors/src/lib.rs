@@ -6,6 +6,8 @@
 
 pub mod calendar;
 pub mod http;
+mod json_rows;
+pub mod kafka;
 pub mod mysql;
 pub mod postgres;
 pub mod sample;
@@ -20,5 +22,6 @@ pub fn sources() -> Vec<SourceFactory> {
         calendar::factory(),
         mysql::factory(),
         http::factory(),
+        kafka::factory(),
     ]
 }

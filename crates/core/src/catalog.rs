@@ -127,6 +127,12 @@ pub struct StreamDescriptor {
     pub primary_key: Vec<String>,
     /// Columns usable as an incremental cursor, best first (such as `updated_at`).
     pub cursor_candidates: Vec<String>,
+    /// The source only ever adds rows to the stream (an event log, such as a Kafka
+    /// topic): by default it is read incrementally and appended, key or no key.
+    pub append_only: bool,
+    /// A column that marks a row as the deletion of its key (a Kafka tombstone): keyed
+    /// write modes treat it as their soft-delete column unless `soft_delete` names one.
+    pub delete_marker: Option<String>,
 }
 
 impl StreamDescriptor {
@@ -251,12 +257,14 @@ impl ConfiguredStream {
         self.discovered.as_ref().unwrap_or(&self.stream.schema)
     }
 
-    /// A configured stream with the defaults: incremental merge when the stream has both a
-    /// primary key and a cursor candidate, full refresh with overwrite otherwise.
+    /// A configured stream with the defaults: incremental append for an append-only stream
+    /// with a cursor candidate, incremental merge when the stream has both a primary key and
+    /// a cursor candidate, full refresh with overwrite otherwise.
     pub fn with_defaults(stream: StreamDescriptor) -> Self {
         let cursor = stream.cursor_candidates.first().cloned();
         let primary_key = stream.primary_key.clone();
         let (sync_mode, write_mode) = match (&cursor, primary_key.is_empty()) {
+            (Some(_), _) if stream.append_only => (SyncMode::Incremental, WriteMode::Append),
             (Some(_), false) => (SyncMode::Incremental, WriteMode::Merge),
             _ => (SyncMode::FullRefresh, WriteMode::Overwrite),
         };

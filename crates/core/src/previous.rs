@@ -104,6 +104,8 @@ mod tests {
             schema,
             primary_key: vec!["id".into()],
             cursor_candidates: vec![],
+            append_only: false,
+            delete_marker: None,
         });
         s.previous = previous.iter().map(|c| c.to_string()).collect();
         s

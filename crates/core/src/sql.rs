@@ -118,6 +118,8 @@ impl<C: SqlColumn> Table<C> {
             schema: crate::catalog::schema(self.fields()),
             primary_key: self.primary_key.clone(),
             cursor_candidates,
+            append_only: false,
+            delete_marker: None,
         }
     }
 

@@ -49,6 +49,8 @@ fn duckdb_append(c: &mut Criterion) {
         ]),
         primary_key: vec!["id".into()],
         cursor_candidates: vec!["updated_at".into()],
+        append_only: false,
+        delete_marker: None,
     };
     let stream = ConfiguredStream {
         write_mode: WriteMode::Append,

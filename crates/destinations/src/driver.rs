@@ -278,6 +278,8 @@ mod tests {
             schema: schema(vec![Field::new("id", DataType::Int64, false)]),
             primary_key: vec![],
             cursor_candidates: vec![],
+            append_only: false,
+            delete_marker: None,
         };
         ConfiguredStream {
             write_mode: mode,

@@ -39,6 +39,7 @@ macro_rules! offer_every_capability {
 pub(crate) use offer_every_capability;
 
 pub mod duckdb;
+pub mod kafka;
 mod keyed;
 pub mod ndjson;
 pub mod postgres;
@@ -49,5 +50,10 @@ use elt_core::DestinationFactory;
 
 /// Every destination type this build knows, in the order `elt connectors` lists them.
 pub fn destinations() -> Vec<DestinationFactory> {
-    vec![duckdb::factory(), postgres::factory(), ndjson::factory()]
+    vec![
+        duckdb::factory(),
+        postgres::factory(),
+        ndjson::factory(),
+        kafka::factory(),
+    ]
 }

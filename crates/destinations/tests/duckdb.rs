@@ -33,6 +33,8 @@ fn stream(write_mode: WriteMode) -> ConfiguredStream {
         schema: schema(fields),
         primary_key: vec!["id".into()],
         cursor_candidates: vec!["updated_at".into()],
+        append_only: false,
+        delete_marker: None,
     };
     ConfiguredStream {
         sync_mode: SyncMode::Incremental,

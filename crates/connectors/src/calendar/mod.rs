@@ -109,6 +109,8 @@ impl Source for CalendarSource {
                 schema: schema(fields),
                 primary_key: vec!["date".into()],
                 cursor_candidates: vec!["date".into()],
+                append_only: false,
+                delete_marker: None,
             }],
         })
     }

@@ -6,7 +6,7 @@
 //! `Link` header), a declared JSON Schema or one inferred from the first page, and child
 //! streams that make one request chain per parent record. Records become Arrow batches
 //! through arrow-json; objects and arrays are JSON columns, and fields the schema does not
-//! name land in the `_extra` JSON column rather than being dropped (`records.rs`).
+//! name land in the `_extra` JSON column rather than being dropped (`crate::json_rows`).
 //!
 //! How it reads and checkpoints: page by page, a checkpoint after each (`read.rs`); the
 //! credentials, host rules, rate limit, retries and size cap of every request are the
@@ -36,6 +36,7 @@ use elt_core::{
 };
 use tokio::sync::OnceCell;
 
+use crate::json_rows;
 use client::Client;
 pub use config::HttpConfig;
 use manifest::Manifest;
@@ -93,7 +94,7 @@ impl HttpSource {
     /// The fields of `spec`: declared, else inferred from its first page.
     async fn fields(&self, spec: &manifest::StreamSpec) -> Result<Vec<Field>> {
         if let Some(schema) = &spec.schema {
-            return Ok(records::declared(schema));
+            return Ok(json_rows::declared(schema));
         }
         let client = self.client().await?;
         let mut vars = self.config.vars.clone();
@@ -116,7 +117,7 @@ impl HttpSource {
         let url = paginate::first_url(client.base(), spec, &vars, None)?;
         let page = client.get_json(url).await?;
         let sample = records::extract(&page.body, &spec.records).map_err(Error::data)?;
-        Ok(records::inferred(&sample))
+        Ok(json_rows::inferred(&sample))
     }
 }
 
@@ -173,9 +174,11 @@ impl Source for HttpSource {
                 });
                 StreamDescriptor {
                     name: spec.name.clone(),
-                    schema: records::schema(fields[i].clone(), child_key),
+                    schema: json_rows::schema(fields[i].clone(), child_key),
                     primary_key: spec.primary_key.clone(),
                     cursor_candidates: spec.cursor.iter().cloned().collect(),
+                    append_only: false,
+                    delete_marker: None,
                 }
             })
             .collect();

@@ -40,7 +40,7 @@ use super::floor::{
 };
 use super::manifest::{Manifest, StreamSpec};
 use super::paginate::{Pager, first_url};
-use super::records::Normalizer;
+use crate::json_rows::Normalizer;
 
 /// Reads `stream` into `out`.
 pub async fn read(
@@ -102,7 +102,7 @@ pub async fn read(
         newest: resume.and_then(|r| position_of(&r["newest"])),
         // What the killed run committed at its newest cursor stays seen.
         at_newest: seen.unwrap_or_default(),
-        normalizer: Normalizer::new(out.schema().clone()),
+        normalizer: Normalizer::new(out.schema().clone(), "the manifest's schema"),
         batch_rows: config.batch_rows,
         left_out: stream.left_out_columns(),
     };

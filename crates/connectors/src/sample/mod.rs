@@ -92,6 +92,8 @@ impl Source for SampleSource {
                 schema: t.schema(),
                 primary_key: vec!["id".to_owned()],
                 cursor_candidates: vec!["updated_at".to_owned()],
+                append_only: false,
+                delete_marker: None,
             })
             .collect();
         Ok(Catalog { streams })

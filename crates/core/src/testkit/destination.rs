@@ -112,6 +112,8 @@ pub(super) fn kit_stream() -> ConfiguredStream {
         ]),
         primary_key: vec!["id".into()],
         cursor_candidates: vec!["updated_at".into()],
+        append_only: false,
+        delete_marker: None,
     };
     ConfiguredStream {
         write_mode: WriteMode::Append,

@@ -169,8 +169,9 @@ fn set_modes(
     }
 }
 
-/// How deletes are kept (`soft_delete`, `on_delete`) and how often hard deletes are looked
-/// for (`reconcile_deletes_every`), checked against the write mode.
+/// How deletes are kept (`soft_delete`, else the stream's delete marker; `on_delete`) and
+/// how often hard deletes are looked for (`reconcile_deletes_every`), checked against the
+/// write mode.
 fn set_deletes(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
     let keyed = stream.write_mode.is_keyed();
     let needs_keyed = |option: &str| {
@@ -191,6 +192,9 @@ fn set_deletes(stream: &mut ConfiguredStream, c: &StreamConfig) -> Result<()> {
             )));
         }
         stream.deletes.on_delete = on_delete;
+    }
+    if keyed && stream.deletes.soft_delete_column.is_none() {
+        stream.deletes.soft_delete_column = stream.stream.delete_marker.clone();
     }
     if let Some(every) = c.reconcile_deletes_every {
         if every == 0 {
