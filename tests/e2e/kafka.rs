@@ -50,7 +50,9 @@ fn a_topic_syncs_every_message_exactly_once_and_a_rerun_loads_nothing() {
         .collect();
     produce(&topic, &messages);
     let project = kafka_project(&topic, "batch_rows = 20000", "");
-    let first = project.elt(&["sync", "--connection", "k", "--json"]).expect_code(0);
+    let first = project
+        .elt(&["sync", "--connection", "k", "--json"])
+        .expect_code(0);
     let summary = first.json();
     assert_eq!(summary["streams"][0]["rows_loaded"], n as u64, "{summary}");
 
@@ -69,9 +71,117 @@ fn a_topic_syncs_every_message_exactly_once_and_a_rerun_loads_nothing() {
     }
     assert_eq!(rows.len(), n, "every message once");
     if let Some(at) = rows.iter().zip(&expected).position(|(a, b)| a != b) {
-        panic!("row {at}: loaded {:?}, produced {:?}", rows[at], expected[at]);
+        panic!(
+            "row {at}: loaded {:?}, produced {:?}",
+            rows[at], expected[at]
+        );
     }
-    let again = project.elt(&["sync", "--connection", "k", "--json"]).expect_code(0).json();
+    let again = project
+        .elt(&["sync", "--connection", "k", "--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(again["streams"][0]["rows_read"], 0, "{again}");
     assert_eq!(again["streams"][0]["rows_loaded"], 0, "{again}");
+}
+
+#[test]
+fn merge_keeps_the_latest_value_per_key_tombstones_delete_and_bad_messages_are_dead_letters() {
+    let topic = fresh_topic("merge", 2);
+    let mut messages: Vec<Message> = Vec::new();
+    let mut latest: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    for round in 0..5 {
+        for k in 0..200 {
+            let key = format!("k{k}");
+            let partition = k % 2;
+            // Every 7th key is deleted in round 2, every 11th in round 4 (some come back in
+            // round 3 after their tombstone).
+            let value = match (round, k % 7, k % 11) {
+                (2, 0, _) | (4, _, 0) => None,
+                _ => Some(format!(
+                    "{{\"id\":{k},\"v\":{round},\"label\":\"r{round} ✓\"}}"
+                )),
+            };
+            latest.insert(key.clone(), value.clone());
+            messages.push((partition, Some(key), value));
+        }
+    }
+    // Messages that cannot be rows: not JSON, not an object, a value of the wrong type,
+    // and no key in a stream merged by key.
+    let bad = [
+        (0, Some("bad0"), "not json"),
+        (1, Some("bad1"), "[1,2]"),
+        (0, Some("bad2"), "{\"id\":\"seven\",\"v\":1}"),
+        (1, None, "{\"id\":1,\"v\":1}"),
+    ];
+    for (partition, key, value) in bad {
+        messages.push((partition, key.map(str::to_owned), Some(value.to_owned())));
+    }
+    produce(&topic, &messages);
+    let streams = format!("[[connections.k.streams]]\nname = \"{topic}\"\nwrite = \"merge\"\n");
+    let project = kafka_project(&topic, "batch_rows = 150", &streams);
+    let run = project
+        .elt(&["sync", "--connection", "k", "--json"])
+        .expect_code(0);
+    let summary = run.json();
+    let stream = &summary["streams"][0];
+    assert_eq!(stream["write_mode"], "merge", "{summary}");
+    assert_eq!(stream["rows_read"], messages.len() as u64, "{summary}");
+    assert_eq!(stream["rows_dead_lettered"], 4, "{summary}");
+
+    let table = crate::kafka_common::table(&topic);
+    let mut live = project.query(&format!(
+        "SELECT _elt_key || '|' || id || '|' || v || '|' || label FROM raw.{table} \
+         WHERE _elt_deleted_at IS NULL"
+    ));
+    live.sort();
+    let mut expected: Vec<String> = latest
+        .iter()
+        .filter_map(|(key, value)| {
+            let v: serde_json::Value = serde_json::from_str(value.as_ref()?).unwrap();
+            Some(format!(
+                "{key}|{}|{}|{}",
+                v["id"],
+                v["v"],
+                v["label"].as_str().unwrap()
+            ))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(live, expected);
+    let deleted = latest.values().filter(|v| v.is_none()).count();
+    let marked = project.query(&format!(
+        "SELECT count(*)::VARCHAR FROM raw.{table} WHERE _elt_deleted_at IS NOT NULL"
+    ));
+    assert_eq!(marked, [deleted.to_string()]);
+
+    let letters = project.query("SELECT reason FROM raw._elt_dead_letter ORDER BY reason");
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    for why in [
+        "field id: a string",
+        "not JSON",
+        "not an object",
+        "has no key",
+    ] {
+        assert!(
+            letters.iter().any(|l| l.contains(why)),
+            "a dead letter should say {why}: {letters:?}"
+        );
+    }
+    for letter in &letters {
+        assert!(letter.starts_with("partition "), "{letter}");
+        assert!(letter.contains(", offset "), "{letter}");
+    }
+    let records =
+        project.query("SELECT record FROM raw._elt_dead_letter WHERE reason LIKE '%not JSON%'");
+    assert!(
+        records[0].contains("\"_elt_raw_value\":\"not json\""),
+        "{records:?}"
+    );
+    assert!(records[0].contains("\"_elt_partition\":0"), "{records:?}");
+    // A rerun changes nothing.
+    let again = project
+        .elt(&["sync", "--connection", "k", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(again["streams"][0]["rows_read"], 0, "{again}");
 }

@@ -56,7 +56,10 @@ pub fn record(key: Option<&str>, value: Option<&str>, millis: i64) -> Record {
         key: key.map(|k| k.as_bytes().to_vec()),
         value: value.map(|v| v.as_bytes().to_vec()),
         headers: BTreeMap::new(),
-        timestamp: Utc.timestamp_millis_opt(millis).single().expect("timestamp"),
+        timestamp: Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .expect("timestamp"),
     }
 }
 
@@ -81,10 +84,11 @@ pub fn produce(topic: &str, messages: &[Message]) {
         let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
         for (i, (partition, key, value)) in messages.iter().enumerate() {
             let millis = 1_704_067_200_000 + i as i64;
-            by_partition
-                .entry(*partition)
-                .or_default()
-                .push(record(key.as_deref(), value.as_deref(), millis));
+            by_partition.entry(*partition).or_default().push(record(
+                key.as_deref(),
+                value.as_deref(),
+                millis,
+            ));
         }
         for (partition, records) in by_partition {
             produce_to(&client, topic, partition, records).await;

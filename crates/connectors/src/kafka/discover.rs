@@ -108,7 +108,7 @@ async fn sample(
         let mut taken = 0;
         while offset < end && taken < per_partition {
             let (records, _) = client
-                .fetch_records(offset, 1..config.fetch_max_bytes, 500)
+                .fetch_records(offset, 1..config.fetch_max_bytes, 0)
                 .await
                 .map_err(|e| classify(&doing("sampling messages"), e))?;
             let Some(last) = records.last() else { break };

@@ -97,7 +97,13 @@ pub async fn read(
     }
     drop(tx);
     drop(client);
-    let mut rows = Rows::new(out.schema().clone(), config.format, config.key_format);
+    let keyed = stream.write_mode.is_keyed();
+    let mut rows = Rows::new(
+        out.schema().clone(),
+        config.format,
+        config.key_format,
+        keyed,
+    );
     let mut dead = Vec::new();
     let mut committed =
         (state.is_some() && stream.sync_mode != SyncMode::FullRefresh).then(|| saved.clone());
@@ -212,7 +218,9 @@ async fn fetch(
     let partition = client.partition();
     let (mut offset, mut empty) = (start, 0);
     while offset < end {
-        let chunk = match client.fetch_records(offset, 1..max_bytes, 500).await {
+        // No wait: every offset up to the end is there already (and some brokers, tansu
+        // 0.6 among them, wait out the whole time even when messages are ready).
+        let chunk = match client.fetch_records(offset, 1..max_bytes, 0).await {
             Ok((mut records, _)) => {
                 records.retain(|r| r.offset >= offset && r.offset < end);
                 match records.last() {
@@ -222,6 +230,7 @@ async fn fetch(
                     }
                     None if empty + 1 < EMPTY_FETCHES => {
                         empty += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         continue;
                     }
                     None => {

@@ -70,6 +70,8 @@ pub struct Rows {
     value_schema: SchemaRef,
     format: ValueFormat,
     key_format: KeyFormat,
+    /// The stream is written by key (merge): a message without one cannot be.
+    keyed: bool,
     normalizer: Normalizer,
     json: Vec<Map<String, Value>>,
     raw: Vec<Option<Vec<u8>>>,
@@ -82,8 +84,9 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Rows of `schema` (the value columns, then [`metadata_fields`]).
-    pub fn new(schema: SchemaRef, format: ValueFormat, key_format: KeyFormat) -> Self {
+    /// Rows of `schema` (the value columns, then [`metadata_fields`]); `keyed` when the
+    /// stream is written by key.
+    pub fn new(schema: SchemaRef, format: ValueFormat, key_format: KeyFormat, keyed: bool) -> Self {
         let values = schema.fields().len() - metadata_fields().len();
         let value_schema = Arc::new(Schema::new(schema.fields()[..values].to_vec()));
         Self {
@@ -92,6 +95,7 @@ impl Rows {
             value_schema,
             format,
             key_format,
+            keyed,
             json: Vec::new(),
             raw: Vec::new(),
             keys: Vec::new(),
@@ -130,6 +134,18 @@ impl Rows {
                 }
             },
         };
+        if key.is_none() && self.keyed {
+            let why = "the message has no key, and the stream is written by key (`write`); \
+                       give every message a key, or write the stream with `write = \"append\"`";
+            return Some(self.dead(
+                partition,
+                offset,
+                at(why.into()),
+                None,
+                record.value.as_deref(),
+                Map::new(),
+            ));
+        }
         let tombstone = record.value.is_none();
         match self.format {
             ValueFormat::Json => match json_value(record.value.as_deref()) {

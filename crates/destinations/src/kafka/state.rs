@@ -100,7 +100,7 @@ impl StateTopic {
         while offset < end {
             let (records, _) = self
                 .partition
-                .fetch_records(offset, 1..(8 << 20), 500)
+                .fetch_records(offset, 1..(8 << 20), 0)
                 .await
                 .map_err(read)?;
             let Some(last) = records.last() else {
