@@ -27,6 +27,7 @@ mod history;
 mod http;
 mod kafka;
 mod kafka_common;
+mod kafka_destination;
 mod kafka_follow;
 mod limits;
 mod lock;
