@@ -1,6 +1,7 @@
 //! The conformance kit (`elt_core::testkit`) against each source: `sample` and `calendar`
-//! in memory, `http` against a local test server, `postgres` and `mysql` against a fresh
-//! database on the local servers
+//! in memory, `http` against a local test server, `kafka` against a fresh topic on the test
+//! broker (`ELT_TEST_KAFKA`, default 127.0.0.1:9092: `scripts/kafka.sh start`), `postgres`
+//! and `mysql` against a fresh database on the local servers
 //! (`ELT_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
 //! `ELT_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 
@@ -215,5 +216,72 @@ paginator = { type = "cursor_token", path = "/next_page", param = "page" }
     };
     for check in kit.run().await {
         println!("http: {check}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_passes_the_kit() {
+    use elt_kafka::rskafka::client::ClientBuilder;
+    use elt_kafka::rskafka::client::partition::{Compression, UnknownTopicHandling};
+    use elt_kafka::rskafka::record::Record;
+
+    let broker = std::env::var("ELT_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+    let client = ClientBuilder::new(vec![broker.clone()])
+        .build()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("no Kafka broker at {broker} ({e}); run scripts/kafka.sh start")
+        });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("elt_kit_{nanos}");
+    elt_kafka::ensure_topic(&client, &topic, 3, 1)
+        .await
+        .unwrap();
+    for partition in 0..3 {
+        let records: Vec<Record> = (0..1500)
+            .map(|i| Record {
+                key: Some(format!("p{partition}-{i}").into_bytes()),
+                value: Some(format!("{{\"i\":{i},\"p\":{partition}}}").into_bytes()),
+                headers: Default::default(),
+                timestamp: elt_kafka::rskafka::chrono::Utc::now(),
+            })
+            .collect();
+        let writer = client
+            .partition_client(topic.as_str(), partition, UnknownTopicHandling::Retry)
+            .await
+            .unwrap();
+        // Several produce requests: batches of a fetch end at their boundaries.
+        for chunk in records.chunks(250) {
+            writer
+                .produce(chunk.to_vec(), Compression::NoCompression)
+                .await
+                .unwrap();
+        }
+    }
+    let kit = SourceKit {
+        factory: factory("kafka"),
+        cases: ConfigCases {
+            config: json!({ "bootstrap_servers": [broker], "topics": [topic], "batch_rows": 333 }),
+            bad_options: vec![
+                ("batch_rows", json!(0)),
+                ("format", json!("xml")),
+                ("bootstrap_servers", json!(["no-port"])),
+                ("topic_pattern", json!("(")),
+            ],
+            unreachable: Some(json!({
+                "bootstrap_servers": ["127.0.0.1:1"],
+                "topics": ["x"],
+                "timeout_secs": 2,
+                "sasl": { "mechanism": "scram-sha-256", "username": "elt", "password": "kit-secret-pw" }
+            })),
+            secrets: vec!["kit-secret-pw".into()],
+        },
+        streams: vec![],
+    };
+    for check in kit.run().await {
+        println!("kafka: {check}");
     }
 }
