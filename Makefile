@@ -29,9 +29,11 @@ specs: duckdb
 
 ## Benchmark against the binary COPY floor on the local PostgreSQL (ROWS=1000000 by default;
 ## LINEITEM=6000000 adds the TPC-H lineitem-shaped table; CDC=1000000 adds single-row
-## updates replayed by change data capture, which needs wal_level = logical).
+## updates replayed by change data capture, which needs wal_level = logical; KAFKA=1000000
+## adds a topic of JSON messages into DuckDB, on the broker of scripts/kafka.sh).
 ROWS ?= 1000000
 LINEITEM ?= 0
 CDC ?= 0
+KAFKA ?= 0
 bench: duckdb
-	cargo run --release --quiet -p elt-bench -- --rows $(ROWS) --lineitem-rows $(LINEITEM) --cdc-updates $(CDC)
+	cargo run --release --quiet -p elt-bench -- --rows $(ROWS) --lineitem-rows $(LINEITEM) --cdc-updates $(CDC) --kafka-messages $(KAFKA)

@@ -16,7 +16,9 @@
 //! - with `--lineitem-rows N`, a TPC-H lineitem-shaped table against its own floor
 //!   (`lineitem.rs`);
 //! - with `--cdc-updates N`, N single-row updates replayed by change data capture, next to a
-//!   watermark sync of the same changes (`cdc.rs`).
+//!   watermark sync of the same changes (`cdc.rs`);
+//! - with `--kafka-messages N`, a topic of N JSON messages into DuckDB against a plain fetch
+//!   loop (`kafka.rs`).
 //!
 //! Next to wall time it reports CPU seconds (user + system) of the child (elt, or the
 //! floor's reader) and of the local PostgreSQL server (every `postgres` process, with the
@@ -33,6 +35,7 @@ use sqlx::{Connection, Executor, PgConnection};
 
 mod cdc;
 mod database;
+mod kafka;
 mod lineitem;
 mod measure;
 mod procfs;
@@ -59,6 +62,13 @@ struct Args {
     /// same changes (0 leaves the workload out; needs `wal_level = logical`).
     #[arg(long, default_value_t = 0)]
     cdc_updates: u64,
+    /// JSON messages on a topic of the local Kafka broker, synced into DuckDB (0 leaves
+    /// the workload out; needs `scripts/kafka.sh start`).
+    #[arg(long, default_value_t = 0)]
+    kafka_messages: u64,
+    /// The Kafka broker of `--kafka-messages`.
+    #[arg(long, env = "ELT_TEST_KAFKA", default_value = "127.0.0.1:9092")]
+    kafka: String,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -80,6 +90,8 @@ enum Child {
         #[arg(long)]
         reconcile_deletes: bool,
     },
+    /// Fetch every message of a topic and discard it; prints the count.
+    KafkaFloor { broker: String, topic: String },
 }
 
 fn main() -> Result<()> {
@@ -94,6 +106,9 @@ fn main() -> Result<()> {
             connection,
             reconcile_deletes,
         }) => runtime.block_on(sync(&config, &connection, reconcile_deletes)),
+        Some(Child::KafkaFloor { broker, topic }) => {
+            runtime.block_on(kafka::floor(&broker, &topic))
+        }
         None => runtime.block_on(run(&args)),
     }
 }
@@ -332,6 +347,10 @@ async fn run(args: &Args) -> Result<()> {
     if args.cdc_updates > 0 {
         let (changes, watermark) = cdc::run(&args.pg_url, dir.path(), args.cdc_updates).await?;
         cdc::report(args.cdc_updates, &changes, &watermark);
+    }
+    if args.kafka_messages > 0 {
+        let (floor, load) = kafka::run(&args.kafka, dir.path(), args.kafka_messages).await?;
+        kafka::report(&floor, &load);
     }
     if w1_parallel.output != w1.output {
         bail!(
