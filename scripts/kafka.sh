@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A Kafka-compatible broker for the kafka tests, examples and benchmark: tansu (a broker
-# in Rust, from crates.io) with its in-memory storage engine, on 127.0.0.1:9092.
+# in Rust, built with `cargo install`) with its in-memory storage engine, on 127.0.0.1:9092.
 #   scripts/kafka.sh start   installs tansu once (about 17 minutes on 2 cores; cached under
 #                            $ELT_TOOLS_DIR, default /var/tmp/elt-tools), then starts it
 #                            unless a broker already answers on the port

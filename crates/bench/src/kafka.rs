@@ -93,9 +93,9 @@ fn order(i: u64) -> Record {
         i % 1000,
         i % 100,
         1 + i % 9,
-        i % 3 == 0,
+        i.is_multiple_of(3),
         ["eu", "us", "apac"][(i % 3) as usize],
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             "null".to_owned()
         } else {
             format!("\"note {i}\"")

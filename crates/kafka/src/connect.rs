@@ -44,7 +44,6 @@ pub struct Sasl {
     /// The user name.
     pub username: String,
     /// The password, such as `${KAFKA_PASSWORD}`; resolved when connecting, never printed.
-    #[schemars(with = "String")]
     pub password: Secret,
 }
 

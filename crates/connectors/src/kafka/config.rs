@@ -105,7 +105,7 @@ fn default_sample_messages() -> usize {
 }
 
 fn default_batch_rows() -> usize {
-    50_000
+    10_000
 }
 
 fn default_fetch_max_bytes() -> i32 {
