@@ -26,6 +26,7 @@ mod examples_dbt;
 mod history;
 mod http;
 mod kafka;
+mod kafka_auth;
 mod kafka_common;
 mod kafka_destination;
 mod kafka_follow;

@@ -141,9 +141,22 @@ impl Brokers {
         if let Some(tls) = &self.tls {
             builder = builder.tls_config(Arc::new(client_tls(tls)?));
         }
-        // rskafka retries a refused bootstrap until its deadline; this bounds the rest.
-        let connecting = match tokio::time::timeout(timeout, builder.build()).await {
-            Ok(result) => result.map_err(|e| classify("connecting to the brokers", e)),
+        // rskafka retries a refused bootstrap (and a refused login) until its deadline and
+        // then says why; this bounds a broker that accepts and never answers.
+        let limit = timeout + Duration::from_secs(2);
+        let connecting = match tokio::time::timeout(limit, builder.build()).await {
+            Ok(result) => result.map_err(|e| {
+                let error = classify("connecting to the brokers", e);
+                match self.sasl.is_none() && error.message().contains("early eof") {
+                    // A broker that requires a login closes the connection on the first
+                    // request of a client that sends none.
+                    true => Error::config(format!(
+                        "{}; if the brokers require authentication, set `sasl`",
+                        error.message()
+                    )),
+                    false => error,
+                }
+            }),
             Err(_) => Err(Error::transient(format!(
                 "connecting to the brokers {}: no answer within {} s (`timeout_secs`)",
                 self.bootstrap_servers.join(","),
