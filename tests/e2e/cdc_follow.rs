@@ -3,10 +3,10 @@
 //! the follower killed (SIGKILL) at 20 random moments ends exactly equal to the source, no
 //! change applied twice.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::common::Project;
+use crate::common::{Project, Random, terminate};
 use sqlx::{Connection, PgConnection};
 
 use crate::pg::{block_on, execute, fresh_database, project_toml, query};
@@ -76,18 +76,6 @@ fn replayed_log(project: &Project) -> Vec<String> {
     )
 }
 
-/// A small deterministic generator (xorshift), seeded per run and printed on failure.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// One random transaction over the three tables on `conn`; returns the rows it changed.
 async fn random_transaction(
     conn: &mut PgConnection,
@@ -145,22 +133,7 @@ fn sigterm_lets_the_last_run_commit_and_follow_catches_up() {
         "UPDATE a SET v = -1 WHERE id <= 10; DELETE FROM b WHERE id = 1",
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "--follow ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = terminate(&mut child);
     assert_eq!(exit.code(), Some(0), "a clean stop");
     for table in ["a", "b"] {
         assert_eq!(

@@ -208,3 +208,37 @@ pub fn stream<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json:
         .and_then(|s| s.iter().find(|s| s["stream"] == name))
         .expect("stream in summary")
 }
+
+/// A small deterministic generator (xorshift), seeded per run and printed on failure.
+pub struct Random(pub u64);
+
+impl Random {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Sends SIGTERM to `child` (an `elt sync --follow`) and waits for it to exit, at most 30
+/// seconds; returns its exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            return exit;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "--follow ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

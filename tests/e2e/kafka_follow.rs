@@ -2,10 +2,10 @@
 //! (SIGKILL) at 20 random moments: after the producer stops and a last sync, the table
 //! holds every produced message exactly once; SIGTERM stops a follower cleanly.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::common::Project;
+use crate::common::{Project, Random, terminate};
 use crate::kafka_common::{client, fresh_topic, kafka_project, produce_to, record};
 use crate::pg::block_on;
 
@@ -27,18 +27,6 @@ fn follow(project: &Project) -> Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start elt sync --follow")
-}
-
-/// A small deterministic generator (xorshift), seeded per run and printed on failure.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]
@@ -97,22 +85,7 @@ fn twenty_kills_while_a_producer_writes_end_with_every_message_once() {
     // The last follower catches up and stops on SIGTERM after its last commit.
     let mut last = follow(&project);
     std::thread::sleep(Duration::from_secs(3));
-    let status = Command::new("kill")
-        .args(["-TERM", &last.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = last.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "--follow ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = terminate(&mut last);
     assert_eq!(exit.code(), Some(0), "a clean stop");
     project
         .elt(&["sync", "--connection", "k", "--quiet"])

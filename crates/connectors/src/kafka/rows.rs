@@ -115,7 +115,12 @@ impl Rows {
     /// Adds one message of `partition` as a row, or returns it as a dead letter.
     pub fn push(&mut self, partition: i32, message: RecordAndOffset) -> Option<DeadLetter> {
         let RecordAndOffset { record, offset } = message;
-        let at = |why: String| format!("partition {partition}, offset {offset}: {why}");
+        let at = |why: &str| format!("partition {partition}, offset {offset}: {why}");
+        // The message as it came, for a dead letter: its raw value and metadata.
+        let raw = |why: &str, key: Option<String>| {
+            let value = record.value.as_deref();
+            dead_letter(partition, offset, at(why), key, value, Map::new())
+        };
         let key = match (record.key.as_deref(), self.key_format) {
             (None, _) => None,
             (Some(bytes), KeyFormat::Base64) => Some(BASE64.encode(bytes)),
@@ -123,71 +128,46 @@ impl Rows {
                 Ok(text) => Some(text.to_owned()),
                 Err(_) => {
                     let why = "the key is not UTF-8 text; set `key_format = \"base64\"`";
-                    return Some(self.dead(
-                        partition,
-                        offset,
-                        at(why.into()),
-                        None,
-                        record.value.as_deref(),
-                        Map::new(),
-                    ));
+                    return Some(raw(why, None));
                 }
             },
         };
         if key.is_none() && self.keyed {
             let why = "the message has no key, and the stream is written by key (`write`); \
                        give every message a key, or write the stream with `write = \"append\"`";
-            return Some(self.dead(
-                partition,
-                offset,
-                at(why.into()),
-                None,
-                record.value.as_deref(),
-                Map::new(),
-            ));
+            return Some(raw(why, None));
         }
         let tombstone = record.value.is_none();
+        let not_text = record
+            .value
+            .as_deref()
+            .is_some_and(|v| std::str::from_utf8(v).is_err());
         match self.format {
-            ValueFormat::Json => match json_value(record.value.as_deref()) {
-                Ok(value) => match self.normalizer.row(value, &[]) {
+            ValueFormat::Json => {
+                let value = match json_value(record.value.as_deref()) {
+                    Ok(value) => value,
+                    Err(why) => return Some(raw(&why, key)),
+                };
+                match self.normalizer.row(value, &[]) {
                     Ok(row) => self.json.push(row),
+                    // A field that does not fit: the value's fields go with the letter, so
+                    // a replay decodes them into the stream's columns.
                     Err(dead) => {
-                        let reason = at(dead.reason);
                         return Some(match serde_json::from_str(&dead.record) {
                             Ok(Value::Object(fields)) => {
-                                self.dead(partition, offset, reason, key, None, fields)
+                                let reason = at(&dead.reason);
+                                dead_letter(partition, offset, reason, key, None, fields)
                             }
-                            _ => self.dead(
-                                partition,
-                                offset,
-                                reason,
-                                key,
-                                record.value.as_deref(),
-                                Map::new(),
-                            ),
+                            _ => raw(&dead.reason, key),
                         });
                     }
-                },
-                Err(why) => {
-                    let raw = record.value.as_deref();
-                    return Some(self.dead(partition, offset, at(why), key, raw, Map::new()));
                 }
-            },
-            ValueFormat::Text => match record.value.as_deref().map(std::str::from_utf8) {
-                Some(Err(_)) => {
-                    let why = "the value is not UTF-8 text; set `format = \"bytes\"`".to_owned();
-                    return Some(self.dead(
-                        partition,
-                        offset,
-                        at(why),
-                        key,
-                        record.value.as_deref(),
-                        Map::new(),
-                    ));
-                }
-                _ => self.raw.push(record.value),
-            },
-            ValueFormat::Bytes => self.raw.push(record.value),
+            }
+            ValueFormat::Text if not_text => {
+                let why = "the value is not UTF-8 text; set `format = \"bytes\"`";
+                return Some(raw(why, key));
+            }
+            ValueFormat::Text | ValueFormat::Bytes => self.raw.push(record.value),
         }
         self.keys.push(key);
         self.partitions.push(partition);
@@ -196,35 +176,6 @@ impl Rows {
         self.headers.push(headers_json(&record.headers));
         self.tombstones.push(tombstone);
         None
-    }
-
-    /// A dead letter of the message at `partition`/`offset`: the value's `fields` (so a
-    /// replay decodes them into the stream's columns) or its `raw` value as text (base64
-    /// when it is not UTF-8) under `_elt_raw_value`, and its metadata.
-    fn dead(
-        &self,
-        partition: i32,
-        offset: i64,
-        reason: String,
-        key: Option<String>,
-        raw: Option<&[u8]>,
-        fields: Map<String, Value>,
-    ) -> DeadLetter {
-        let mut record = fields;
-        if let Some(bytes) = raw {
-            let raw = match std::str::from_utf8(bytes) {
-                Ok(text) => Value::String(text.to_owned()),
-                Err(_) => serde_json::json!({ "base64": BASE64.encode(bytes) }),
-            };
-            record.insert("_elt_raw_value".into(), raw);
-        }
-        record.insert(KEY.into(), key.map_or(Value::Null, Value::String));
-        record.insert(PARTITION.into(), partition.into());
-        record.insert(OFFSET.into(), offset.into());
-        DeadLetter {
-            reason,
-            record: Value::Object(record).to_string(),
-        }
     }
 
     /// The waiting rows as one batch (None when there are none).
@@ -279,6 +230,34 @@ impl Rows {
         RecordBatch::try_new(self.schema.clone(), columns)
             .map(Some)
             .map_err(|e| Error::bug(format!("building a batch of Kafka messages: {e}")))
+    }
+}
+
+/// A dead letter of the message at `partition`/`offset`: the value's `fields` (so a
+/// replay decodes them into the stream's columns) or its `raw` value as text (base64 when
+/// it is not UTF-8) under `_elt_raw_value`, and its metadata.
+fn dead_letter(
+    partition: i32,
+    offset: i64,
+    reason: String,
+    key: Option<String>,
+    raw: Option<&[u8]>,
+    fields: Map<String, Value>,
+) -> DeadLetter {
+    let mut record = fields;
+    if let Some(bytes) = raw {
+        let raw = match std::str::from_utf8(bytes) {
+            Ok(text) => Value::String(text.to_owned()),
+            Err(_) => serde_json::json!({ "base64": BASE64.encode(bytes) }),
+        };
+        record.insert("_elt_raw_value".into(), raw);
+    }
+    record.insert(KEY.into(), key.map_or(Value::Null, Value::String));
+    record.insert(PARTITION.into(), partition.into());
+    record.insert(OFFSET.into(), offset.into());
+    DeadLetter {
+        reason,
+        record: Value::Object(record).to_string(),
     }
 }
 

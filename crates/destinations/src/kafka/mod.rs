@@ -137,9 +137,14 @@ impl Destination for KafkaDestinationConfig {
         Ok(Some(self.brokers().endpoint()))
     }
 
+    /// Connects and lists the topics; creates nothing (the state topic comes with the
+    /// first sync).
     async fn check(&self) -> Result<()> {
         let client = self.brokers().connect().await?;
-        state::StateTopic::open(&client, self).await.map(|_| ())
+        let listed = client.list_topics().await;
+        listed
+            .map(|_| ())
+            .map_err(|e| elt_kafka::classify("listing the topics", e))
     }
 
     async fn open(&self, connection: &str, dataset: &str) -> Result<Box<dyn DestinationSession>> {

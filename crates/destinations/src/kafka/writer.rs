@@ -69,23 +69,15 @@ impl<'a> KafkaWriter<'a> {
     /// The message key of `record`: the primary key's value as text (a JSON array of them
     /// for a key of several columns); None without a key.
     fn key(&self, record: &Value) -> Option<Vec<u8>> {
-        let key = &self.stream.primary_key;
-        let text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let text = match self.stream.primary_key.as_slice() {
+            [] => return None,
+            [one] => match &record[one] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+            many => Value::Array(many.iter().map(|k| record[k].clone()).collect()).to_string(),
         };
-        match key.as_slice() {
-            [] => None,
-            [one] => Some(text(&record[one]).into_bytes()),
-            many => {
-                let values: Vec<&Value> = many.iter().map(|k| &record[k]).collect();
-                Some(
-                    Value::from(values.into_iter().cloned().collect::<Vec<_>>())
-                        .to_string()
-                        .into_bytes(),
-                )
-            }
-        }
+        Some(text.into_bytes())
     }
 
     fn record(&self, key: Option<Vec<u8>>, value: String) -> Record {
@@ -207,9 +199,7 @@ impl StreamWriter for KafkaWriter<'_> {
     /// Acknowledged messages cannot be taken back; the state stays where it was.
     async fn rollback(&mut self) -> Result<()> {
         self.state = None;
-        if !self.topic.is_empty() {
-            tracing::debug!(topic = %self.topic, "rolled back: messages sent since the last commit stay on the topic");
-        }
+        tracing::debug!(topic = %self.topic, "rolled back: messages sent since the last commit stay on the topic");
         Ok(())
     }
 }
