@@ -105,7 +105,7 @@ pub async fn read(
         keyed,
     );
     let mut dead = Vec::new();
-    let mut committed =
+    let mut checkpointed =
         (state.is_some() && stream.sync_mode != SyncMode::FullRefresh).then(|| saved.clone());
     while let Some(chunk) = rx.recv().await {
         let (partition, messages) = match chunk? {
@@ -124,7 +124,7 @@ pub async fn read(
         if rows.len() + dead.len() >= config.batch_rows {
             send(out, &mut rows, &mut dead).await?;
             out.checkpoint(checkpoint(&positions)).await?;
-            committed = Some(positions.clone());
+            checkpointed = Some(positions.clone());
         }
     }
     while let Some(joined) = fetchers.join_next().await {
@@ -133,7 +133,7 @@ pub async fn read(
     send(out, &mut rows, &mut dead).await?;
     // Also without new rows when the positions moved (a first read of an empty topic,
     // `start = "latest"`, retention): the next run starts where the partitions stand.
-    if committed.as_ref() != Some(&positions) {
+    if checkpointed.as_ref() != Some(&positions) {
         out.checkpoint(checkpoint(&positions)).await?;
     }
     Ok(())
