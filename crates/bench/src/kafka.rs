@@ -59,8 +59,7 @@ pub async fn floor(broker: &str, topic: &str) -> Result<()> {
         let reader = client
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await?;
-        let end = elt_kafka::end_offset(&reader).await?;
-        let mut offset = 0;
+        let (mut offset, end) = elt_kafka::bounds(&reader).await?;
         while offset < end {
             let (records, _) = reader.fetch_records(offset, 1..(4 << 20), 0).await?;
             let last = records.last().context("an empty fetch before the end")?;

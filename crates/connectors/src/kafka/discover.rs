@@ -8,7 +8,7 @@ use elt_core::arrow::datatypes::{Field, Schema};
 use elt_core::{Catalog, Error, Result, StreamDescriptor};
 use elt_kafka::classify;
 use elt_kafka::rskafka::client::Client;
-use elt_kafka::rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+use elt_kafka::rskafka::client::partition::UnknownTopicHandling;
 use serde_json::Value;
 
 use super::config::{KafkaConfig, ValueFormat};
@@ -99,12 +99,7 @@ async fn sample(
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(|e| classify(&doing("opening"), e))?;
-        let earliest = client
-            .get_offset(OffsetAt::Earliest)
-            .await
-            .map_err(|e| classify(&doing("the earliest offset"), e))?;
-        let end = elt_kafka::end_offset(&client).await?;
-        let mut offset = earliest;
+        let (mut offset, end) = elt_kafka::bounds(&client).await?;
         let mut taken = 0;
         while offset < end && taken < per_partition {
             let (records, _) = client

@@ -5,11 +5,10 @@
 //! rows sent before it).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use elt_core::{ConfiguredStream, Emitter, Error, Result, StreamState, SyncMode};
 use elt_kafka::classify;
-use elt_kafka::rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use elt_kafka::rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use elt_kafka::rskafka::record::RecordAndOffset;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -64,9 +63,7 @@ pub async fn read(
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(|e| classify(&doing("opening"), e))?;
-        let earliest =
-            offset_at(&client, OffsetAt::Earliest, &doing("the earliest offset")).await?;
-        let end = elt_kafka::end_offset(&client).await?;
+        let (earliest, end) = elt_kafka::bounds(&client).await?;
         let start = match saved.get(&partition) {
             Some(&next) if next > end => {
                 return Err(Error::config(format!(
@@ -92,7 +89,7 @@ pub async fn read(
             let tx = tx.clone();
             let max_bytes = config.fetch_max_bytes;
             let what = doing("fetching messages");
-            fetchers.spawn(fetch(Arc::new(client), start, end, max_bytes, what, tx));
+            fetchers.spawn(fetch(client, start, end, max_bytes, what, tx));
         }
     }
     drop(tx);
@@ -188,10 +185,6 @@ fn saved_offsets(topic: &str, state: &StreamState) -> Result<Offsets> {
         .collect()
 }
 
-async fn offset_at(client: &PartitionClient, at: OffsetAt, doing: &str) -> Result<i64> {
-    client.get_offset(at).await.map_err(|e| classify(doing, e))
-}
-
 /// What a fetch task hands the batch builder.
 enum Fetched {
     /// The next messages of a partition, in offset order.
@@ -208,7 +201,7 @@ const EMPTY_FETCHES: u32 = 5;
 /// (only transaction markers are left) ends where it is, with a note: the next run tries
 /// again from there, so nothing is skipped.
 async fn fetch(
-    client: Arc<PartitionClient>,
+    client: PartitionClient,
     start: i64,
     end: i64,
     max_bytes: i32,

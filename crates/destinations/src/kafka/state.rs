@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 
 use elt_core::{Error, Result, StateMap, StreamState};
 use elt_kafka::rskafka::client::Client;
-use elt_kafka::rskafka::client::partition::{
-    Compression, OffsetAt, PartitionClient, UnknownTopicHandling,
-};
+use elt_kafka::rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use elt_kafka::rskafka::record::Record;
 use elt_kafka::{classify, ensure_topic};
 
@@ -86,16 +84,7 @@ impl StateTopic {
     async fn latest(&self) -> Result<BTreeMap<String, Option<String>>> {
         let doing = |what: &str| format!("{what} state topic {}", self.topic);
         let read = |e| classify(&doing("reading"), e);
-        let mut offset = self
-            .partition
-            .get_offset(OffsetAt::Earliest)
-            .await
-            .map_err(read)?;
-        let end = self
-            .partition
-            .get_offset(OffsetAt::Latest)
-            .await
-            .map_err(read)?;
+        let (mut offset, end) = elt_kafka::bounds(&self.partition).await?;
         let mut latest = BTreeMap::new();
         while offset < end {
             let (records, _) = self
