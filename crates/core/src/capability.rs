@@ -63,6 +63,20 @@ pub trait TestResultLog: Send {
     /// Appends the results of one test run: the sync's run id after a sync, `elt test`'s
     /// own otherwise.
     async fn record_test_results(&mut self, run_id: &str, results: &[TestResult]) -> Result<()>;
+
+    /// The connection's newest `limit` results, newest first (`elt ui`'s history).
+    async fn test_history(&mut self, limit: usize) -> Result<Vec<RecordedTest>>;
+}
+
+/// A data test's result as recorded, with its test run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedTest {
+    /// The sync's run id, or `elt test`'s own.
+    pub run_id: String,
+    /// When it was recorded, in microseconds since the Unix epoch.
+    pub tested_at_us: i64,
+    /// The result.
+    pub result: TestResult,
 }
 
 /// What one column of a run's loaded rows looked like, as `_elt_profiles` keeps it.

@@ -46,6 +46,11 @@ pub struct WriteSummary {
     pub state: Option<StreamState>,
     /// Seconds spent loading and committing (excluding time waiting for the source).
     pub load_secs: f64,
+    /// Seconds each commit took (its staged rows' move, state and dead letters included),
+    /// in order; failed commits are not in it.
+    pub commit_secs: Vec<f64>,
+    /// Seconds each batch took to load (staged or written), in order.
+    pub batch_secs: Vec<f64>,
 }
 
 /// A destination of raw tables.
@@ -70,6 +75,20 @@ pub trait Destination: Send + Sync {
         dataset: &str,
     ) -> Result<Box<dyn DestinationSession>> {
         self.open(connection, dataset).await
+    }
+
+    /// A session that reads the run records, state, dead letters and test results (and the
+    /// tables' columns, not their rows) that the last writer published, without ever
+    /// waiting for or blocking a writer, also while a sync runs: what `elt ui` reads, and
+    /// what `elt runs`, `state show` and `dead-letter list` fall back to while a sync holds
+    /// a single-writer file. By default, [`Self::open_reader`] (destinations whose readers
+    /// never wait for writers).
+    async fn open_published(
+        &self,
+        connection: &str,
+        dataset: &str,
+    ) -> Result<Box<dyn DestinationSession>> {
+        self.open_reader(connection, dataset).await
     }
 
     /// Opens a session for one run of `connection`, writing into `dataset` (a schema).

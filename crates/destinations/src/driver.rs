@@ -1,6 +1,7 @@
 //! The load driver every destination shares: it owns the loop over one stream's
 //! [`Message`]s, the commit policy, the state and dead letters waiting for the next commit,
-//! the accounting of rows received and loaded, and the [`WriteSummary`]. A destination
+//! the accounting of rows received and loaded, each batch's and commit's time (and a
+//! `commit` tracing span per commit), and the [`WriteSummary`]. A destination
 //! supplies a [`StreamWriter`]: where a batch goes, how staged rows reach the table, and
 //! how a transaction writes its state and commits.
 //!
@@ -22,6 +23,7 @@ use elt_core::{
     ConfiguredStream, DeadLetter, Message, Result, StreamState, WriteMode, WriteSummary,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// When a load commits.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +148,9 @@ impl Load {
                     match elt_core::previous::with_columns(batch, stream) {
                         Ok(batch) => writer.stage(batch).await.map(|rows| {
                             self.uncommitted_rows += rows;
+                            self.summary
+                                .batch_secs
+                                .push(started.elapsed().as_secs_f64());
                         }),
                         Err(e) => Err(e),
                     }
@@ -201,6 +206,21 @@ impl Load {
     /// Commits the open transaction with the latest checkpoint's state and the dead letters
     /// gathered since the last commit.
     async fn commit<W: StreamWriter + ?Sized>(&mut self, writer: &mut W, last: bool) -> Result<()> {
+        let span = tracing::info_span!("commit", last);
+        let started = Instant::now();
+        self.commit_in(writer, last).instrument(span).await?;
+        self.summary
+            .commit_secs
+            .push(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// [`Self::commit`]'s work, inside its span.
+    async fn commit_in<W: StreamWriter + ?Sized>(
+        &mut self,
+        writer: &mut W,
+        last: bool,
+    ) -> Result<()> {
         self.uncommitted_rows += writer.move_staged().await?;
         let removed = writer.before_commit(last).await?;
         self.uncommitted_rows = self.uncommitted_rows.saturating_sub(removed);

@@ -4,11 +4,13 @@
 use duckdb::Connection;
 use elt_core::{Error, Result};
 
-/// Runs blocking DuckDB work off the async threads.
+/// Runs blocking DuckDB work off the async threads, inside the caller's tracing span (so
+/// its logs and the driver's commit spans keep their run and stream).
 pub(super) async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
         .await
         .map_err(|e| Error::bug("a DuckDB task panicked").caused_by(e))?
 }

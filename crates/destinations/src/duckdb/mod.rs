@@ -23,6 +23,11 @@
 //! error of kind `Locked` naming the holder's PID. The operating system drops the lock when
 //! a process dies, so a killed run leaves no stale lock.
 //!
+//! Readers: a writing session publishes the dataset's bookkeeping to a snapshot file
+//! beside the database when a stream's run ends and after test results (`snapshot.rs`), which
+//! `open_published` reads, so `elt ui` and `elt runs` see a sync's runs while it holds the
+//! file.
+//!
 //! Limits: one writer per file (run streams of one file one process at a time); Arrow
 //! types without a DuckDB mapping (Decimal256, Float16, unions) are refused by name.
 
@@ -38,6 +43,7 @@ mod quality;
 mod queries;
 mod run_log;
 mod session;
+mod snapshot;
 mod tables;
 mod types;
 
@@ -91,6 +97,23 @@ impl Destination for DuckDbDestination {
         dataset: &str,
     ) -> Result<Box<dyn DestinationSession>> {
         let session = DuckDbSession::open_reader(self.config.clone(), connection, dataset).await?;
+        Ok(Box::new(session))
+    }
+
+    async fn open_published(
+        &self,
+        connection: &str,
+        dataset: &str,
+    ) -> Result<Box<dyn DestinationSession>> {
+        let snapshot = snapshot::path(&self.config.path, dataset);
+        let config = match snapshot.exists() {
+            true => DuckDbConfig {
+                path: snapshot.to_string_lossy().into_owned(),
+                ..self.config.clone()
+            },
+            false => self.config.clone(),
+        };
+        let session = DuckDbSession::open_reader(config, connection, dataset).await?;
         Ok(Box::new(session))
     }
 }

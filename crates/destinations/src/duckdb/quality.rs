@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use duckdb::params;
-use elt_core::capability::{ColumnProfile, ProfileLog, TestResult, TestResultLog};
+use elt_core::capability::{ColumnProfile, ProfileLog, RecordedTest, TestResult, TestResultLog};
 use elt_core::{Result, quote_ident};
 
-use super::db::in_transaction;
+use super::db::{db_error, in_transaction};
 use super::session::DuckDbSession;
 
 #[async_trait]
@@ -39,6 +39,44 @@ impl TestResultLog for DuckDbSession {
                 }
                 Ok(())
             })
+        })
+        .await?;
+        self.publish().await;
+        Ok(())
+    }
+
+    async fn test_history(&mut self, limit: usize) -> Result<Vec<RecordedTest>> {
+        let sql = format!(
+            "SELECT run_id, epoch_us(tested_at), stream, test, severity, passed, failing_rows,
+                    samples::VARCHAR, observed, detail
+             FROM {}._elt_test_results WHERE connection = ?
+             ORDER BY tested_at DESC LIMIT ?",
+            quote_ident(&self.dataset)
+        );
+        let connection = self.connection.clone();
+        self.with_conn(move |conn| {
+            let read = |e| db_error("reading _elt_test_results", e);
+            let mut stmt = conn.prepare(&sql).map_err(read)?;
+            let rows = stmt
+                .query_map(params![connection, limit as i64], |row| {
+                    Ok(RecordedTest {
+                        run_id: row.get(0)?,
+                        tested_at_us: row.get(1)?,
+                        result: TestResult {
+                            stream: row.get(2)?,
+                            test: row.get(3)?,
+                            severity: row.get(4)?,
+                            passed: row.get(5)?,
+                            failing_rows: row.get::<_, i64>(6)? as u64,
+                            samples: serde_json::from_str(&row.get::<_, String>(7)?)
+                                .unwrap_or_default(),
+                            observed: row.get(8)?,
+                            detail: row.get(9)?,
+                        },
+                    })
+                })
+                .map_err(read)?;
+            rows.collect::<duckdb::Result<Vec<_>>>().map_err(read)
         })
         .await
     }

@@ -74,7 +74,14 @@ impl RunLog for DuckDbSession {
                 .map(drop)
             })
         })
-        .await
+        .await?;
+        // A stream's end is what readers wait for; its start (`running`) is not worth a
+        // snapshot's cost on every short run.
+        self.run_open = record.status == RunStatus::Running;
+        if !self.run_open {
+            self.publish().await;
+        }
+        Ok(())
     }
 
     async fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>> {

@@ -27,6 +27,10 @@ use crate::driver::CommitPolicy;
 pub struct DuckDbSession {
     conn: Option<Connection>,
     policy: CommitPolicy,
+    /// The file, when this session writes it (and so publishes the readers' snapshot).
+    writes: Option<String>,
+    /// A stream's `_elt_runs` row is open (`running`): its end publishes, not its loads.
+    pub(super) run_open: bool,
     pub(super) connection: String,
     pub(super) dataset: String,
 }
@@ -50,6 +54,7 @@ impl DuckDbSession {
             )));
         }
         let (ds, owner) = (quote_ident(dataset), connection.to_owned());
+        let path = config.path.clone();
         let conn = run_blocking(move || {
             let conn = connect(&config, Access::ReadWrite)?;
             conn.execute_batch(&bookkeeping_ddl(&ds))
@@ -61,6 +66,8 @@ impl DuckDbSession {
         Ok(Self {
             policy,
             conn: Some(conn),
+            writes: Some(path),
+            run_open: false,
             connection: connection.to_owned(),
             dataset: dataset.to_owned(),
         })
@@ -84,9 +91,26 @@ impl DuckDbSession {
         Ok(Self {
             policy,
             conn: Some(conn),
+            writes: None,
+            run_open: false,
             connection: connection.to_owned(),
             dataset: dataset.to_owned(),
         })
+    }
+
+    /// Publishes the readers' snapshot (`snapshot.rs`) when this session writes; a failure
+    /// is a warning, never a failed run.
+    pub(super) async fn publish(&mut self) {
+        let Some(file) = self.writes.clone() else {
+            return;
+        };
+        let dataset = self.dataset.clone();
+        let published = self
+            .with_conn(move |conn| super::snapshot::publish(conn, &file, &dataset))
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "could not publish the readers' snapshot of the run");
+        }
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -160,6 +184,10 @@ impl DestinationSession for DuckDbSession {
         match loaded {
             Ok((conn, summary, result)) => {
                 self.conn = Some(conn);
+                // Writes outside a recorded run (a dead-letter replay) publish at once.
+                if !self.run_open {
+                    self.publish().await;
+                }
                 (summary, result)
             }
             Err(e) => (WriteSummary::default(), Err(e)),
@@ -168,20 +196,23 @@ impl DestinationSession for DuckDbSession {
     async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize> {
         let table = format!("{}._elt_state", quote_ident(&self.dataset));
         let (connection, stream) = (self.connection.clone(), stream.map(str::to_owned));
-        self.with_conn(move |conn| {
-            let removed = match stream {
-                Some(s) => conn.execute(
-                    &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
-                    params![connection, s],
-                ),
-                None => conn.execute(
-                    &format!("DELETE FROM {table} WHERE connection = ?"),
-                    params![connection],
-                ),
-            };
-            removed.map_err(|e| db_error("resetting the state", e))
-        })
-        .await
+        let removed = self
+            .with_conn(move |conn| {
+                let removed = match stream {
+                    Some(s) => conn.execute(
+                        &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
+                        params![connection, s],
+                    ),
+                    None => conn.execute(
+                        &format!("DELETE FROM {table} WHERE connection = ?"),
+                        params![connection],
+                    ),
+                };
+                removed.map_err(|e| db_error("resetting the state", e))
+            })
+            .await?;
+        self.publish().await;
+        Ok(removed)
     }
 
     crate::offer_every_capability!();

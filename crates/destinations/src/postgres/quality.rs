@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use elt_core::Result;
-use elt_core::capability::{ColumnProfile, ProfileLog, TestResult, TestResultLog};
+use elt_core::capability::{ColumnProfile, ProfileLog, RecordedTest, TestResult, TestResultLog};
+use sqlx::Row;
 
 use super::session::PgSession;
 
@@ -57,6 +58,40 @@ impl TestResultLog for PgSession {
                       samples jsonb, observed double precision, detail text";
         self.append_json("_elt_test_results", record, run_id, rows)
             .await
+    }
+
+    async fn test_history(&mut self, limit: usize) -> Result<Vec<RecordedTest>> {
+        let sql = format!(
+            "SELECT run_id, {}, stream, test, severity, passed, failing_rows, samples::text,
+                    observed, detail
+             FROM {}._elt_test_results WHERE connection = $1
+             ORDER BY tested_at DESC LIMIT $2",
+            super::sql::to_us("tested_at"),
+            self.ds
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&self.connection)
+            .bind(limit as i64)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| self.target.error("reading _elt_test_results", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| RecordedTest {
+                run_id: row.get(0),
+                tested_at_us: row.get(1),
+                result: TestResult {
+                    stream: row.get(2),
+                    test: row.get(3),
+                    severity: row.get(4),
+                    passed: row.get(5),
+                    failing_rows: row.get::<i64, _>(6) as u64,
+                    samples: serde_json::from_str(row.get::<&str, _>(7)).unwrap_or_default(),
+                    observed: row.get(8),
+                    detail: row.get(9),
+                },
+            })
+            .collect())
     }
 }
 

@@ -7,13 +7,10 @@ use elt_core::{Error, Result, RunRecord, RunStatus};
 use sqlx::Row;
 
 use super::session::PgSession;
+use super::sql::to_us;
 
 /// A timestamp from microseconds since the epoch, in SQL.
 const FROM_US: &str = "'epoch'::timestamptz + interval '1 microsecond' *";
-/// Microseconds since the epoch of a timestamptz column, in SQL.
-fn to_us(column: &str) -> String {
-    format!("(extract(epoch FROM {column}) * 1000000)::bigint")
-}
 #[async_trait]
 impl RunLog for PgSession {
     async fn record_run(&mut self, record: &RunRecord) -> Result<()> {

@@ -57,3 +57,8 @@ pub(super) fn copy_in<'a>(
         }
     })
 }
+
+/// `column` (a timestamptz) as microseconds since the Unix epoch, in SQL.
+pub(super) fn to_us(column: &str) -> String {
+    format!("(extract(epoch FROM {column}) * 1000000)::bigint")
+}
