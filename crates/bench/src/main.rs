@@ -4,7 +4,8 @@
 //!
 //! Workloads, each in a child process so its peak RSS (VmHWM from /proc) is its own:
 //! - floor: `COPY orders TO STDOUT (FORMAT binary)`, bytes discarded;
-//! - W1: `elt sync` full load into a fresh DuckDB file (also with `parallelism = 4`), and
+//! - W1: `elt sync` full load into a fresh DuckDB file (also with metrics recorded and
+//!   written as with `--metrics-file`, and with `parallelism = 4`), and
 //!   into PostgreSQL (schema `elt_raw` of the same database: binary COPY in, binary COPY
 //!   out);
 //! - W2: incremental merge after 1% updates and 1% inserts;
@@ -89,6 +90,9 @@ enum Child {
         connection: String,
         #[arg(long)]
         reconcile_deletes: bool,
+        /// Record the run's metrics and write them here (the cost of `--metrics-file`).
+        #[arg(long)]
+        metrics_file: Option<String>,
     },
     /// Fetch every message of a topic and discard it; prints the count.
     KafkaFloor { broker: String, topic: String },
@@ -105,7 +109,13 @@ fn main() -> Result<()> {
             config,
             connection,
             reconcile_deletes,
-        }) => runtime.block_on(sync(&config, &connection, reconcile_deletes)),
+            metrics_file,
+        }) => runtime.block_on(sync(
+            &config,
+            &connection,
+            reconcile_deletes,
+            metrics_file.as_deref(),
+        )),
         Some(Child::KafkaFloor { broker, topic }) => {
             runtime.block_on(kafka::floor(&broker, &topic))
         }
@@ -126,13 +136,22 @@ async fn floor(url: &str, table: &str) -> Result<()> {
     Ok(())
 }
 
-async fn sync(config: &str, connection: &str, reconcile_deletes: bool) -> Result<()> {
+async fn sync(
+    config: &str,
+    connection: &str,
+    reconcile_deletes: bool,
+    metrics_file: Option<&str>,
+) -> Result<()> {
     let project = elt_runner::Project::load(config)?;
     let options = elt_runner::SyncOptions {
         reconcile_deletes,
+        metrics: metrics_file.map(|_| elt_runner::Metrics::new()),
         ..Default::default()
     };
     let report = elt_runner::sync(&project, connection, &options).await?;
+    if let (Some(path), Some(metrics)) = (metrics_file, &options.metrics) {
+        metrics.write_textfile(Path::new(path))?;
+    }
     if report.status != elt_runner::RunOutcome::Succeeded {
         bail!("sync failed: {}", report.to_table());
     }
@@ -188,61 +207,6 @@ fn insert_sql(from: u64, to: u64, updated_at: &str) -> String {
     )
 }
 
-fn write_config(dir: &Path, url: &str, rows: u64) -> Result<String> {
-    project::write(
-        dir,
-        "elt.toml",
-        &format!(
-            r#"
-[sources.pg]
-type = "postgres"
-url = "{url}"
-
-[sources.sample]
-type = "sample"
-customers = 0
-products = 0
-orders = {rows}
-
-[destinations.pg_duck]
-type = "duckdb"
-path = "pg.duckdb"
-
-[destinations.pg_duck_parallel]
-type = "duckdb"
-path = "pg_parallel.duckdb"
-
-[destinations.pg_pg]
-type = "postgres"
-url = "{url}"
-
-[destinations.sample_duck]
-type = "duckdb"
-path = "sample.duckdb"
-
-[connections.bench]
-source = "pg"
-destination = "pg_duck"
-
-[connections.bench_parallel]
-source = "pg"
-destination = "pg_duck_parallel"
-streams = [{{ name = "public.orders", parallelism = 4 }}]
-
-[connections.bench_pg]
-source = "pg"
-destination = "pg_pg"
-dataset = "elt_raw"
-
-[connections.sample]
-source = "sample"
-destination = "sample_duck"
-streams = [{{ name = "orders", write = "append" }}]
-"#
-        ),
-    )
-}
-
 async fn run(args: &Args) -> Result<()> {
     let url = database::url_of(&args.pg_url, "elt_bench");
     let rows = args.rows;
@@ -251,11 +215,19 @@ async fn run(args: &Args) -> Result<()> {
     seed(&args.pg_url, rows).await?;
     eprintln!("seeded in {:.1}s", started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir()?;
-    let config = write_config(dir.path(), &url, rows)?;
+    let config = project::orders(dir.path(), &url, rows)?;
     let sync = |connection: &str| measure(&["sync", &config, connection]);
 
     let floor = measure(&["floor", &url])?;
     let w1 = sync("bench")?;
+    let metrics_file = dir.path().join("elt.prom");
+    let w1_metrics = measure(&[
+        "sync",
+        &config,
+        "bench_metrics",
+        "--metrics-file",
+        &metrics_file.to_string_lossy(),
+    ])?;
     let w1_parallel = sync("bench_parallel")?;
     let w1_pg = sync("bench_pg")?;
     let changed = (rows / 100).max(1);
@@ -314,6 +286,11 @@ async fn run(args: &Args) -> Result<()> {
         rows,
     );
     line("W1: full load into DuckDB", &w1, w1.output);
+    line(
+        "W1 with metrics (--metrics-file)",
+        &w1_metrics,
+        w1_metrics.output,
+    );
     line("W1 with parallelism = 4", &w1_parallel, w1_parallel.output);
     line("W1: full load into PostgreSQL", &w1_pg, w1_pg.output);
     line("W2: 1% updated + 1% new, merge", &w2, w2.output);

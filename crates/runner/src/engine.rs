@@ -102,6 +102,9 @@ pub async fn sync(
             if let Some(observer) = &options.observer {
                 observer.stream_finished(&report);
             }
+            if let Some(metrics) = &options.metrics {
+                metrics.stream_finished(connection, &report, unix_now());
+            }
             // A stream locked by another worker does not stop the others; a bug does.
             let fatal = report.error_kind == Some(ErrorKind::Bug);
             reports.push(report);
@@ -153,7 +156,12 @@ pub async fn sync(
         Ok::<_, Error>((reports, tests))
     }
     .instrument(span.clone())
-    .await?;
+    .await
+    .inspect_err(|_| {
+        if let Some(metrics) = &options.metrics {
+            metrics.run_finished(connection, "failed", started.elapsed().as_secs_f64());
+        }
+    })?;
     let (reports, tests) = reports;
     let report = SyncReport {
         version: crate::report::REPORT_VERSION,
@@ -168,6 +176,9 @@ pub async fn sync(
         tests,
     };
     span.in_scope(|| tracing::info!(status = report.status.as_str(), "sync finished"));
+    if let Some(metrics) = &options.metrics {
+        metrics.run_finished(connection, report.status.as_str(), report.duration_secs);
+    }
     Ok(report)
 }
 
@@ -236,6 +247,7 @@ async fn after_commit(
             return;
         }
     };
+    report.measures.source_lag_bytes = Some(kept);
     let megabytes = kept as f64 / 1e6;
     report.notes.push(format!(
         "the replication slot keeps {megabytes:.1} MB of WAL on the source"
@@ -252,6 +264,11 @@ async fn after_commit(
         report.error_kind = Some(error.kind());
         report.error = Some(error.detail());
     }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
 }
 
 /// Times one run plans a stream again after its columns changed mid-read.

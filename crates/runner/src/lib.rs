@@ -17,8 +17,10 @@ pub mod checks;
 pub mod config;
 pub mod datatests;
 pub mod engine;
+pub mod metrics;
 mod options;
 pub mod plan;
+pub mod read;
 pub mod reconcile;
 pub mod registry;
 pub mod replay;
@@ -29,4 +31,5 @@ mod stream;
 
 pub use config::Project;
 pub use engine::{Observer, SyncOptions, sync};
+pub use metrics::Metrics;
 pub use report::{RunOutcome, StreamReport, SyncReport};

@@ -8,7 +8,6 @@ use clap::Parser;
 fn main() {
     let args = cli::args::Cli::parse();
     let log_format = args.log_format;
-    cli::logging::init(args.verbose, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -19,6 +18,14 @@ fn main() {
             std::process::exit(cli::exit::FAILED);
         }
     };
+    let telemetry = match cli::telemetry::from_env(runtime.handle()) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(cli::exit::CONFIG);
+        }
+    };
+    cli::logging::init(args.verbose, log_format, telemetry.as_ref());
     let code = match runtime.block_on(cli::commands::run(args)) {
         Ok(code) => code,
         Err(e) => {
@@ -32,6 +39,9 @@ fn main() {
             code
         }
     };
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     // Do not wait for blocking tasks (a DuckDB load torn down by an error) at shutdown.
     runtime.shutdown_background();
     std::process::exit(code);

@@ -30,6 +30,8 @@ pub struct SyncOptions {
     /// Fail a cdc stream whose replication slot still keeps more WAL than this many bytes
     /// after the stream committed (the source server's disk is filling).
     pub max_slot_lag: Option<u64>,
+    /// Where the run's metrics are recorded (the CLI serves or writes them).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// Hooks for progress display. Every method has an empty default.

@@ -71,6 +71,23 @@ pub struct StreamReport {
     #[serde(skip)]
     #[schemars(skip)]
     pub replan: bool,
+    /// Timings and sizes for the metrics, not in the summary.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub measures: Measures,
+}
+
+/// What a stream's run measured beside its report's numbers, for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Measures {
+    /// Approximate Arrow bytes the source sent.
+    pub bytes_read: u64,
+    /// Seconds of each commit, over every attempt.
+    pub commit_secs: Vec<f64>,
+    /// Seconds of each batch's load, over every attempt.
+    pub batch_secs: Vec<f64>,
+    /// Bytes of change log the source still keeps after the commit (cdc).
+    pub source_lag_bytes: Option<u64>,
 }
 
 impl StreamReport {
@@ -82,6 +99,13 @@ impl StreamReport {
         self.watermark_before = earlier.watermark_before;
         self.duration_secs += earlier.duration_secs;
         self.attempts += earlier.attempts;
+        self.measures.bytes_read += earlier.measures.bytes_read;
+        let mut commits = earlier.measures.commit_secs;
+        commits.append(&mut self.measures.commit_secs);
+        self.measures.commit_secs = commits;
+        let mut batches = earlier.measures.batch_secs;
+        batches.append(&mut self.measures.batch_secs);
+        self.measures.batch_secs = batches;
         let mut notes = earlier.notes;
         notes.append(&mut self.notes);
         self.notes = notes;

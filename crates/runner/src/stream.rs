@@ -72,6 +72,7 @@ struct StreamRun<'a> {
     dead_lettered: u64,
     observer: Option<Arc<dyn BatchObserver>>,
     replan: bool,
+    measures: crate::report::Measures,
 }
 
 /// The stream as the destination gets it: in the checks' schema, with the checks.
@@ -118,6 +119,7 @@ impl<'a> StreamRun<'a> {
             dead_lettered: 0,
             observer: None,
             replan: false,
+            measures: Default::default(),
         }
     }
 
@@ -285,8 +287,11 @@ impl<'a> StreamRun<'a> {
     }
 
     /// Adds one attempt's numbers to the stream's.
-    fn count(&mut self, stats: &ReadStats, extract_secs: f64, summary: WriteSummary) {
+    fn count(&mut self, stats: &ReadStats, extract_secs: f64, mut summary: WriteSummary) {
         self.record.rows_read += stats.rows();
+        self.measures.bytes_read += stats.bytes.load(Ordering::Relaxed);
+        self.measures.commit_secs.append(&mut summary.commit_secs);
+        self.measures.batch_secs.append(&mut summary.batch_secs);
         self.replan |= stats.replan.load(Ordering::Relaxed);
         self.dead_lettered += stats.dead_lettered.load(Ordering::Relaxed);
         self.notes.extend(stats.notes());
@@ -376,6 +381,7 @@ impl<'a> StreamRun<'a> {
             error_kind: error.as_ref().map(Error::kind),
             error: record.error,
             replan: self.replan,
+            measures: self.measures,
         }
     }
 }

@@ -97,6 +97,9 @@ pub enum Command {
     },
     /// Write a dbt `sources.yml` describing a connection's raw tables.
     DbtSources(DbtSourcesArgs),
+    /// Serve a local web page of the connections: runs, freshness, errors, data tests,
+    /// dead letters (with replay), state and schema plans, and `/metrics`.
+    Ui(UiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -114,6 +117,18 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// Options of `elt ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The port (0: any free one; the address is printed at start).
+    #[arg(long, default_value_t = 8040)]
+    pub port: u16,
+    /// Listen on this address instead of 127.0.0.1 (such as 0.0.0.0); every request then
+    /// needs the token printed at start.
+    #[arg(long, value_name = "IP")]
+    pub listen: Option<std::net::IpAddr>,
 }
 
 /// Options of `elt dbt-sources`.
@@ -185,6 +200,15 @@ pub struct SyncArgs {
     /// Ctrl-C, which let the current run finish and commit first.
     #[arg(long, conflicts_with_all = ["full_refresh", "backfill_from"])]
     pub follow: bool,
+    /// Write the run's metrics in Prometheus' text format to this file when it ends (for
+    /// node exporter's textfile collector; replaced atomically, after every run with
+    /// --follow).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// With --follow: serve the metrics for Prometheus at http://ADDR/metrics (such as
+    /// 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR", requires = "follow")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// With --follow: seconds between the end of a run and the start of the next.
     #[arg(long, value_name = "SECS", default_value_t = 5, requires = "follow",
           value_parser = clap::value_parser!(u64).range(..=elt_core::bounds::MAX_SECS))]

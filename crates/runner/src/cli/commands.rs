@@ -80,6 +80,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
+        Command::Ui(args) => {
+            let ip = args.listen.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+            super::ui::serve(&cli.config, std::net::SocketAddr::new(ip, args.port)).await
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "elt", &mut std::io::stdout());
             Ok(exit::SUCCESS)
@@ -209,6 +213,15 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         LogFormat::Human => Display::Lines,
     };
     let progress = (!args.quiet).then(|| Arc::new(Progress::new(display)));
+    let metrics = (args.metrics_file.is_some()
+        || args.metrics_listen.is_some()
+        || super::telemetry::exporting())
+    .then(elt_runner::Metrics::new);
+    if let (Some(addr), Some(metrics)) = (args.metrics_listen, &metrics) {
+        let listener = super::ui::bind(addr, "--metrics-listen").await?;
+        tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+        super::ui::serve_metrics(listener, metrics.clone());
+    }
     let options = SyncOptions {
         streams: args.streams,
         full_refresh: args.full_refresh,
@@ -221,7 +234,9 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         reconcile_deletes: args.reconcile_deletes,
         max_dead_letter: args.max_dead_letter,
         max_slot_lag: args.max_slot_lag,
+        metrics,
     };
+    let metrics_file = args.metrics_file.as_deref();
     // A failure before any stream started still names the streams it was to sync.
     let planned = options.streams.clone().or_else(|| {
         let configured = project.connections.get(&connection)?.streams.as_ref()?;
@@ -233,10 +248,27 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
     };
     if args.follow {
         let interval = std::time::Duration::from_secs(args.follow_interval);
-        let run = || one_run(project, &connection, &options, &context, args.json);
+        let run = || {
+            one_run(
+                project,
+                &connection,
+                &options,
+                &context,
+                args.json,
+                metrics_file,
+            )
+        };
         return super::follow::follow(interval, run).await;
     }
-    let code = one_run(project, &connection, &options, &context, args.json).await?;
+    let code = one_run(
+        project,
+        &connection,
+        &options,
+        &context,
+        args.json,
+        metrics_file,
+    )
+    .await?;
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -250,10 +282,15 @@ async fn one_run(
     options: &SyncOptions,
     context: &str,
     json: bool,
+    metrics_file: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
-    let report = elt_runner::sync(project, connection, options)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context(context.to_owned()))?;
+    let report = elt_runner::sync(project, connection, options).await;
+    if let (Some(path), Some(metrics)) = (metrics_file, &options.metrics) {
+        metrics.write_textfile(path).map_err(|e| {
+            Error::config(format!("--metrics-file: cannot write {}", path.display())).caused_by(e)
+        })?;
+    }
+    let report = report.map_err(|e| anyhow::Error::new(e).context(context.to_owned()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -280,10 +317,11 @@ async fn state(project: &Project, action: StateAction) -> anyhow::Result<i32> {
             stream,
             json,
         } => {
-            let (config, _, destination) = project.connection(&connection.connection)?;
-            let mut session = destination
-                .open_reader(&connection.connection, &config.dataset)
-                .await?;
+            let reading = elt_runner::read::bookkeeping(project, &connection.connection).await?;
+            if let Some(note) = &reading.note {
+                eprintln!("elt: {note}");
+            }
+            let mut session = reading.session;
             let mut states = session.state().await?;
             if let Some(stream) = &stream {
                 states.retain(|name, _| name == stream);

@@ -3,8 +3,10 @@
 //!
 //! A JSON line carries `timestamp` (UTC, RFC 3339), `level`, `target`, `message`, the
 //! event's own fields, and the fields of every span it happened in, flattened: `connection`
-//! and `run_id` from the sync, `stream` from the stream. What it does not do: choose what
-//! is logged (the engine and connectors do) or print results (those go to stdout).
+//! and `run_id` from the sync, `stream` from the stream. With OTLP export on
+//! (`telemetry.rs`), the same spans also become OpenTelemetry spans. What it does not do:
+//! choose what is logged (the engine and connectors do) or print results (those go to
+//! stdout).
 
 use std::io::{IsTerminal, Write};
 
@@ -20,25 +22,26 @@ use tracing_subscriber::util::SubscriberInitExt;
 use super::args::LogFormat;
 
 /// Installs the logger. Human logs show warnings by default (`-v` info, `-vv` debug);
-/// JSON logs start at info, since collectors filter. `RUST_LOG` overrides both.
-pub fn init(verbose: u8, format: LogFormat) {
+/// JSON logs start at info, since collectors filter. `RUST_LOG` overrides both. With
+/// `telemetry`, spans also go to OpenTelemetry, at info whatever the log level.
+pub fn init(verbose: u8, format: LogFormat, telemetry: Option<&super::telemetry::Telemetry>) {
     let level = match (verbose, format) {
         (0, LogFormat::Human) => "warn",
         (0 | 1, _) => "info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    match format {
-        LogFormat::Human => tracing_subscriber::fmt()
-            .with_env_filter(filter)
+    let lines = match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
-        LogFormat::Json => tracing_subscriber::registry()
-            .with(filter)
-            .with(JsonLines)
-            .init(),
-    }
+            .boxed(),
+        LogFormat::Json => JsonLines.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(telemetry.map(super::telemetry::Telemetry::layer))
+        .init();
 }
 
 /// Writes each event as one JSON line on stderr.

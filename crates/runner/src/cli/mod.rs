@@ -13,6 +13,8 @@ pub mod logging;
 pub mod plan;
 pub mod progress;
 pub mod runs;
+pub mod telemetry;
+pub mod ui;
 
 /// Exit codes, documented in the README.
 pub mod exit {

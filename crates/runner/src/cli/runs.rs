@@ -1,9 +1,9 @@
 //! `elt runs`: a connection's recent runs from the destination's `_elt_runs`, as a table or
 //! as JSON (`{"version": 1, "connection": …, "runs": [one object per stream of a run]}`).
 //!
-//! It opens a destination session, so it waits for nothing: while a sync of the same
-//! DuckDB file runs it fails with exit 3. Opening also marks the runs of killed processes
-//! `abandoned`, as a sync would. For a connection with cdc streams it also asks the source
+//! It reads without a lock and waits for nothing: while a sync of the same DuckDB file
+//! runs, it reads the runs that sync has published (`elt_runner::read`) and says so on
+//! stderr. For a connection with cdc streams it also asks the source
 //! what each stream's replication slot keeps now (WAL kept, lag), under `slots` in JSON.
 
 use chrono::{DateTime, SecondsFormat};
@@ -67,8 +67,11 @@ pub async fn runs(
     limit: usize,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let (config, _, destination) = project.connection(connection)?;
-    let mut session = destination.open_reader(connection, &config.dataset).await?;
+    let reading = elt_runner::read::bookkeeping(project, connection).await?;
+    if let Some(note) = &reading.note {
+        eprintln!("elt: {note}");
+    }
+    let mut session = reading.session;
     let log = session
         .run_log()
         .ok_or_else(|| elt_core::capability::missing("run log (`_elt_runs`)", "`elt runs`"))?;

@@ -7,7 +7,10 @@ use elt_core::{Catalog, ConfiguredStream, Error, Result, SyncMode, WriteMode};
 use crate::config::{Connection, StreamConfig};
 
 mod cdc;
+mod changes;
 mod columns;
+
+pub use changes::{PlannedChange, StreamPlan, schema_plan};
 
 use crate::options::SyncOptions;
 use columns::{hash_columns, select_columns, track_previous};
