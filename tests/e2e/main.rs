@@ -51,4 +51,5 @@ mod ssh;
 mod sshd;
 mod tls;
 mod ui;
+mod ui_actions;
 mod ui_common;

@@ -1,42 +1,14 @@
 //! `elt ui` over a demo project after three syncs (one failing) and two test runs: headless
 //! Chromium loads every page, the tests read the rendered DOM (stream names, row counts
 //! equal to `_elt_runs`, the failed run's error), screenshots are saved under the target
-//! directory; cross-origin and forged POSTs are refused; and the page keeps serving while a
-//! sync holds the DuckDB file, showing the run once it ends.
+//! directory (`ELT_BLESS=1` also renews docs/ui-connection.png, the README's); and the
+//! page keeps serving while a sync holds the DuckDB file, showing the run once it ends.
+//! Its actions and access rules: `ui_actions.rs`.
 
 use std::path::PathBuf;
 
-use crate::common::{DESTINATION, Project};
-use crate::ui_common::{Ui, rendered_dom, request, screenshot};
-
-/// The demo project at `generation`, in batches of 500 rows (10 for the failing sync:
-/// its fail point comes after a full batch, and a generation changes ~1% of the rows).
-fn demo_toml(generation: u32) -> String {
-    demo_toml_in_batches(generation, 500)
-}
-
-fn demo_toml_in_batches(generation: u32, batch_rows: u32) -> String {
-    format!(
-        r#"
-[sources.sample]
-type = "sample"
-customers = 300
-products = 50
-orders = 2000
-batch_rows = {batch_rows}
-generation = {generation}
-{DESTINATION}
-[connections.demo]
-source = "sample"
-destination = "local"
-max_retries = 0
-
-[[connections.demo.tests]]
-stream = "orders"
-not_null = ["customer_id", "status"]
-"#
-    )
-}
+use crate::common::Project;
+use crate::ui_common::{Ui, demo_toml, demo_toml_in_batches, rendered_dom, request, screenshot};
 
 /// Text as Chromium serializes it inside an element.
 fn dom_text(text: &str) -> String {
@@ -111,6 +83,11 @@ fn every_page_renders_the_demo_after_three_syncs_one_failing() {
         let shot = shots.join(format!("{name}.png"));
         screenshot(profile.path(), &ui.url(path), &shot);
         eprintln!("screenshot of {path}: {}", shot.display());
+        // `ELT_BLESS=1` renews the README's screenshot from this run.
+        if name == "connection" && std::env::var_os("ELT_BLESS").is_some() {
+            let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ui-connection.png");
+            std::fs::copy(&shot, readme).expect("copy the README's screenshot");
+        }
         doms.insert(name, dom);
     }
 
@@ -179,73 +156,6 @@ fn every_page_renders_the_demo_after_three_syncs_one_failing() {
 }
 
 #[test]
-fn cross_origin_and_forged_posts_are_refused_and_the_page_s_own_form_syncs() {
-    let project = Project::new(&demo_toml(0));
-    project
-        .elt(&["sync", "--connection", "demo"])
-        .expect_code(0);
-    let ui = Ui::start(&project, &[]);
-    let page = request(&ui.addr, "GET", "/connections/demo", &[], "");
-    assert_eq!(page.status, 200);
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_owned();
-    let form = format!("csrf={csrf}");
-    let ty = "Content-Type: application/x-www-form-urlencoded";
-    let own = format!("Origin: http://{}", ui.addr);
-    let refused = [
-        vec![ty, "Origin: http://evil.example"],
-        vec![ty, "Sec-Fetch-Site: cross-site"],
-        vec![ty],
-    ];
-    for headers in &refused {
-        let r = request(&ui.addr, "POST", "/connections/demo/sync", headers, &form);
-        assert_eq!(r.status, 403, "{headers:?}: {}", r.body);
-        assert!(r.body.contains("cross-site request refused"), "{}", r.body);
-    }
-    let forged = request(
-        &ui.addr,
-        "POST",
-        "/connections/demo/sync",
-        &[ty, &own],
-        "csrf=not-the-token",
-    );
-    assert_eq!(forged.status, 403);
-    let rebound = request(&ui.addr, "GET", "/", &["Host: evil.example"], "");
-    assert_eq!(rebound.status, 403, "a DNS-rebinding Host is refused");
-    // The refusals started nothing: one run in the file. The page's own form syncs.
-    assert_eq!(
-        project.query("SELECT count(DISTINCT run_id)::VARCHAR FROM raw._elt_runs"),
-        ["1"]
-    );
-    let ok = request(
-        &ui.addr,
-        "POST",
-        "/connections/demo/sync",
-        &[ty, &own],
-        &form,
-    );
-    assert_eq!(ok.status, 303, "{}", ok.headers);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let page = request(&ui.addr, "GET", "/connections/demo", &[], "");
-        if page.body.matches("data-run=").count() == 6 && !page.body.contains(">running<") {
-            assert!(page.body.contains("succeeded"), "{}", page.body);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sync did not show up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
-#[test]
 fn the_page_keeps_serving_while_a_sync_holds_the_file_and_shows_its_run_when_it_ends() {
     let project = Project::new(&demo_toml(0));
     project
@@ -289,70 +199,5 @@ fn the_page_keeps_serving_while_a_sync_holds_the_file_and_shows_its_run_when_it_
             .count(),
         3,
         "the new run's streams"
-    );
-}
-
-#[test]
-fn dead_letters_show_their_reasons_and_the_replay_button_loads_them() {
-    let toml = crate::common::sample_toml(1_000, 500, 0).replace(
-        "[connections.demo]\nsource = \"sample\"\ndestination = \"local\"\n",
-        "[connections.demo]\nsource = \"sample\"\ndestination = \"local\"\nstreams = [\n  { name = \"orders\", json_schema_path = \"orders.json\" },\n]\n",
-    );
-    let project = Project::new(&toml);
-    let schema = |maximum: u32| {
-        let text = format!(
-            r#"{{"type": "object", "properties": {{"quantity": {{"type": "integer", "maximum": {maximum}}}}}}}"#
-        );
-        std::fs::write(project.dir().join("orders.json"), text).unwrap();
-    };
-    schema(7);
-    project
-        .elt(&["sync", "--connection", "demo"])
-        .expect_code(0);
-    let dead: usize = project.query("SELECT count(*)::VARCHAR FROM raw._elt_dead_letter")[0]
-        .parse()
-        .unwrap();
-    assert!(dead > 0);
-    let ui = Ui::start(&project, &[]);
-    let page = request(&ui.addr, "GET", "/connections/demo/dead-letters", &[], "");
-    assert_eq!(page.status, 200);
-    assert_eq!(page.body.matches("<td class=\"reason\">").count(), dead);
-    assert!(
-        page.body
-            .contains("/quantity: 8 is greater than the maximum of 7"),
-        "{}",
-        page.body
-    );
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the replay form's token")
-        .to_owned();
-
-    schema(9);
-    let own = format!("Origin: http://{}", ui.addr);
-    let replayed = request(
-        &ui.addr,
-        "POST",
-        "/connections/demo/dead-letters/replay",
-        &["Content-Type: application/x-www-form-urlencoded", &own],
-        &format!("csrf={csrf}&stream=orders"),
-    );
-    assert_eq!(replayed.status, 303, "{}", replayed.body);
-    let after = request(&ui.addr, "GET", "/connections/demo/dead-letters", &[], "");
-    assert!(
-        after.body.contains(&format!("orders: {dead} replayed")),
-        "{}",
-        after.body
-    );
-    assert!(
-        after.body.contains("no dead letters"),
-        "the page reads the replay's snapshot"
-    );
-    assert_eq!(
-        project.query("SELECT count(*)::VARCHAR FROM raw.orders"),
-        ["1000"]
     );
 }

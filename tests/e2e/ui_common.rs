@@ -7,13 +7,15 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::common::Project;
+use crate::common::{DESTINATION, Project};
 
 /// A running `elt ui` of a project, stopped on drop.
 pub struct Ui {
     child: Child,
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (or the `--listen` address).
     pub addr: String,
+    /// The access token it printed (only for addresses other than loopback).
+    pub token: Option<String>,
 }
 
 impl Ui {
@@ -29,13 +31,17 @@ impl Ui {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("read the address");
-        let addr = line
+        let (addr, rest) = line
             .trim()
             .strip_prefix("elt ui: http://")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("elt ui printed {line:?}"))
-            .to_owned();
-        Self { child, addr }
+            .and_then(|rest| rest.split_once('/'))
+            .unwrap_or_else(|| panic!("elt ui printed {line:?}"));
+        let token = rest.strip_prefix("?token=").map(str::to_owned);
+        Self {
+            child,
+            addr: addr.to_owned(),
+            token,
+        }
     }
 
     /// `http://ADDR/PATH`.
@@ -146,4 +152,33 @@ pub fn screenshot(profile: &Path, url: &str, path: &Path) {
         "chromium screenshot: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The demo project at `generation`, in batches of 500 rows (10 for the failing sync:
+/// its fail point comes after a full batch, and a generation changes ~1% of the rows).
+pub fn demo_toml(generation: u32) -> String {
+    demo_toml_in_batches(generation, 500)
+}
+
+pub fn demo_toml_in_batches(generation: u32, batch_rows: u32) -> String {
+    format!(
+        r#"
+[sources.sample]
+type = "sample"
+customers = 300
+products = 50
+orders = 2000
+batch_rows = {batch_rows}
+generation = {generation}
+{DESTINATION}
+[connections.demo]
+source = "sample"
+destination = "local"
+max_retries = 0
+
+[[connections.demo.tests]]
+stream = "orders"
+not_null = ["customer_id", "status"]
+"#
+    )
 }

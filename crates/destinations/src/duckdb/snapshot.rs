@@ -11,8 +11,8 @@
 //! It is written beside the file under another name and renamed over the last one, so a
 //! reader sees one whole snapshot. What it is not: a copy of the data (data tests, `elt
 //! reconcile` and loads never read it), or kept in step with a run's commits in between
-//! (a stream's run shows up when it ends). Each publish costs a new file of about 1 MB
-//! and its fsyncs (about 10 ms).
+//! (a stream's run shows up when it ends). Each publish costs a new file of about 0.8 MB
+//! and its fsyncs (about 14 ms, docs/benchmarks.md).
 
 use std::path::PathBuf;
 
