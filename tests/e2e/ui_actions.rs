@@ -42,6 +42,13 @@ fn cross_origin_and_forged_posts_are_refused_and_the_page_s_own_form_syncs() {
         "csrf=not-the-token",
     );
     assert_eq!(forged.status, 403);
+    let unknown = request(&ui.addr, "GET", "/connections/nope", &[], "");
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("no connection named nope"),
+        "{}",
+        unknown.body
+    );
     let rebound = request(&ui.addr, "GET", "/", &["Host: evil.example"], "");
     assert_eq!(rebound.status, 403, "a DNS-rebinding Host is refused");
     // The refusals started nothing: one run in the file. The page's own form syncs.

@@ -23,24 +23,27 @@ pub struct ActionForm {
     stream: Option<String>,
 }
 
-/// The project as its file says now, knowing connection `name` when given; else the page
-/// that says why not.
-fn project(app: &App, name: Option<&str>) -> Result<Project, Box<Response>> {
+/// A page that says why a request cannot be served (its status and an error).
+pub struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = page("Cannot show this", None, &self.1);
+        (self.0, Html(body)).into_response()
+    }
+}
+
+/// The project as its file says now, knowing connection `name` when given.
+fn project(app: &App, name: Option<&str>) -> Result<Project, Refusal> {
     let project = Project::load(&app.config).map_err(|e| {
-        let body = layout::error(&format!("the project file {}", app.config.display()), &e);
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html(page("Project", None, &body)),
-        )
-            .into_response()
+        let what = format!("the project file {}", app.config.display());
+        Refusal(StatusCode::INTERNAL_SERVER_ERROR, layout::error(&what, &e))
     })?;
     match name {
-        Some(name) if !project.connections.contains_key(name) => {
-            let body = format!("<p class=\"error\">no connection named {}</p>", esc(name));
-            Err(Box::new(
-                (StatusCode::NOT_FOUND, Html(page("Not found", None, &body))).into_response(),
-            ))
-        }
+        Some(name) if !project.connections.contains_key(name) => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!("<p class=\"error\">no connection named {}</p>", esc(name)),
+        )),
         _ => Ok(project),
     }
 }
@@ -55,11 +58,8 @@ fn set_flash(app: &App, name: &str, message: String) {
     }
 }
 
-pub async fn overview(State(app): State<App>) -> Response {
-    let project = match project(&app, None) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
+pub async fn overview(State(app): State<App>) -> Result<Response, Refusal> {
+    let project = project(&app, None)?;
     let mut connections = Vec::new();
     for name in project.connections.keys() {
         let streams = data::runs(&project, name)
@@ -68,66 +68,52 @@ pub async fn overview(State(app): State<App>) -> Response {
         connections.push((name.clone(), streams));
     }
     let now = chrono::Utc::now().timestamp_micros();
-    Html(pages::overview(&connections, now)).into_response()
+    Ok(Html(pages::overview(&connections, now)).into_response())
 }
 
-pub async fn connection(State(app): State<App>, Path(name): Path<String>) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
+pub async fn connection(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
     let runs = data::runs(&project, &name).await;
     let state = data::state(&project, &name).await;
     let flash = take_flash(&app, &name);
-    Html(pages::connection(
-        &name,
-        &runs,
-        &state,
-        &app.csrf,
-        flash.as_deref(),
-    ))
-    .into_response()
+    let page = pages::connection(&name, &runs, &state, &app.csrf, flash.as_deref());
+    Ok(Html(page).into_response())
 }
 
-pub async fn tests(State(app): State<App>, Path(name): Path<String>) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
-    Html(pages::tests(&name, &data::tests(&project, &name).await)).into_response()
+pub async fn tests(State(app): State<App>, Path(name): Path<String>) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
+    Ok(Html(pages::tests(&name, &data::tests(&project, &name).await)).into_response())
 }
 
-pub async fn dead_letters(State(app): State<App>, Path(name): Path<String>) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
+pub async fn dead_letters(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
     let letters = data::dead_letters(&project, &name).await;
     let flash = take_flash(&app, &name);
-    Html(pages::dead_letters(
-        &name,
-        &letters,
-        &app.csrf,
-        flash.as_deref(),
-    ))
-    .into_response()
+    let page = pages::dead_letters(&name, &letters, &app.csrf, flash.as_deref());
+    Ok(Html(page).into_response())
 }
 
-pub async fn plan(State(app): State<App>, Path(name): Path<String>) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
-    Html(pages::plan(&name, &data::plan(&project, &name).await)).into_response()
+pub async fn plan(State(app): State<App>, Path(name): Path<String>) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
+    Ok(Html(pages::plan(&name, &data::plan(&project, &name).await)).into_response())
 }
 
 /// Refuses a form without this process's anti-forgery token.
-fn forged(app: &App, form: &ActionForm) -> Option<Response> {
-    (!super::guard::same(&form.csrf, &app.csrf)).then(|| {
-        let body =
-            "<p class=\"error\">the form's anti-forgery token does not match: reload the page</p>";
-        (StatusCode::FORBIDDEN, Html(page("Refused", None, body))).into_response()
-    })
+fn check_form(app: &App, form: &ActionForm) -> Result<(), Refusal> {
+    if super::guard::same(&form.csrf, &app.csrf) {
+        return Ok(());
+    }
+    Err(Refusal(
+        StatusCode::FORBIDDEN,
+        "<p class=\"error\">the form's anti-forgery token does not match: reload the page</p>"
+            .to_owned(),
+    ))
 }
 
 /// Starts a sync of the connection in this process; the page shows it when it records.
@@ -135,19 +121,14 @@ pub async fn sync_now(
     State(app): State<App>,
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
-) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
-    if let Some(refused) = forged(&app, &form) {
-        return refused;
-    }
+) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
+    check_form(&app, &form)?;
     let back = Redirect::to(&format!("/connections/{}", segment(&name))).into_response();
     let started = app.syncing.lock().is_ok_and(|mut s| s.insert(name.clone()));
     if !started {
         set_flash(&app, &name, "a sync started here is still running".into());
-        return back;
+        return Ok(back);
     }
     set_flash(
         &app,
@@ -155,7 +136,6 @@ pub async fn sync_now(
         "sync started; its runs appear below as it records them".into(),
     );
     tokio::spawn(async move {
-        let project = project;
         let options = elt_runner::SyncOptions {
             metrics: Some(app.metrics.clone()),
             ..Default::default()
@@ -169,7 +149,7 @@ pub async fn sync_now(
             syncing.remove(&name);
         }
     });
-    back
+    Ok(back)
 }
 
 /// Replays the dead letters of the form's stream (all streams without one).
@@ -177,14 +157,9 @@ pub async fn replay(
     State(app): State<App>,
     Path(name): Path<String>,
     Form(form): Form<ActionForm>,
-) -> Response {
-    let project = match project(&app, Some(&name)) {
-        Ok(project) => project,
-        Err(page) => return *page,
-    };
-    if let Some(refused) = forged(&app, &form) {
-        return refused;
-    }
+) -> Result<Response, Refusal> {
+    let project = project(&app, Some(&name))?;
+    check_form(&app, &form)?;
     let stream = form.stream.as_deref().filter(|s| !s.is_empty());
     let message = match elt_runner::replay::replay(&project, &name, stream).await {
         Ok(outcomes) if outcomes.is_empty() => "no dead letters to replay".to_owned(),
@@ -201,5 +176,5 @@ pub async fn replay(
         Err(e) => format!("the replay failed: {e:#}"),
     };
     set_flash(&app, &name, message);
-    Redirect::to(&format!("/connections/{}/dead-letters", segment(&name))).into_response()
+    Ok(Redirect::to(&format!("/connections/{}/dead-letters", segment(&name))).into_response())
 }

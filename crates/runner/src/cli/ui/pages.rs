@@ -223,14 +223,9 @@ fn run_sections(runs: &[RunRecord]) -> String {
 
 /// A connection's data test results: a strip per test (oldest first), then the newest.
 pub fn tests(name: &str, results: &Result<Vec<RecordedTest>>) -> String {
+    let title = format!("Tests of {name}");
     let results = match results {
-        Err(e) => {
-            return page(
-                &format!("Tests of {name}"),
-                Some(name),
-                &error("the test results", e),
-            );
-        }
+        Err(e) => return page(&title, Some(name), &error("the test results", e)),
         Ok(results) => results,
     };
     let mut body = String::from("<h2>Over time</h2>");
@@ -284,7 +279,7 @@ pub fn tests(name: &str, results: &Result<Vec<RecordedTest>>) -> String {
         ));
     }
     body.push_str("</table>");
-    page(&format!("Tests of {name}"), Some(name), &body)
+    page(&title, Some(name), &body)
 }
 
 /// A connection's dead letters with a replay button per stream.
@@ -342,14 +337,9 @@ pub fn dead_letters(
 
 /// The schema changes the next sync would make (`elt plan`).
 pub fn plan(name: &str, plans: &Result<Vec<StreamPlan>>) -> String {
+    let title = format!("Schema plan of {name}");
     let plans = match plans {
-        Err(e) => {
-            return page(
-                &format!("Schema plan of {name}"),
-                Some(name),
-                &error("the plan", e),
-            );
-        }
+        Err(e) => return page(&title, Some(name), &error("the plan", e)),
         Ok(plans) => plans,
     };
     let mut body = String::from(
@@ -374,5 +364,5 @@ pub fn plan(name: &str, plans: &Result<Vec<StreamPlan>>) -> String {
         ));
     }
     body.push_str("</table>");
-    page(&format!("Schema plan of {name}"), Some(name), &body)
+    page(&title, Some(name), &body)
 }
