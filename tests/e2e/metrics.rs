@@ -198,6 +198,27 @@ fn a_cron_run_s_metrics_file_passes_promtool_and_holds_the_summary() {
     }
     assert!(text.contains("elt_runs_total{connection=\"demo\",status=\"succeeded\"} 1"));
     assert!(text.contains("elt_commit_seconds_count{connection=\"demo\",stream=\"orders\"}"));
+    let refused = project
+        .elt(&[
+            "sync",
+            "--connection",
+            "demo",
+            "--metrics-file",
+            "/nonexistent/elt.prom",
+        ])
+        .expect_code(2);
+    assert!(
+        refused
+            .stderr()
+            .contains("--metrics-file: cannot write beside /nonexistent/elt.prom"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(
+        project.query("SELECT count(DISTINCT run_id)::VARCHAR FROM raw._elt_runs"),
+        ["1"],
+        "refused before the run"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(project.dir())
         .unwrap()
         .filter_map(Result::ok)

@@ -213,6 +213,15 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         LogFormat::Human => Display::Lines,
     };
     let progress = (!args.quiet).then(|| Arc::new(Progress::new(display)));
+    if let Some(path) = &args.metrics_file {
+        elt_runner::Metrics::check_textfile(path).map_err(|e| {
+            Error::config(format!(
+                "--metrics-file: cannot write beside {}: {e} (the directory must exist and be \
+                 writable)",
+                path.display()
+            ))
+        })?;
+    }
     let metrics = (args.metrics_file.is_some()
         || args.metrics_listen.is_some()
         || super::telemetry::exporting())
@@ -285,10 +294,12 @@ async fn one_run(
     metrics_file: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
     let report = elt_runner::sync(project, connection, options).await;
-    if let (Some(path), Some(metrics)) = (metrics_file, &options.metrics) {
-        metrics.write_textfile(path).map_err(|e| {
-            Error::config(format!("--metrics-file: cannot write {}", path.display())).caused_by(e)
-        })?;
+    // What the run committed stands whatever happens to its metrics: a failed write is an
+    // error line, not the run's exit code (the path was checked before the run).
+    if let (Some(path), Some(metrics)) = (metrics_file, &options.metrics)
+        && let Err(e) = metrics.write_textfile(path)
+    {
+        eprintln!("elt: --metrics-file: cannot write {}: {e}", path.display());
     }
     let report = report.map_err(|e| anyhow::Error::new(e).context(context.to_owned()))?;
     if json {

@@ -67,12 +67,19 @@ impl Metrics {
     /// into a temporary file beside it, then renamed over it, so a scrape never reads half
     /// a file.
     pub fn write_textfile(&self, path: &Path) -> std::io::Result<()> {
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = temporary(path);
         std::fs::write(&temporary, self.prometheus_text())?;
         std::fs::rename(&temporary, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);
         })
+    }
+
+    /// Whether [`Self::write_textfile`] can write beside `path`: creates and removes its
+    /// temporary file, so a run can refuse a path it could not write before it starts.
+    pub fn check_textfile(path: &Path) -> std::io::Result<()> {
+        let temporary = temporary(path);
+        std::fs::write(&temporary, "")?;
+        std::fs::remove_file(&temporary)
     }
 
     fn sinks(&self) -> [&dyn Sink; 2] {
@@ -135,6 +142,13 @@ impl Metrics {
         self.add(&catalogue::RUNS, &[connection, status], 1);
         self.observe(&catalogue::RUN_SECONDS, &[connection], secs);
     }
+}
+
+/// The temporary file [`Metrics::write_textfile`] writes before renaming it to `path`.
+fn temporary(path: &Path) -> std::path::PathBuf {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    temporary.into()
 }
 
 /// A watermark that is a time (RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` taken as UTC), in
