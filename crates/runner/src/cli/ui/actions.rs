@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use elt_runner::Project;
 
-use super::layout::{self, esc, page, segment};
+use super::guard::Refusal;
+use super::layout::{self, esc, segment};
 use super::{App, data, pages};
 
 /// The fields of an action's form.
@@ -21,16 +22,6 @@ pub struct ActionForm {
     csrf: String,
     #[serde(default)]
     stream: Option<String>,
-}
-
-/// A page that says why a request cannot be served (its status and an error).
-pub struct Refusal(StatusCode, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let body = page("Cannot show this", None, &self.1);
-        (self.0, Html(body)).into_response()
-    }
 }
 
 /// The project as its file says now, knowing connection `name` when given.

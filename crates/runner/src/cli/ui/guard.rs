@@ -1,7 +1,7 @@
 //! Who may talk to `elt ui`: the `Host` check on loopback (against DNS rebinding), the
 //! access token on other addresses, and the same-origin check of every POST (against
 //! cross-site requests; the handlers also check the form's anti-forgery token). Only
-//! checks; no page.
+//! checks, and the one refusal page (`Refusal`) every handler answers with.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -120,13 +120,19 @@ pub fn same(presented: &str, expected: &str) -> bool {
             == 0
 }
 
+/// A page that says why a request is refused or cannot be served: its status and an
+/// error (HTML).
+pub struct Refusal(pub StatusCode, pub String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = page("Refused", None, &self.1);
+        (self.0, axum::response::Html(body)).into_response()
+    }
+}
+
 fn refuse(status: StatusCode, why: &str) -> Response {
-    let body = page(
-        "Refused",
-        None,
-        &format!("<p class=\"error\">{}</p>", esc(why)),
-    );
-    (status, axum::response::Html(body)).into_response()
+    Refusal(status, format!("<p class=\"error\">{}</p>", esc(why))).into_response()
 }
 
 #[cfg(test)]
