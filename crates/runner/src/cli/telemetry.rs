@@ -95,10 +95,10 @@ impl Telemetry {
     /// outside the runtime's tasks, before the runtime shuts down.
     pub fn shutdown(self) {
         if let Err(e) = self.tracer.shutdown_with_timeout(Duration::from_secs(10)) {
-            eprintln!("elt: could not send the last traces over OTLP: {e}");
+            eprintln!("elt: could not send the last traces to OTEL_EXPORTER_OTLP_ENDPOINT: {e}");
         }
         if let Err(e) = self.meter.shutdown_with_timeout(Duration::from_secs(10)) {
-            eprintln!("elt: could not send the last metrics over OTLP: {e}");
+            eprintln!("elt: could not send the last metrics to OTEL_EXPORTER_OTLP_ENDPOINT: {e}");
         }
     }
 }
@@ -123,7 +123,9 @@ impl HttpClient for OnRuntime {
                 let (status, headers) = (response.status(), response.headers().clone());
                 Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
             })
-            .await??;
+            .await?
+            // The endpoint may carry credentials: errors name no URL.
+            .map_err(reqwest::Error::without_url)?;
         let mut response = Response::builder().status(status);
         if let Some(h) = response.headers_mut() {
             *h = headers;
