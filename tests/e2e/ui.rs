@@ -172,6 +172,11 @@ fn the_page_keeps_serving_while_a_sync_holds_the_file_and_shows_its_run_when_it_
     let during = request(&ui.addr, "GET", "/connections/demo", &[], "");
     assert_eq!(during.status, 200, "{}", during.body);
     assert!(during.body.contains(&first[0]), "the earlier run is shown");
+    assert!(
+        during.body.contains("class=\"status running\">running<"),
+        "the running sync's current stream is shown: {}",
+        during.body
+    );
     let overview = request(&ui.addr, "GET", "/", &[], "");
     assert_eq!(overview.status, 200);
     // The CLI reads what the sync published too, and says so.

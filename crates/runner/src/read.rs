@@ -33,7 +33,7 @@ pub async fn bookkeeping(project: &Project, connection: &str) -> Result<Reading>
                 session,
                 note: Some(format!(
                     "{}; showing what that sync has published so far (its run records, state \
-                     and dead letters as of the end of its last finished stream)",
+                     and dead letters as of its last stream start or end)",
                     e.message()
                 )),
             })

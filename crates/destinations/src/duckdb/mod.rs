@@ -24,7 +24,8 @@
 //! a process dies, so a killed run leaves no stale lock.
 //!
 //! Readers: a writing session publishes the dataset's bookkeeping to a snapshot file
-//! beside the database when a stream's run ends and after test results (`snapshot.rs`), which
+//! beside the database when a stream's run starts and ends and after test results
+//! (`snapshot.rs`), which
 //! `open_published` reads, so `elt ui` and `elt runs` see a sync's runs while it holds the
 //! file.
 //!

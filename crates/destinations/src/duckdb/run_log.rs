@@ -75,12 +75,10 @@ impl RunLog for DuckDbSession {
             })
         })
         .await?;
-        // A stream's end is what readers wait for; its start (`running`) is not worth a
-        // snapshot's cost on every short run.
+        // Readers see a stream start (`running`) and end; its loads in between publish
+        // nothing (the run's record says what it committed when it ends).
         self.run_open = record.status == RunStatus::Running;
-        if !self.run_open {
-            self.publish().await;
-        }
+        self.publish().await;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! The readers' copy of a dataset's bookkeeping, `<path>.<dataset>.snapshot`: DuckDB lets
 //! no other process open a file while a sync writes it, so a writing session publishes,
-//! when a stream's run ends (its `_elt_runs` row is closed), after test results are
+//! when a stream's run starts and ends (its `_elt_runs` row is written), after test results are
 //! recorded, after a state reset and after a write outside a run (a dead-letter replay), a
 //! small DuckDB file with the dataset's
 //! `_elt_state`, `_elt_runs`, `_elt_reconciliations`, the newest [`KEEP_ROWS`] rows of
@@ -11,7 +11,7 @@
 //! It is written beside the file under another name and renamed over the last one, so a
 //! reader sees one whole snapshot. What it is not: a copy of the data (data tests, `elt
 //! reconcile` and loads never read it), or kept in step with a run's commits in between
-//! (a stream's run shows up when it ends). Each publish costs a new file of about 0.8 MB
+//! (a stream shows as `running` from its start, with its numbers when it ends). Each publish costs a new file of about 0.8 MB
 //! and its fsyncs (about 14 ms, docs/benchmarks.md).
 
 use std::path::PathBuf;
