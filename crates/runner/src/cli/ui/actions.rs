@@ -50,14 +50,37 @@ fn set_flash(app: &App, name: &str, message: String) {
 }
 
 pub async fn overview(State(app): State<App>) -> Result<Response, Refusal> {
-    let project = project(&app, None)?;
-    let mut connections = Vec::new();
-    for name in project.connections.keys() {
-        let streams = data::runs(&project, name)
-            .await
-            .map(|runs| data::freshness(&project, name, &runs));
-        connections.push((name.clone(), streams));
+    let project = std::sync::Arc::new(project(&app, None)?);
+    // Every connection's destination at once: one that does not answer holds the page for
+    // its own connect timeout, not for the sum of them.
+    let mut reads = tokio::task::JoinSet::new();
+    for (index, name) in project.connections.keys().cloned().enumerate() {
+        let project = project.clone();
+        reads.spawn(async move {
+            let streams = data::runs(&project, &name)
+                .await
+                .map(|runs| data::freshness(&project, &name, &runs));
+            (index, name, streams)
+        });
     }
+    let mut connections = Vec::new();
+    while let Some(read) = reads.join_next().await {
+        match read {
+            Ok(read) => connections.push(read),
+            Err(e) => {
+                let error = elt_core::Error::bug(format!("a page's read stopped: {e}"));
+                return Err(Refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    layout::error("the runs", &error),
+                ));
+            }
+        }
+    }
+    connections.sort_by_key(|(index, _, _)| *index);
+    let connections: Vec<_> = connections
+        .into_iter()
+        .map(|(_, name, streams)| (name, streams))
+        .collect();
     let now = chrono::Utc::now().timestamp_micros();
     Ok(Html(pages::overview(&connections, now)).into_response())
 }
