@@ -97,6 +97,18 @@ fn cut(range: &KeyRange, cuts: Vec<Key>) -> Vec<KeyRange> {
         .collect()
 }
 
+/// The destination's key digests, for reconciling deletes.
+pub(crate) fn key_digests(
+    session: &mut dyn elt_core::DestinationSession,
+) -> Result<&mut dyn elt_core::capability::KeyDigests> {
+    session.key_digests().ok_or_else(|| {
+        elt_core::capability::missing(
+            "digests of its keys",
+            "reconciling deletes (`reconcile_deletes_every`, `--reconcile-deletes`)",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use backoff::backoff::Backoff;
-use elt_core::capability::KeyDigests;
 use elt_core::hashing::Hasher;
 use elt_core::message::ReadStats;
 use elt_core::{
@@ -162,7 +161,11 @@ impl<'a> StreamRun<'a> {
         let stream = self.stream;
         elt_core::cdc::refuse_switch_off(stream, self.state.as_ref(), &self.ctx.run.connection)?;
         let runs_since_reconcile = match stream.deletes.reconcile_every {
-            Some(_) => Some(key_digests(session)?.runs_since_reconcile(stream).await?),
+            Some(_) => Some(
+                crate::reconcile::key_digests(session)?
+                    .runs_since_reconcile(stream)
+                    .await?,
+            ),
             None => None,
         };
         if self.ctx.config.contract_of(stream.name()) == SchemaContract::Freeze {
@@ -319,7 +322,7 @@ impl<'a> StreamRun<'a> {
         if runs_since + 1 < u64::from(every) {
             return Ok(None);
         }
-        let keys = key_digests(session)?;
+        let keys = crate::reconcile::key_digests(session)?;
         let done = crate::reconcile::reconcile(self.ctx.source, keys, self.ctx.run, stream).await?;
         tracing::info!(
             rows_deleted = done.rows_deleted,
@@ -392,14 +395,4 @@ async fn record_run(session: &mut dyn DestinationSession, record: &RunRecord) ->
         Some(log) => log.record_run(record).await,
         None => Ok(()),
     }
-}
-
-/// The destination's key digests, for reconciling deletes.
-fn key_digests(session: &mut dyn DestinationSession) -> Result<&mut dyn KeyDigests> {
-    session.key_digests().ok_or_else(|| {
-        elt_core::capability::missing(
-            "digests of its keys",
-            "reconciling deletes (`reconcile_deletes_every`, `--reconcile-deletes`)",
-        )
-    })
 }
