@@ -3,7 +3,7 @@
 //! that now pass; an address other than loopback needs the token printed at start.
 
 use crate::common::Project;
-use crate::ui_common::{Ui, demo_toml, request};
+use crate::ui_common::{Ui, demo_toml, form_token, request};
 
 #[test]
 fn cross_origin_and_forged_posts_are_refused_and_the_page_s_own_form_syncs() {
@@ -14,13 +14,7 @@ fn cross_origin_and_forged_posts_are_refused_and_the_page_s_own_form_syncs() {
     let ui = Ui::start(&project, &[]);
     let page = request(&ui.addr, "GET", "/connections/demo", &[], "");
     assert_eq!(page.status, 200);
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_owned();
+    let csrf = form_token(&page.body);
     let form = format!("csrf={csrf}");
     let ty = "Content-Type: application/x-www-form-urlencoded";
     let own = format!("Origin: http://{}", ui.addr);
@@ -110,13 +104,7 @@ fn dead_letters_show_their_reasons_and_the_replay_button_loads_them() {
         "{}",
         page.body
     );
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the replay form's token")
-        .to_owned();
+    let csrf = form_token(&page.body);
 
     schema(9);
     let own = format!("Origin: http://{}", ui.addr);

@@ -100,6 +100,15 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[&str], body: &st
     }
 }
 
+/// The anti-forgery token of the first form on a page.
+pub fn form_token(body: &str) -> String {
+    body.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no form with a token on the page: {body}"))
+        .to_owned()
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

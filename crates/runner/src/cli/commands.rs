@@ -255,29 +255,21 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         Some(streams) => format!("connection {connection} (streams {})", streams.join(", ")),
         None => format!("connection {connection} (all streams)"),
     };
+    let run = || {
+        one_run(
+            project,
+            &connection,
+            &options,
+            &context,
+            args.json,
+            metrics_file,
+        )
+    };
     if args.follow {
         let interval = std::time::Duration::from_secs(args.follow_interval);
-        let run = || {
-            one_run(
-                project,
-                &connection,
-                &options,
-                &context,
-                args.json,
-                metrics_file,
-            )
-        };
         return super::follow::follow(interval, run).await;
     }
-    let code = one_run(
-        project,
-        &connection,
-        &options,
-        &context,
-        args.json,
-        metrics_file,
-    )
-    .await?;
+    let code = run().await?;
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -328,11 +320,7 @@ async fn state(project: &Project, action: StateAction) -> anyhow::Result<i32> {
             stream,
             json,
         } => {
-            let reading = elt_runner::read::bookkeeping(project, &connection.connection).await?;
-            if let Some(note) = &reading.note {
-                eprintln!("elt: {note}");
-            }
-            let mut session = reading.session;
+            let mut session = super::reading::bookkeeping(project, &connection.connection).await?;
             let mut states = session.state().await?;
             if let Some(stream) = &stream {
                 states.retain(|name, _| name == stream);

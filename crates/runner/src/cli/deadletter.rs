@@ -11,11 +11,7 @@ use super::exit;
 /// Prints the dead letters; returns the exit code.
 pub async fn list(project: &Project, args: &DeadLetterListArgs) -> anyhow::Result<i32> {
     let connection = &args.connection.connection;
-    let reading = elt_runner::read::bookkeeping(project, connection).await?;
-    if let Some(note) = &reading.note {
-        eprintln!("elt: {note}");
-    }
-    let mut session = reading.session;
+    let mut session = super::reading::bookkeeping(project, connection).await?;
     let letters = session
         .dead_letters()
         .ok_or_else(|| {

@@ -12,6 +12,7 @@ pub mod follow;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod reading;
 pub mod runs;
 pub mod telemetry;
 pub mod ui;

@@ -67,11 +67,7 @@ pub async fn runs(
     limit: usize,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let reading = elt_runner::read::bookkeeping(project, connection).await?;
-    if let Some(note) = &reading.note {
-        eprintln!("elt: {note}");
-    }
-    let mut session = reading.session;
+    let mut session = super::reading::bookkeeping(project, connection).await?;
     let log = session
         .run_log()
         .ok_or_else(|| elt_core::capability::missing("run log (`_elt_runs`)", "`elt runs`"))?;

@@ -84,6 +84,13 @@ pub fn ago(secs: f64) -> String {
     }
 }
 
+/// The outcome of the last action on a page, when there is one.
+pub fn flash(message: Option<&str>) -> String {
+    message
+        .map(|m| format!("<p class=\"flash\">{}</p>", esc(m)))
+        .unwrap_or_default()
+}
+
 /// A form that POSTs to `action` with the page's anti-forgery token.
 pub fn button(action: &str, csrf: &str, label: &str, fields: &[(&str, &str)]) -> String {
     let hidden: String = fields

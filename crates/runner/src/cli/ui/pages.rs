@@ -8,7 +8,7 @@ use elt_core::{Result, RunRecord, RunStatus, StateMap};
 use elt_runner::plan::StreamPlan;
 
 use super::data::Freshness;
-use super::layout::{Bar, ago, bars, button, error, esc, number, page, segment, strip, time};
+use super::layout::{self, Bar, ago, bars, button, error, esc, number, page, segment, strip, time};
 
 /// The overview: per connection, each stream's last run and freshness.
 pub fn overview(connections: &[(String, Result<Vec<Freshness>>)], now_us: i64) -> String {
@@ -101,10 +101,7 @@ pub fn connection(
     csrf: &str,
     flash: Option<&str>,
 ) -> String {
-    let mut body = String::new();
-    if let Some(flash) = flash {
-        body.push_str(&format!("<p class=\"flash\">{}</p>", esc(flash)));
-    }
+    let mut body = layout::flash(flash);
     let base = format!("/connections/{}", segment(name));
     body.push_str(&button(&format!("{base}/sync"), csrf, "Sync now", &[]));
     match runs {
@@ -289,10 +286,7 @@ pub fn dead_letters(
     csrf: &str,
     flash: Option<&str>,
 ) -> String {
-    let mut body = String::new();
-    if let Some(flash) = flash {
-        body.push_str(&format!("<p class=\"flash\">{}</p>", esc(flash)));
-    }
+    let mut body = layout::flash(flash);
     let letters = match letters {
         Err(e) => {
             body.push_str(&error("the dead letters", e));
