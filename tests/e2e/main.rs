@@ -4,6 +4,8 @@
 
 mod common;
 
+mod backfill;
+mod backfill_checks;
 mod cdc;
 mod cdc_admin;
 mod cdc_common;

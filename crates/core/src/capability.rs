@@ -108,6 +108,47 @@ pub trait ProfileLog: Send {
     async fn record_profiles(&mut self, run_id: &str, profiles: &[ColumnProfile]) -> Result<()>;
 }
 
+/// A backfill window as `_elt_windows` records it: committed with its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompletedWindow {
+    /// The stream.
+    pub stream: String,
+    /// The window, `[from, to)`.
+    #[serde(flatten)]
+    pub window: crate::windows::Window,
+    /// The run that loaded it (the last one, when it was loaded again with `--force`).
+    pub run_id: String,
+    /// Rows the source sent for it.
+    pub rows: u64,
+}
+
+/// The completed backfill windows of a connection's streams, `_elt_windows`: the interval
+/// state of `elt backfill`, one row per window, each inserted in the transaction of the
+/// window's rows, so windows loaded at once by several workers never overwrite each other's
+/// record (a stream's `_elt_state` row would have to be read and rewritten by each).
+/// Resetting a stream's state forgets its windows too.
+#[async_trait]
+pub trait WindowLog: Send {
+    /// The completed windows of `stream` (of every stream without one), in any order.
+    async fn windows(&mut self, stream: Option<&str>) -> Result<Vec<CompletedWindow>>;
+
+    /// The digest of each of `windows` of `stream` over `columns`
+    /// ([`crate::window_digest`]), over the table's live rows, in the destination's SQL.
+    async fn digests(
+        &mut self,
+        stream: &crate::ConfiguredStream,
+        columns: &[crate::window_digest::DigestColumn],
+        windows: &[crate::windows::Window],
+    ) -> Result<Vec<crate::window_digest::WindowDigest>>;
+
+    /// The windows of `stream` being loaded now under a live lease, with their holders
+    /// (destinations that lease windows; a single-writer file has no such record).
+    async fn leased(&mut self, stream: &str) -> Result<Vec<(crate::windows::Window, String)>> {
+        let _ = stream;
+        Ok(Vec::new())
+    }
+}
+
 /// One dead letter as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredDeadLetter {

@@ -225,20 +225,45 @@ pub enum OnDelete {
     Remove,
 }
 
-/// A cursor window to re-read, bounds inclusive, in the cursor's text form (such as
-/// `2024-01-01T00:00:00Z`).
+/// A cursor window to re-read, in the cursor's text form (such as
+/// `2024-01-01T00:00:00Z`): bounds inclusive for `--backfill-from`/`--backfill-to`; for a
+/// window of `elt backfill` (`window`), `to` is excluded, the window's rows in the table
+/// are replaced by the ones read, and the destination records the window as completed
+/// with them (`_elt_windows`) instead of writing the stream's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backfill {
     /// The first cursor value to read.
     pub from: String,
-    /// The last cursor value to read.
+    /// The last cursor value to read (the first one after it, for a window).
     pub to: String,
+    /// A window of `elt backfill`: half-open, replacing, recorded.
+    pub window: bool,
 }
 
 impl ConfiguredStream {
     /// The stream name.
     pub fn name(&self) -> &str {
         &self.stream.name
+    }
+
+    /// The window of `elt backfill` this run loads, if it is one.
+    pub fn window(&self) -> Option<crate::windows::Window> {
+        self.backfill
+            .as_ref()
+            .filter(|b| b.window)
+            .map(|b| crate::windows::Window {
+                from: b.from.clone(),
+                to: b.to.clone(),
+            })
+    }
+
+    /// What a destination that takes concurrent writers leases: the stream, or one window
+    /// of it (`orders [2024-01-01, 2024-01-02)`), so windows load at once.
+    pub fn lease_name(&self) -> String {
+        match self.window() {
+            Some(window) => crate::windows::lease_name(self.name(), &window),
+            None => self.name().to_owned(),
+        }
     }
 
     /// The Arrow schema of the stream's batches.

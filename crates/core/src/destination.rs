@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::capability::{
     DeadLetterStore, KeyDigests, ProfileLog, RunLog, SchemaCompare, SqlQueries, TestResultLog,
+    WindowLog,
 };
 use crate::catalog::ConfiguredStream;
 use crate::error::Result;
@@ -51,6 +52,9 @@ pub struct WriteSummary {
     pub commit_secs: Vec<f64>,
     /// Seconds each batch took to load (staged or written), in order.
     pub batch_secs: Vec<f64>,
+    /// What the load tells the user about committed work (such as the earlier rows a
+    /// backfill window replaced), for the stream's notes.
+    pub notes: Vec<String>,
 }
 
 /// A destination of raw tables.
@@ -156,6 +160,11 @@ pub trait DestinationSession: Send {
 
     /// The `_elt_profiles` of loaded columns, if the destination keeps them.
     fn profiles(&mut self) -> Option<&mut dyn ProfileLog> {
+        None
+    }
+
+    /// The `_elt_windows` of completed backfill windows, if the destination loads windows.
+    fn windows(&mut self) -> Option<&mut dyn WindowLog> {
         None
     }
 }

@@ -33,6 +33,8 @@ pub mod state;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tls;
+pub mod window_digest;
+pub mod windows;
 
 pub use capability::{RunRecord, RunStatus, SchemaChange};
 pub use catalog::{

@@ -35,6 +35,38 @@ pub trait Source: Send + Sync {
         false
     }
 
+    /// Whether `read` honours [`ConfiguredStream::backfill`] (only the rows whose cursor is
+    /// in the window); the runner refuses backfills for sources that do not.
+    fn reads_windows(&self) -> bool {
+        false
+    }
+
+    /// Cut points of `stream`'s cursor about `rows` rows apart (over the whole table, in
+    /// order; the caller keeps those inside its range), in the canonical text of
+    /// [`crate::windows`], from the source's statistics (never a scan of the table);
+    /// `None` when the source keeps none.
+    async fn cursor_cut_points(
+        &self,
+        stream: &ConfiguredStream,
+        rows: u64,
+    ) -> Result<Option<Vec<String>>> {
+        let _ = (stream, rows);
+        Ok(None)
+    }
+
+    /// The digest of each of `windows` of `stream` over `columns`
+    /// ([`crate::window_digest`]), computed in the source (no row leaves it); `None` when
+    /// the source cannot.
+    async fn window_digests(
+        &self,
+        stream: &ConfiguredStream,
+        columns: &[crate::window_digest::DigestColumn],
+        windows: &[crate::windows::Window],
+    ) -> Result<Option<Vec<crate::window_digest::WindowDigest>>> {
+        let _ = (stream, columns, windows);
+        Ok(None)
+    }
+
     /// Whether `read` honours [`SyncMode::Cdc`](crate::SyncMode::Cdc) (a snapshot, then
     /// changes from the source's log); the runner refuses `sync = "cdc"` for sources that
     /// do not.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use elt_core::arrow::record_batch::RecordBatch;
+use elt_core::windows::Window;
 use elt_core::{
     ConfiguredStream, DeadLetter, Message, Result, StreamState, WriteMode, WriteSummary,
 };
@@ -73,6 +74,22 @@ pub trait StreamWriter: Send {
     /// Replaces the stream's committed state, in the open transaction.
     async fn write_state(&mut self, state: &StreamState) -> Result<()>;
 
+    /// A backfill window's load, first thing in its (single) transaction: deletes the
+    /// table's rows whose cursor is in `window`, so that the rows read replace them;
+    /// returns how many. Writers that cannot keep the default, an error.
+    async fn clear_window(&mut self, window: &Window) -> Result<u64> {
+        let _ = window;
+        Err(no_windows())
+    }
+
+    /// Records `window` as completed with the `rows` received for it, in the open
+    /// transaction of its rows (`_elt_windows`); a window's load writes this instead of the
+    /// stream's state.
+    async fn write_window(&mut self, window: &Window, rows: u64) -> Result<()> {
+        let _ = (window, rows);
+        Err(no_windows())
+    }
+
     /// Commits the open transaction.
     async fn commit(&mut self) -> Result<()>;
 
@@ -86,6 +103,12 @@ pub trait StreamWriter: Send {
     async fn rollback(&mut self) -> Result<()>;
 }
 
+fn no_windows() -> elt_core::Error {
+    elt_core::Error::config(
+        "this destination cannot load backfill windows; use a DuckDB or PostgreSQL destination",
+    )
+}
+
 /// Loads `messages` of `stream` through `writer` until `Complete` or the channel closes.
 /// Returns what was committed, also when it fails; a failed load has been rolled back.
 pub async fn drive<W: StreamWriter + ?Sized>(
@@ -94,9 +117,13 @@ pub async fn drive<W: StreamWriter + ?Sized>(
     policy: CommitPolicy,
     mut messages: mpsc::Receiver<Message>,
 ) -> (WriteSummary, Result<()>) {
+    let window = stream.window();
     let mut load = Load {
         policy,
-        at_end_only: stream.write_mode == WriteMode::Overwrite,
+        // A window is loaded in one transaction: a kill leaves the old rows, never part.
+        at_end_only: stream.write_mode == WriteMode::Overwrite || window.is_some(),
+        window,
+        replaced: 0,
         summary: WriteSummary::default(),
         pending_state: None,
         dead: Vec::new(),
@@ -112,8 +139,12 @@ pub async fn drive<W: StreamWriter + ?Sized>(
 /// What the driver holds between commits.
 struct Load {
     policy: CommitPolicy,
-    /// Overwrite: one commit, at `Complete`.
+    /// Overwrite and a backfill window: one commit, at `Complete`.
     at_end_only: bool,
+    /// The backfill window this load replaces and records instead of writing state.
+    window: Option<Window>,
+    /// The window's earlier rows deleted in the open transaction.
+    replaced: u64,
     summary: WriteSummary,
     pending_state: Option<StreamState>,
     /// Dead letters to insert with the next commit.
@@ -135,6 +166,15 @@ impl Load {
         messages: &mut mpsc::Receiver<Message>,
     ) -> Result<()> {
         let mut busy = Duration::ZERO;
+        if let Some(window) = &self.window {
+            match writer.clear_window(window).await {
+                Ok(replaced) => self.replaced = replaced,
+                Err(e) => {
+                    let _ = writer.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
         let result = loop {
             let Some(message) = messages.recv().await else {
                 // The source stopped without finishing: keep only what was committed.
@@ -151,6 +191,7 @@ impl Load {
                             self.summary
                                 .batch_secs
                                 .push(started.elapsed().as_secs_f64());
+                            elt_core::failpoint::hit("load.after_batch");
                         }),
                         Err(e) => Err(e),
                     }
@@ -230,10 +271,21 @@ impl Load {
             writer.write_dead_letters(&dead, &replayed).await?;
         }
         let state = self.pending_state.take();
-        if let Some(state) = &state {
-            writer.write_state(state).await?;
+        match (&self.window, &state) {
+            // Nothing else commits a window's rows: they are all received now.
+            (Some(window), _) if last => {
+                let rows = self.summary.rows_received + self.uncommitted_received;
+                writer.write_window(window, rows).await?;
+            }
+            (Some(_), _) | (None, None) => {}
+            (None, Some(state)) => writer.write_state(state).await?,
         }
         writer.commit().await?;
+        if last && self.window.is_some() {
+            let replaced = std::mem::take(&mut self.replaced);
+            let note = format!("the window's {replaced} earlier rows in the table were replaced");
+            self.summary.notes.push(note);
+        }
         self.summary.rows_loaded += std::mem::take(&mut self.uncommitted_rows);
         self.summary.rows_received += std::mem::take(&mut self.uncommitted_received);
         self.last_commit = Instant::now();
@@ -245,135 +297,4 @@ impl Load {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use elt_core::arrow::array::{ArrayRef, Int64Array};
-    use elt_core::arrow::datatypes::{DataType, Field};
-    use elt_core::catalog::{StreamDescriptor, schema};
-    use serde_json::json;
-
-    use super::*;
-
-    /// A writer that logs each call; rows go straight into the "table".
-    #[derive(Default)]
-    struct Log(Vec<String>);
-
-    #[async_trait]
-    impl StreamWriter for Log {
-        async fn stage(&mut self, batch: RecordBatch) -> Result<u64> {
-            self.0.push(format!("stage {}", batch.num_rows()));
-            Ok(batch.num_rows() as u64)
-        }
-        async fn before_commit(&mut self, last: bool) -> Result<u64> {
-            self.0.push(format!("before_commit last={last}"));
-            Ok(0)
-        }
-        async fn write_dead_letters(&mut self, dead: &[DeadLetter], _: &[String]) -> Result<()> {
-            self.0.push(format!("dead {}", dead.len()));
-            Ok(())
-        }
-        async fn write_state(&mut self, state: &StreamState) -> Result<()> {
-            self.0
-                .push(format!("state {}", state.watermark().unwrap_or_default()));
-            Ok(())
-        }
-        async fn commit(&mut self) -> Result<()> {
-            self.0.push("commit".into());
-            Ok(())
-        }
-        async fn begin(&mut self) -> Result<()> {
-            self.0.push("begin".into());
-            Ok(())
-        }
-        async fn rollback(&mut self) -> Result<()> {
-            self.0.push("rollback".into());
-            Ok(())
-        }
-    }
-
-    fn stream(mode: WriteMode) -> ConfiguredStream {
-        let descriptor = StreamDescriptor {
-            name: "s".into(),
-            schema: schema(vec![Field::new("id", DataType::Int64, false)]),
-            primary_key: vec![],
-            cursor_candidates: vec![],
-            append_only: false,
-            delete_marker: None,
-        };
-        ConfiguredStream {
-            write_mode: mode,
-            ..ConfiguredStream::with_defaults(descriptor)
-        }
-    }
-
-    async fn run(mode: WriteMode, complete: bool) -> (WriteSummary, Vec<String>) {
-        let stream = stream(mode);
-        let batch = |n: i64| {
-            let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
-            Message::Batch(RecordBatch::try_new(stream.schema().clone(), vec![ids]).unwrap())
-        };
-        let dead = elt_core::DeadLetter {
-            reason: "bad".into(),
-            record: "{}".into(),
-        };
-        let mut messages = vec![
-            batch(3),
-            Message::DeadLetters(vec![dead]),
-            Message::Checkpoint(StreamState::at(json!(1), vec![])),
-            batch(2),
-            Message::Checkpoint(StreamState::at(json!(2), vec![])),
-        ];
-        if complete {
-            messages.push(Message::Complete);
-        }
-        let (tx, rx) = mpsc::channel(messages.len());
-        for m in messages {
-            tx.try_send(m).unwrap();
-        }
-        drop(tx);
-        let policy = CommitPolicy {
-            commit_rows: 1,
-            commit_interval: Duration::from_secs(60),
-        };
-        let mut log = Log::default();
-        let (summary, result) = drive(&mut log, &stream, policy, rx).await;
-        result.unwrap();
-        (summary, log.0)
-    }
-
-    #[tokio::test]
-    async fn each_commit_carries_its_rows_dead_letters_and_state() {
-        let (summary, log) = run(WriteMode::Append, true).await;
-        assert_eq!(
-            log,
-            [
-                "stage 3",
-                "before_commit last=false",
-                "dead 1",
-                "state 1",
-                "commit",
-                "begin",
-                "stage 2",
-                "before_commit last=false",
-                "state 2",
-                "commit",
-                "begin",
-                "before_commit last=true",
-                "commit"
-            ]
-        );
-        assert_eq!((summary.rows_loaded, summary.rows_received), (5, 5));
-        assert_eq!(summary.state.and_then(|s| s.watermark()), Some("2".into()));
-    }
-
-    #[tokio::test]
-    async fn overwrite_commits_once_and_a_stopped_stream_rolls_back() {
-        let (summary, log) = run(WriteMode::Overwrite, false).await;
-        assert_eq!(log, ["stage 3", "stage 2", "rollback"]);
-        assert_eq!((summary.rows_loaded, summary.state), (0, None));
-        let (summary, log) = run(WriteMode::Overwrite, true).await;
-        assert_eq!(log.iter().filter(|l| *l == "commit").count(), 1, "{log:?}");
-        assert_eq!(summary.rows_loaded, 5);
-    }
-}
+mod tests;

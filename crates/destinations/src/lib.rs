@@ -34,6 +34,10 @@ macro_rules! offer_every_capability {
         fn profiles(&mut self) -> Option<&mut dyn elt_core::capability::ProfileLog> {
             Some(self)
         }
+
+        fn windows(&mut self) -> Option<&mut dyn elt_core::capability::WindowLog> {
+            Some(self)
+        }
     };
 }
 pub(crate) use offer_every_capability;

@@ -57,6 +57,17 @@ pub async fn sync(
         }
         if let Some((stream, _)) = streams
             .iter()
+            .find(|(s, _)| s.backfill.is_some() && !source.reads_windows())
+        {
+            return Err(Error::config(format!(
+                "stream {}: a backfill needs a source that reads a cursor window (postgres, \
+                 mysql); source {:?} reads everything: run a plain sync instead",
+                stream.name(),
+                config.source
+            )));
+        }
+        if let Some((stream, _)) = streams
+            .iter()
             .find(|(s, _)| s.sync_mode == elt_core::SyncMode::Cdc && !source.reads_changes())
         {
             return Err(Error::config(format!(

@@ -13,6 +13,7 @@
 //! What it does not do: parse command lines or print (that is `main.rs`), or know any
 //! connector beyond the two registration lists (see [`registry`]).
 
+pub mod backfill;
 pub mod checks;
 pub mod config;
 pub mod datatests;
@@ -22,6 +23,7 @@ mod options;
 pub mod plan;
 pub mod read;
 pub mod reconcile;
+pub mod reconcile_windows;
 pub mod registry;
 pub mod replay;
 pub mod report;

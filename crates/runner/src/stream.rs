@@ -298,6 +298,7 @@ impl<'a> StreamRun<'a> {
         self.replan |= stats.replan.load(Ordering::Relaxed);
         self.dead_lettered += stats.dead_lettered.load(Ordering::Relaxed);
         self.notes.extend(stats.notes());
+        self.notes.append(&mut summary.notes);
         self.record.extract_secs += extract_secs;
         self.record.rows_loaded += summary.rows_loaded;
         self.received += summary.rows_received;

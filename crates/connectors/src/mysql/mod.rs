@@ -60,6 +60,10 @@ pub struct MysqlSource {
 
 #[async_trait]
 impl Source for MysqlSource {
+    fn reads_windows(&self) -> bool {
+        true
+    }
+
     fn endpoint(&self) -> Result<Option<String>> {
         conn::Target::new(&self.config).map(|t| Some(t.describe()))
     }

@@ -110,8 +110,9 @@ impl Reader<'_> {
                     format!("{c} >= {}", cursor.kind.param()),
                     param(&cursor, &window.from, "`--backfill-from`")?,
                 );
+                let below = if window.window { "<" } else { "<=" };
                 filter.push(
-                    format!("{c} <= {}", cursor.kind.param()),
+                    format!("{c} {below} {}", cursor.kind.param()),
                     param(&cursor, &window.to, "`--backfill-to`")?,
                 );
             } else if incremental {

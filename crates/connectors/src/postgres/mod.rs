@@ -34,6 +34,7 @@ mod position;
 mod read;
 pub mod types;
 mod values;
+mod windows;
 
 use async_trait::async_trait;
 use elt_core::reconcile::{Key, KeyRange, RangeDigest};
@@ -79,6 +80,10 @@ impl Source for PostgresSource {
     }
 
     fn reads_in_parallel(&self) -> bool {
+        true
+    }
+
+    fn reads_windows(&self) -> bool {
         true
     }
 
@@ -135,6 +140,25 @@ impl Source for PostgresSource {
             read::read(&self.config, &self.idle, stream, state, out).await
         };
         read.map_err(|e| e.in_stream(stream.name()))
+    }
+
+    async fn cursor_cut_points(
+        &self,
+        stream: &ConfiguredStream,
+        rows: u64,
+    ) -> Result<Option<Vec<String>>> {
+        windows::cut_points(&self.config, &self.idle, stream, rows).await
+    }
+
+    async fn window_digests(
+        &self,
+        stream: &ConfiguredStream,
+        columns: &[elt_core::window_digest::DigestColumn],
+        windows: &[elt_core::windows::Window],
+    ) -> Result<Option<Vec<elt_core::window_digest::WindowDigest>>> {
+        windows::digests(&self.config, &self.idle, stream, columns, windows)
+            .await
+            .map(Some)
     }
 
     async fn key_digests(

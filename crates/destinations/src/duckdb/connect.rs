@@ -102,7 +102,12 @@ pub(super) fn bookkeeping_ddl(ds: &str) -> String {
                      run_id VARCHAR NOT NULL, connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
                      column_name VARCHAR NOT NULL, rows BIGINT NOT NULL, nulls BIGINT NOT NULL,
                      distinct_count BIGINT, min_value VARCHAR, max_value VARCHAR, mean DOUBLE,
-                     profiled_at TIMESTAMPTZ NOT NULL);"
+                     profiled_at TIMESTAMPTZ NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {ds}._elt_windows (
+                     connection VARCHAR NOT NULL, stream VARCHAR NOT NULL,
+                     window_from VARCHAR NOT NULL, window_to VARCHAR NOT NULL,
+                     run_id VARCHAR NOT NULL, rows BIGINT NOT NULL,
+                     committed_at TIMESTAMPTZ NOT NULL);"
     )
 }
 

@@ -11,6 +11,7 @@ use duckdb::Connection;
 use elt_core::arrow::datatypes::{Field, Schema};
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::changes::{change_fields, meta_columns, with_change_columns};
+use elt_core::windows::Window;
 use elt_core::{
     ConfiguredStream, DeadLetter, Message, Result, RunInfo, StreamState, WriteMode, WriteSummary,
     quote_ident,
@@ -22,6 +23,7 @@ use super::bookkeeping::{write_dead_letters, write_state};
 use super::db::db_error;
 use super::tables::{column_names, columns, evolve, is_empty};
 use super::types::{Use, staged_as_text};
+use super::windows;
 use crate::driver::{CommitPolicy, StreamWriter, drive};
 
 /// The run's start as a timestamp, from parameter `$1`.
@@ -288,6 +290,20 @@ impl StreamWriter for Loader<'_> {
             self.stream.name(),
             state,
         )
+    }
+
+    async fn clear_window(&mut self, window: &Window) -> Result<u64> {
+        let table = format!(
+            "{}.{}",
+            quote_ident(self.dataset),
+            quote_ident(&self.stream.table)
+        );
+        windows::clear_window(&self.conn, &table, self.stream, window)
+    }
+
+    async fn write_window(&mut self, window: &Window, rows: u64) -> Result<()> {
+        let stream = (self.run, self.stream.name());
+        windows::write_window(&self.conn, self.dataset, stream, window, rows)
     }
 
     async fn commit(&mut self) -> Result<()> {

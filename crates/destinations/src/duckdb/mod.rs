@@ -47,6 +47,7 @@ mod session;
 mod snapshot;
 mod tables;
 mod types;
+mod windows;
 
 use async_trait::async_trait;
 use elt_core::{Destination, DestinationFactory, DestinationSession, Result};

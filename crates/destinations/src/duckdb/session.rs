@@ -195,20 +195,30 @@ impl DestinationSession for DuckDbSession {
     }
     async fn reset_state(&mut self, stream: Option<&str>) -> Result<usize> {
         let table = format!("{}._elt_state", quote_ident(&self.dataset));
+        let windows = format!("{}._elt_windows", quote_ident(&self.dataset));
         let (connection, stream) = (self.connection.clone(), stream.map(str::to_owned));
         let removed = self
             .with_conn(move |conn| {
-                let removed = match stream {
-                    Some(s) => conn.execute(
-                        &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
-                        params![connection, s],
-                    ),
-                    None => conn.execute(
-                        &format!("DELETE FROM {table} WHERE connection = ?"),
-                        params![connection],
-                    ),
-                };
-                removed.map_err(|e| db_error("resetting the state", e))
+                // The stream's completed backfill windows go with its state.
+                let mut removed = Vec::new();
+                for (table, doing) in [
+                    (&table, "resetting the state"),
+                    (&windows, "forgetting the completed windows"),
+                ] {
+                    let done = match &stream {
+                        Some(s) => conn.execute(
+                            &format!("DELETE FROM {table} WHERE connection = ? AND stream = ?"),
+                            params![connection, s],
+                        ),
+                        None => conn.execute(
+                            &format!("DELETE FROM {table} WHERE connection = ?"),
+                            params![connection],
+                        ),
+                    };
+                    removed.push(done.map_err(|e| db_error(doing, e))?);
+                }
+                // The count of states removed.
+                Ok(removed[0])
             })
             .await?;
         self.publish().await;

@@ -58,7 +58,12 @@ pub(super) fn publish(conn: &Connection, file: &str, dataset: &str) -> Result<()
 fn copy(conn: &Connection, dataset: &str) -> Result<()> {
     let ds = quote_ident(dataset);
     let mut sql = format!("CREATE SCHEMA _elt_snapshot.{ds};");
-    for table in ["_elt_state", "_elt_runs", "_elt_reconciliations"] {
+    for table in [
+        "_elt_state",
+        "_elt_runs",
+        "_elt_reconciliations",
+        "_elt_windows",
+    ] {
         sql.push_str(&format!(
             "CREATE TABLE _elt_snapshot.{ds}.{table} AS SELECT * FROM {ds}.{table};"
         ));

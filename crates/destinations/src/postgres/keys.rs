@@ -183,7 +183,7 @@ impl LiveKeys {
             &session.target,
             &session.ds,
             run,
-            stream.name(),
+            stream,
             lease,
         )
         .await?;

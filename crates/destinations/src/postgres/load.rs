@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use elt_core::arrow::record_batch::RecordBatch;
 use elt_core::changes::with_change_columns;
+use elt_core::windows::Window;
 use elt_core::{
     ConfiguredStream, DeadLetter, Error, Message, Result, RunInfo, StreamState, WriteMode,
     WriteSummary, quote_ident,
@@ -30,6 +31,7 @@ use super::lock::StreamLock;
 use super::session::PgSession;
 use super::sql::copy_in;
 use super::types::{PgType, pg_name};
+use super::windows;
 use crate::driver::{CommitPolicy, StreamWriter, drive};
 
 /// The run's start as a timestamp, from parameter `$1` (microseconds since the epoch).
@@ -49,7 +51,7 @@ pub async fn load_stream(
         &session.target,
         &session.ds,
         run,
-        stream.name(),
+        stream,
         lease,
     )
     .await
@@ -242,6 +244,16 @@ impl StreamWriter for Loader<'_> {
             state,
         )
         .await
+    }
+
+    async fn clear_window(&mut self, window: &Window) -> Result<u64> {
+        let table = self.table.clone();
+        windows::clear_window(self.session, &table, self.stream, window).await
+    }
+
+    async fn write_window(&mut self, window: &Window, rows: u64) -> Result<()> {
+        let stream = (self.run, self.stream.name());
+        windows::write_window(self.session, stream, window, rows).await
     }
 
     async fn commit(&mut self) -> Result<()> {

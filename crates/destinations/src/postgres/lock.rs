@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use elt_core::{Error, Result, RunInfo, RunStatus};
+use elt_core::{ConfiguredStream, Error, Result, RunInfo, RunStatus};
 use elt_postgres::Target;
 use sqlx::postgres::PgConnection;
 
@@ -37,17 +37,21 @@ fn holder() -> String {
 }
 
 impl StreamLock {
-    /// Takes the lease of `stream`, or fails with `Locked` naming the holder. Marks the
-    /// stream's `running` rows of earlier runs `abandoned`: holding the lease proves that
-    /// no live worker runs them.
+    /// Takes the lease of `stream` (of its window, for a backfill window:
+    /// [`ConfiguredStream::lease_name`]), or fails with `Locked` naming the holder. Marks
+    /// the stream's `running` rows of earlier runs that hold no live lease `abandoned`:
+    /// no live worker runs them (windows of one stream run at once under leases of their
+    /// own; a run younger than one lease may not have taken its lease yet).
     pub async fn acquire(
         conn: &mut PgConnection,
         target: &Target,
         dataset: &str,
         run: &RunInfo,
-        stream: &str,
+        configured: &ConfiguredStream,
         lease: Duration,
     ) -> Result<Self> {
+        let leased = configured.lease_name();
+        let stream = leased.as_str();
         let table = format!("{dataset}._elt_locks");
         let lease_ms = lease.as_millis() as i64;
         let sql = format!(
@@ -87,18 +91,37 @@ impl StreamLock {
                  wait for it"
             )));
         };
+        let taken = Self::conflicts(conn, target, &table, run, configured).await;
+        if let Err(e) | Ok(Some(e)) = taken {
+            let sql = format!(
+                "UPDATE {table} SET expires_at = clock_timestamp() - interval '1 second'
+                 WHERE connection = $1 AND stream = $2 AND token = $3"
+            );
+            // Failing to let go only keeps the lease until it expires.
+            let _ = sqlx::query(&sql)
+                .bind(run.connection.clone())
+                .bind(stream.to_owned())
+                .bind(token)
+                .execute(&mut *conn)
+                .await;
+            return Err(e);
+        }
         let sql = format!(
             "UPDATE {dataset}._elt_runs SET status = $1, ended_at = now(),
                  error = 'the worker stopped before the run ended (killed, paused or cut off); \
                  what it committed stays'
-             WHERE connection = $2 AND stream = $3 AND status = $4 AND run_id <> $5"
+             WHERE connection = $2 AND stream = $3 AND status = $4 AND run_id <> $5
+               AND started_at < clock_timestamp() - $6 * interval '1 millisecond'
+               AND run_id NOT IN (SELECT run_id FROM {table}
+                                  WHERE connection = $2 AND expires_at > clock_timestamp())"
         );
         sqlx::query(&sql)
             .bind(RunStatus::Abandoned.as_str())
             .bind(run.connection.clone())
-            .bind(stream.to_owned())
+            .bind(configured.name().to_owned())
             .bind(RunStatus::Running.as_str())
             .bind(run.run_id.clone())
+            .bind(lease_ms)
             .execute(&mut *conn)
             .await
             .map_err(|e| target.error("closing the runs of stopped workers", e))?;
@@ -122,6 +145,48 @@ impl StreamLock {
             lost,
             heartbeat,
         })
+    }
+
+    /// After taking a lease: a live lease of the same stream that this one must not run
+    /// beside, as a `Locked` error. A window conflicts with the whole stream's lease and
+    /// with windows it overlaps; the whole stream with every window. Both of two workers
+    /// that take conflicting leases at once see the other, so at most one goes on.
+    async fn conflicts(
+        conn: &mut PgConnection,
+        target: &Target,
+        table: &str,
+        run: &RunInfo,
+        configured: &ConfiguredStream,
+    ) -> Result<Option<Error>> {
+        let sql = format!(
+            "SELECT stream, holder, run_id FROM {table}
+             WHERE connection = $1 AND run_id <> $2 AND expires_at > clock_timestamp()
+               AND (stream = $3 OR starts_with(stream, $3 || ' ['))"
+        );
+        let live: Vec<(String, String, String)> = sqlx::query_as(&sql)
+            .bind(run.connection.clone())
+            .bind(run.run_id.clone())
+            .bind(configured.name().to_owned())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| target.error("reading the stream's other leases", e))?;
+        let mine = configured.window();
+        let conflict = live.into_iter().find(|(leased, _, _)| {
+            match (
+                &mine,
+                elt_core::windows::from_lease_name(configured.name(), leased),
+            ) {
+                (Some(mine), Some(theirs)) => mine.overlaps(&theirs),
+                (None, None) => false, // the same lease: the insert above decided
+                _ => true,
+            }
+        });
+        Ok(conflict.map(|(leased, holder, run_id)| {
+            Error::locked(format!(
+                "{} cannot load while {leased} is being loaded by another worker ({holder},                  run {run_id}): a backfill window and a sync of its stream, or two windows                  that overlap, would replace each other's rows; pass --wait-for-lock SECS to                  wait for it",
+                configured.lease_name()
+            ))
+        }))
     }
 
     /// Inside the commit's transaction: locks the lease row, checks that this worker still

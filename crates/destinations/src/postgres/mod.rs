@@ -34,6 +34,7 @@ mod session;
 mod sql;
 mod tables;
 mod types;
+mod windows;
 
 use async_trait::async_trait;
 use elt_core::{Destination, DestinationFactory, DestinationSession, Result};

@@ -1,6 +1,7 @@
 //! One run's connection to the destination database: opening it (and the bookkeeping
-//! tables `_elt_state`, `_elt_runs`, `_elt_locks`, `_elt_reconciliations` and
-//! `_elt_dead_letter` in the dataset schema), the state, and handing each stream to the
+//! tables `_elt_state`, `_elt_runs`, `_elt_locks`, `_elt_reconciliations`,
+//! `_elt_dead_letter`, `_elt_test_results`, `_elt_profiles` and `_elt_windows` in the
+//! dataset schema), the state, and handing each stream to the
 //! loader (`load.rs`). The optional capabilities live beside it: the run log in
 //! `run_log.rs`, SQL, schema comparison and dead letters in `queries.rs`, key digests in
 //! `keys.rs`; stream leases in `lock.rs`.
@@ -72,7 +73,12 @@ impl PgSession {
                  run_id text NOT NULL, connection text NOT NULL, stream text NOT NULL,
                  column_name text NOT NULL, rows bigint NOT NULL, nulls bigint NOT NULL,
                  distinct_count bigint, min_value text, max_value text, mean double precision,
-                 profiled_at timestamptz NOT NULL);"
+                 profiled_at timestamptz NOT NULL);
+             CREATE TABLE IF NOT EXISTS {ds}._elt_windows (
+                 connection text NOT NULL, stream text NOT NULL, window_from text NOT NULL,
+                 window_to text NOT NULL, run_id text NOT NULL, rows bigint NOT NULL,
+                 committed_at timestamptz NOT NULL,
+                 PRIMARY KEY (connection, stream, window_from, window_to));"
         );
         locked_ddl(
             &mut conn,
@@ -156,6 +162,16 @@ impl DestinationSession for PgSession {
             .execute(&mut self.conn)
             .await
             .map_err(|e| self.error("resetting the state", e))?;
+        let sql = format!(
+            "DELETE FROM {}._elt_windows WHERE connection = $1 AND ($2::text IS NULL OR stream = $2)",
+            self.ds
+        );
+        sqlx::query(&sql)
+            .bind(self.connection.clone())
+            .bind(stream.to_owned())
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| self.error("forgetting the completed windows", e))?;
         Ok(done.rows_affected() as usize)
     }
 

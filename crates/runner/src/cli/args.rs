@@ -70,6 +70,14 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Backfills cut into cursor windows that workers load at once: plan, run, status.
+    Backfill {
+        #[command(subcommand)]
+        action: super::backfill::BackfillAction,
+    },
+    /// Compare a stream's backfill windows between source and destination (row counts
+    /// and checksums), and with --repair load the differing ones again.
+    Reconcile(super::reconcile::ReconcileArgs),
     /// Change data capture: remove what cdc streams keep on the source.
     Cdc {
         #[command(subcommand)]
@@ -148,7 +156,7 @@ pub struct DbtSourcesArgs {
 }
 
 /// `--connection NAME`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConnectionArg {
     /// A connection from the project file.
     #[arg(long, short = 'c')]

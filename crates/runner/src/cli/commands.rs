@@ -77,6 +77,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             )
             .await
         }
+        Command::Backfill { action } => {
+            super::backfill::backfill(&Project::load(&cli.config)?, action).await
+        }
+        Command::Reconcile(args) => super::reconcile::run(&Project::load(&cli.config)?, args).await,
         Command::Plan(args) => super::plan::plan(&Project::load(&cli.config)?, &args).await,
         Command::Test(args) => super::datatests::test(&Project::load(&cli.config)?, &args).await,
         Command::DbtSources(args) => super::dbt::sources(&Project::load(&cli.config)?, &args).await,
@@ -237,7 +241,11 @@ async fn sync(project: &Project, args: SyncArgs, log_format: LogFormat) -> anyho
         backfill: args
             .backfill_from
             .zip(args.backfill_to)
-            .map(|(from, to)| elt_core::Backfill { from, to }),
+            .map(|(from, to)| elt_core::Backfill {
+                from,
+                to,
+                window: false,
+            }),
         observer: progress.clone().map(|p| p as Arc<dyn elt_runner::Observer>),
         wait_for_lock: args.wait_for_lock.map(std::time::Duration::from_secs),
         reconcile_deletes: args.reconcile_deletes,
@@ -327,13 +335,19 @@ async fn state(project: &Project, action: StateAction) -> anyhow::Result<i32> {
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&states)?);
-            } else if states.is_empty() {
-                println!("no saved state");
-            } else {
-                for (name, state) in &states {
-                    println!("{name}: {}", state.to_json());
-                }
+                return Ok(exit::SUCCESS);
             }
+            let windows = match session.windows() {
+                Some(log) => log.windows(stream.as_deref()).await?,
+                None => Vec::new(),
+            };
+            if states.is_empty() && windows.is_empty() {
+                println!("no saved state");
+            }
+            for (name, state) in &states {
+                println!("{name}: {}", state.to_json());
+            }
+            super::backfill::print_windows(&windows);
         }
         StateAction::Reset { connection, stream } => {
             let (config, _, destination) = project.connection(&connection.connection)?;

@@ -2,6 +2,7 @@
 //! codes.
 
 pub mod args;
+pub mod backfill;
 pub mod cdc;
 pub mod commands;
 pub mod datatests;
@@ -13,6 +14,7 @@ pub mod logging;
 pub mod plan;
 pub mod progress;
 pub mod reading;
+pub mod reconcile;
 pub mod runs;
 pub mod telemetry;
 pub mod ui;

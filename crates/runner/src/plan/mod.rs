@@ -279,12 +279,28 @@ fn apply_options(
                 stream.name()
             )));
         }
+        if window.window && !matches!(stream.write_mode, WriteMode::Append | WriteMode::Merge) {
+            return Err(Error::config(format!(
+                "stream {}: a backfill window replaces its rows, which would rewrite the \
+                 versions of write mode {}; use `elt sync --backfill-from/--backfill-to`, \
+                 which merges, or write mode merge or append",
+                stream.name(),
+                stream.write_mode
+            )));
+        }
         stream.sync_mode = SyncMode::Incremental;
         stream.backfill = Some(window.clone());
-        notes.push(format!(
-            "backfill of {} to {}: the watermark did not move",
-            window.from, window.to
-        ));
+        notes.push(if window.window {
+            format!(
+                "backfill window [{}, {}): its rows replaced, the watermark did not move",
+                window.from, window.to
+            )
+        } else {
+            format!(
+                "backfill of {} to {}: the watermark did not move",
+                window.from, window.to
+            )
+        });
     }
     if options.full_refresh && stream.write_mode == WriteMode::History {
         // Rebuilding would throw the versions away: re-read everything instead.

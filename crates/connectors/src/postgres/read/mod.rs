@@ -155,7 +155,8 @@ impl<'a> Reader<'a> {
                 self.set("elt.from", &window.from).await?;
                 self.set("elt.to", &window.to).await?;
                 filters.push(format!("{c} >= {}", setting("from", cursor_type)));
-                filters.push(format!("{c} <= {}", setting("to", cursor_type)));
+                let below = if window.window { "<" } else { "<=" };
+                filters.push(format!("{c} {below} {}", setting("to", cursor_type)));
             } else if incremental {
                 let Some(upper) = self.upper(ks, out).await? else {
                     return Ok(());
