@@ -142,8 +142,11 @@ impl Brokers {
             builder = builder.tls_config(Arc::new(client_tls(tls)?));
         }
         // rskafka retries a refused bootstrap (and a refused login) until its deadline and
-        // then says why; this bounds a broker that accepts and never answers.
-        let limit = timeout + Duration::from_secs(2);
+        // then says why; this bounds a broker that accepts and never answers. rskafka checks
+        // its deadline only between attempts, each a connection and a login that can take a
+        // second on a busy machine: a bound of the deadline plus 2 s was seen to cut a
+        // refused login short, turning its config error into a transient one.
+        let limit = timeout * 2 + Duration::from_secs(2);
         let connecting = match tokio::time::timeout(limit, builder.build()).await {
             Ok(result) => result.map_err(|e| {
                 let error = classify("connecting to the brokers", e);
