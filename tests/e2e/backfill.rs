@@ -23,7 +23,8 @@ fn rows() -> u64 {
 }
 
 /// `public.events`: `rows` rows over the 30 days of 2024-01-01 to 2024-01-31, some exactly
-/// at midnight (a window's first value), with NULLs and unicode.
+/// at midnight (a window's first value), with NULLs and unicode, indexed on the cursor as a
+/// backfilled table should be.
 pub fn seed_source(name: &str, rows: u64) -> String {
     let url = fresh_database(name);
     execute(
@@ -33,17 +34,20 @@ pub fn seed_source(name: &str, rows: u64) -> String {
                  amount numeric(12, 2), note text);
              INSERT INTO events SELECT g,
                  timestamptz '2024-01-01 00:00:00+00' + (g % 30) * interval '1 day'
-                     + CASE WHEN g % 97 = 0 THEN interval '0' ELSE (g * 7919 % 86400000) * interval '1 millisecond' END,
+                     + CASE WHEN g % 97 = 0 THEN interval '0' ELSE (g::bigint * 7919 % 86400000) * interval '1 millisecond' END,
                  CASE WHEN g % 11 = 0 THEN NULL ELSE (g % 100000) / 100.0 END,
                  CASE WHEN g % 13 = 0 THEN NULL ELSE 'zażółć 🦀 ' || g END
              FROM generate_series(1, {rows}) g;
+             CREATE INDEX ON events (at);
              ANALYZE events"
         ),
     );
     url
 }
 
-pub fn project(source: &str, destination: &str, rows: u64) -> Project {
+/// A project whose connection `bf` reads public.events (cursor `at`) from `source` into
+/// `destination` (dataset raw, table events) with write mode `write`.
+pub fn project(source: &str, destination: &str, write: &str, rows: u64) -> Project {
     let batch = (rows / 30 / 4).clamp(100, 50_000);
     Project::new(&format!(
         r#"
@@ -58,7 +62,7 @@ batch_rows = {batch}
 source = "pg"
 destination = "dest"
 dataset = "raw"
-streams = [{{ name = "public.events", sync = "incremental", cursor = "at", write = "append", table = "events" }}]
+streams = [{{ name = "public.events", sync = "incremental", cursor = "at", write = "{write}", table = "events" }}]
 "#
     ))
 }
@@ -100,7 +104,7 @@ fn run_on_four_workers(project: &Project, plan: &std::path::Path, windows: usize
                     let index = window.to_string();
                     let args = [
                         &run_window(plan, &index)[..],
-                        &["--wait-for-lock", "60", "--quiet"],
+                        &["--wait-for-lock", "3600", "--quiet"],
                     ]
                     .concat();
                     if kill {
@@ -213,7 +217,7 @@ fn thirty_windows_on_four_killed_workers_into_postgres_equal_the_source() {
     let dest = fresh_database("bf_pg_dst");
     let destination =
         format!("[destinations.dest]\ntype = \"postgres\"\nurl = \"{dest}\"\nlease_secs = 1\n");
-    let project = project(&source, &destination, rows);
+    let project = project(&source, &destination, "append", rows);
     let plan = backfill_on_four_workers(&project, "PostgreSQL", rows);
     assert_eq!(pg_rows(&dest, "raw.events"), pg_rows(&source, "events"));
     // Each row was loaded by the run its window records, so no window was loaded twice.
@@ -272,7 +276,7 @@ fn thirty_windows_on_four_killed_workers_into_duckdb_queue_on_the_file_lock() {
     let rows = rows();
     let source = seed_source("bf_duck_src", rows);
     let destination = "[destinations.dest]\ntype = \"duckdb\"\npath = \"bf.duckdb\"\nthreads = 1\n";
-    let project = project(&source, destination, rows);
+    let project = project(&source, destination, "append", rows);
     backfill_on_four_workers(&project, "DuckDB", rows);
     assert_eq!(duck_rows(&project), pg_rows(&source, "events"));
     let shown = project

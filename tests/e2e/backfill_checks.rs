@@ -10,7 +10,7 @@ use crate::pg::{execute, fresh_database, query};
 fn plans_refuse_what_windows_cannot_cut() {
     let source = seed_source("bf_refuse", 1_000);
     let dest = "[destinations.dest]\ntype = \"duckdb\"\npath = \"bf.duckdb\"\n";
-    let project = project(&source, dest, 1_000);
+    let project = project(&source, dest, "append", 1_000);
     let plan = |extra: &[&str]| {
         let base = [
             "backfill",
@@ -75,7 +75,7 @@ fn a_window_excludes_overlapping_windows_and_syncs_of_its_stream_in_postgres() {
     let dest = fresh_database("bf_conflict_dst");
     let destination =
         format!("[destinations.dest]\ntype = \"postgres\"\nurl = \"{dest}\"\nlease_secs = 1\n");
-    let project = project(&source, &destination, 3_000);
+    let project = project(&source, &destination, "merge", 3_000);
     let plan = plan_days(&project);
     let plan = plan.to_str().unwrap();
     let window = |index| run_window(plan, index);
@@ -120,7 +120,7 @@ fn a_window_excludes_overlapping_windows_and_syncs_of_its_stream_in_postgres() {
 fn reconcile_names_the_windows_that_changed_and_repair_reads_only_those() {
     let source = seed_source("bf_reconcile", 30_000);
     let destination = "[destinations.dest]\ntype = \"duckdb\"\npath = \"bf.duckdb\"\n";
-    let project = project(&source, destination, 30_000);
+    let project = project(&source, destination, "append", 30_000);
     let plan = plan_days(&project);
     project
         .elt(&[

@@ -64,16 +64,14 @@ pub fn assert_success(output: &Output, what: &str) {
     );
 }
 
-/// Runs an example's Python test script against a demo project. The script syncs twice
-/// (everything, then `orders` alone); with its environment present, the DuckDB file must
-/// show both runs.
-fn run_python_example(example: &str, script: &str) {
-    let project = demo_project();
+/// Runs an example's Python test script against `project` (ELT_PROJECT_DIR); returns
+/// whether it ran, or only had its syntax checked for want of an environment.
+pub fn run_python(example: &str, script: &str, project: &Project) -> bool {
     let path = examples().join(example).join(script);
     let Some(bin) = python_env(example) else {
         let module = script.trim_start_matches("test_");
         check_syntax(&[path.clone(), examples().join(example).join(module)]);
-        return;
+        return false;
     };
     let home = tempfile::tempdir().expect("temp dir");
     let output = Command::new(bin.join("python"))
@@ -88,8 +86,39 @@ fn run_python_example(example: &str, script: &str) {
         .output()
         .expect("run the example's test");
     assert_success(&output, &format!("examples/{example}/{script}"));
-    assert_eq!(count(&project, "orders"), "20000");
-    assert_eq!(run_ids(&project).len(), 2, "all streams, then orders alone");
+    true
+}
+
+/// Runs an example's Python test script against a demo project. The script syncs twice
+/// (everything, then `orders` alone); with its environment present, the DuckDB file must
+/// show both runs.
+fn run_python_example(example: &str, script: &str) {
+    let project = demo_project();
+    if run_python(example, script, &project) {
+        assert_eq!(count(&project, "orders"), "20000");
+        assert_eq!(run_ids(&project).len(), 2, "all streams, then orders alone");
+    }
+}
+
+/// `elt validate` accepts the project of a manifest's ConfigMap (its `elt.toml: |` block,
+/// indented four spaces), which has `connection`; the secrets are set to sample URLs.
+pub fn assert_configmap_project_is_valid(manifest: &str, connection: &str) {
+    let toml: String = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("elt.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(toml.contains(connection), "{toml}");
+    let project = Project::new(&toml);
+    let valid = project
+        .command(&["validate"])
+        .env("PG_URL", "postgres://elt@db.internal:5432/app")
+        .env("WAREHOUSE_URL", "postgres://elt@warehouse.internal:5432/dw")
+        .output()
+        .expect("run elt");
+    assert!(valid.status.success(), "{valid:?}");
 }
 
 fn count(project: &Project, table: &str) -> String {
@@ -183,22 +212,7 @@ fn dagster_assets_materialize_streams_with_summary_metadata() {
 #[test]
 fn kubernetes_project_file_is_valid() {
     let manifest = std::fs::read_to_string(examples().join("kubernetes/cronjob.yaml")).unwrap();
-    // The ConfigMap's `elt.toml: |` block, indented four spaces.
-    let toml: String = manifest
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("elt.toml: |"))
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with("    "))
-        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-        .collect();
-    assert!(toml.contains("[connections.pg_to_duck]"), "{toml}");
-    let project = Project::new(&toml);
-    let valid = project
-        .command(&["validate"])
-        .env("PG_URL", "postgres://elt@db.internal:5432/app")
-        .output()
-        .expect("run elt");
-    assert!(valid.status.success(), "{valid:?}");
+    assert_configmap_project_is_valid(&manifest, "[connections.pg_to_duck]");
     assert!(manifest.contains("\"--wait-for-lock\"") || manifest.contains("- --wait-for-lock"));
     assert!(manifest.contains("concurrencyPolicy: Forbid"));
 }

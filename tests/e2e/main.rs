@@ -24,6 +24,7 @@ mod deadletter;
 mod demo;
 mod env_vars;
 mod examples;
+mod examples_backfill;
 mod examples_dbt;
 mod history;
 mod http;

@@ -48,10 +48,15 @@ pub struct RawTable<'a> {
     pub key: &'a [String],
     /// The write mode.
     pub mode: WriteMode,
+    /// The quoted cursor column to index (backfill windows clear and compare by it).
+    pub cursor_index: Option<&'a str>,
 }
 
 /// Creates the raw table when missing, adds the columns it lacks and, for a merge, its
-/// unique index on the key (for history, on the key of current versions).
+/// unique index on the key (for history, on the key of current versions), and the cursor
+/// index when asked. Only what is missing runs, under the advisory lock: a DDL statement
+/// waits for every open transaction on the table, and the windows of a backfill load
+/// one table in several at once.
 pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Result<()> {
     let RawTable {
         table,
@@ -61,26 +66,56 @@ pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Re
         definitions,
         key,
         mode,
+        cursor_index,
     } = *raw;
-    let mut ddl = format!(
-        "CREATE TABLE IF NOT EXISTS {table} ({});",
-        definitions.join(", ")
-    );
-    ddl.push_str(&evolve(session, table, names, types, mode).await?);
-    if mode.is_merge() {
-        let index = quote_ident(&pg_name(&format!("{name}__elt_key")));
+    let existing = columns(session, table).await?;
+    let mut ddl = String::new();
+    if existing.is_empty() {
         ddl.push_str(&format!(
-            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {DELETED_AT} timestamptz;
-             CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({});",
-            key.join(", ")
+            "CREATE TABLE IF NOT EXISTS {table} ({});",
+            definitions.join(", ")
+        ));
+    }
+    ddl.push_str(&evolve(&existing, table, names, types, mode)?);
+    let index = |suffix: &str| quote_ident(&pg_name(&format!("{name}{suffix}")));
+    let keys = key.join(", ");
+    let mut indexes = Vec::new();
+    if mode.is_merge() {
+        if !existing.is_empty() && !existing.iter().any(|(n, _)| n == DELETED_AT) {
+            ddl.push_str(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {DELETED_AT} timestamptz;"
+            ));
+        }
+        let key_index = index("__elt_key");
+        indexes.push((
+            key_index.clone(),
+            format!("CREATE UNIQUE INDEX IF NOT EXISTS {key_index} ON {table} ({keys})"),
         ));
     }
     if mode == WriteMode::History {
-        let index = quote_ident(&pg_name(&format!("{name}__elt_current")));
-        ddl.push_str(&format!(
-            "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} ({}) WHERE {IS_CURRENT};",
-            key.join(", ")
+        let current = index("__elt_current");
+        indexes.push((
+            current.clone(),
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {current} ON {table} ({keys}) WHERE {IS_CURRENT}"
+            ),
         ));
+    }
+    if let Some(cursor) = cursor_index {
+        let by_cursor = index("__elt_cursor");
+        indexes.push((
+            by_cursor.clone(),
+            format!("CREATE INDEX IF NOT EXISTS {by_cursor} ON {table} ({cursor})"),
+        ));
+    }
+    for (index, create) in indexes {
+        if existing.is_empty() || !exists(session, &format!("{}.{index}", session.ds)).await? {
+            ddl.push_str(&create);
+            ddl.push(';');
+        }
+    }
+    if ddl.is_empty() {
+        return Ok(());
     }
     locked_ddl(
         &mut session.conn,
@@ -101,23 +136,36 @@ pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Re
     })
 }
 
-/// ALTER statements adding the stream's new columns to an existing table; an error for a
-/// column whose type changed.
-async fn evolve(
-    session: &mut PgSession,
+/// `(name, type)` of each column of `table` (quoted); none when it does not exist.
+async fn columns(session: &mut PgSession, table: &str) -> Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    .bind(table)
+    .fetch_all(&mut session.conn)
+    .await
+    .map_err(|e| session.target.error("reading the raw table's columns", e))
+}
+
+/// Whether relation `name` (quoted, schema-qualified) exists.
+async fn exists(session: &mut PgSession, name: &str) -> Result<bool> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(&mut session.conn)
+        .await
+        .map_err(|e| session.target.error("reading the raw table's indexes", e))
+}
+
+/// ALTER statements adding the stream's new columns to an existing table (`existing`
+/// columns); an error for a column whose type changed.
+fn evolve(
+    existing: &[(String, String)],
     table: &str,
     names: &[String],
     types: &[PgType],
     mode: WriteMode,
 ) -> Result<String> {
-    let existing: Vec<(String, String)> = sqlx::query_as(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
-         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-    )
-    .bind(table)
-    .fetch_all(&mut session.conn)
-    .await
-    .map_err(|e| session.target.error("reading the raw table's columns", e))?;
     if existing.is_empty() {
         return Ok(String::new());
     }
@@ -160,14 +208,7 @@ pub async fn changes(
     table: &str,
     schema: &SchemaRef,
 ) -> Result<Vec<SchemaChange>> {
-    let existing: Vec<(String, String)> = sqlx::query_as(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
-         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-    )
-    .bind(table)
-    .fetch_all(&mut session.conn)
-    .await
-    .map_err(|e| session.target.error("reading the raw table's columns", e))?;
+    let existing = columns(session, table).await?;
     if existing.is_empty() {
         return Ok(vec![SchemaChange::NewTable]);
     }

@@ -37,6 +37,17 @@ pub(super) async fn clear_window(
         .map_err(|e| session.error("deleting the window's earlier rows", e))
 }
 
+/// The quoted cursor column a window's load indexes the raw table on, once: clearing a
+/// window and digesting it then read only the window, not the whole table (DuckDB needs
+/// no index: its zone maps skip the rest). None for loads that are not windows.
+pub(super) fn window_cursor_index(stream: &ConfiguredStream) -> Result<Option<String>> {
+    if stream.window().is_none() {
+        return Ok(None);
+    }
+    let (cursor, _) = cursor_bound(stream)?;
+    Ok(Some(quote_ident(&pg_name(cursor.name()))))
+}
+
 /// Records `window` of `stream` as completed by `run` with `rows`, in the open transaction.
 pub(super) async fn write_window(
     session: &mut PgSession,

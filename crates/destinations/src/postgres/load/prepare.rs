@@ -10,6 +10,7 @@ use super::super::lock::StreamLock;
 use super::super::session::PgSession;
 use super::super::tables::{RawTable, create_raw_table, meta_definitions};
 use super::super::types::{PgType, pg_name};
+use super::super::windows::window_cursor_index;
 use super::{Loader, uuid_bytes};
 
 /// The columns of one stream's raw table and stage.
@@ -120,6 +121,7 @@ impl<'a> Loader<'a> {
                 quote_ident(&pg_name(&format!("_elt_new__{}", stream.table)))
             ),
             mode => {
+                let cursor_index = window_cursor_index(stream)?;
                 let raw = RawTable {
                     table: &table,
                     name: &table_name,
@@ -128,6 +130,7 @@ impl<'a> Loader<'a> {
                     definitions: &c.definitions,
                     key: &c.key,
                     mode,
+                    cursor_index: cursor_index.as_deref(),
                 };
                 create_raw_table(session, &raw).await?;
                 if mode.is_keyed() {
