@@ -127,16 +127,15 @@ pub async fn reconcile(
     if stream.deletes.soft_delete_column.is_some()
         || !matches!(stream.write_mode, WriteMode::Append | WriteMode::Merge)
     {
+        let soft = match stream.deletes.soft_delete_column {
+            Some(_) => " with a soft-delete column",
+            None => "",
+        };
         return Err(Error::config(format!(
             "stream {}: `elt reconcile` compares append and merge streams without a \
-             soft-delete column; this one is {} {}",
+             soft-delete column; this one is {}{soft}",
             stream.name(),
-            stream.write_mode,
-            if stream.deletes.soft_delete_column.is_some() {
-                "with a soft-delete column"
-            } else {
-                ""
-            }
+            stream.write_mode
         )));
     }
     let (compared, left_out) = digest_columns(&stream);

@@ -175,7 +175,9 @@ pub async fn backfill(project: &Project, action: BackfillAction) -> anyhow::Resu
         }
         BackfillAction::Status(args) => {
             // Without a range, the status is of what the destination recorded.
-            let plan = match args.source.from.is_some() || args.source.plan.is_some() {
+            let source = &args.source;
+            let cut = source.from.is_some() || source.to.is_some() || source.by.is_some();
+            let plan = match cut || source.plan.is_some() {
                 true => Some(plan_of(project, &args.source).await?),
                 false => None,
             };
@@ -183,7 +185,10 @@ pub async fn backfill(project: &Project, action: BackfillAction) -> anyhow::Resu
                 (Some(plan), _) => plan.stream.clone(),
                 (None, Some(stream)) => stream.clone(),
                 (None, None) => {
-                    return Err(elt_core::Error::config("--stream is missing").into());
+                    return Err(elt_core::Error::config(
+                        "--stream is missing: `elt backfill status` needs --stream (or --plan FILE)",
+                    )
+                    .into());
                 }
             };
             let connection = &args.source.connection.connection;
