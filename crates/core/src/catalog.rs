@@ -251,10 +251,7 @@ impl ConfiguredStream {
         self.backfill
             .as_ref()
             .filter(|b| b.window)
-            .map(|b| crate::windows::Window {
-                from: b.from.clone(),
-                to: b.to.clone(),
-            })
+            .map(|b| crate::windows::Window::new(&b.from, &b.to))
     }
 
     /// What a destination that takes concurrent writers leases: the stream, or one window

@@ -170,12 +170,8 @@ pub async fn status(
     let running = log.leased(stream).await?;
     completed.sort_by(|a, b| a.window.cmp(&b.window));
     let set = WindowSet::new(completed.iter().map(|c| &c.window));
-    let span = plan.and_then(|p| {
-        Some(Window {
-            from: p.windows.first()?.from.clone(),
-            to: p.windows.last()?.to.clone(),
-        })
-    });
+    let span =
+        plan.and_then(|p| Some(Window::new(&p.windows.first()?.from, &p.windows.last()?.to)));
     let windows = plan
         .map(|p| p.windows.as_slice())
         .unwrap_or_default()

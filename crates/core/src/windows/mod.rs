@@ -161,10 +161,7 @@ pub fn from_lease_name(stream: &str, lease: &str) -> Option<Window> {
         .strip_prefix(" [")?
         .strip_suffix(')')?;
     let (from, to) = inner.split_once(", ")?;
-    Some(Window {
-        from: from.to_owned(),
-        to: to.to_owned(),
-    })
+    Some(Window::new(from, to))
 }
 
 /// A bound as it compares: integers as numbers, the canonical text forms as text.
@@ -228,10 +225,7 @@ pub fn range(from: &str, to: &str) -> Result<Window> {
             "--from {from} is not before --to {to}: the range is empty"
         )));
     }
-    Ok(Window {
-        from: from.to_owned(),
-        to: to.to_owned(),
-    })
+    Ok(Window::new(from, to))
 }
 
 /// Cuts `[from, to)` (canonical bounds of `kind`) at every calendar boundary of `step`
