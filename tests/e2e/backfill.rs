@@ -26,6 +26,11 @@ fn rows() -> u64 {
 /// at midnight (a window's first value), with NULLs and unicode, indexed on the cursor as a
 /// backfilled table should be.
 pub fn seed_source(name: &str, rows: u64) -> String {
+    seed_events(name, rows, 30, "")
+}
+
+/// [`seed_source`] over `days` days from 2024-01-01, each note ending in `suffix`.
+pub fn seed_events(name: &str, rows: u64, days: u32, suffix: &str) -> String {
     let url = fresh_database(name);
     execute(
         &url,
@@ -33,10 +38,10 @@ pub fn seed_source(name: &str, rows: u64) -> String {
             "CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz NOT NULL,
                  amount numeric(12, 2), note text);
              INSERT INTO events SELECT g,
-                 timestamptz '2024-01-01 00:00:00+00' + (g % 30) * interval '1 day'
+                 timestamptz '2024-01-01 00:00:00+00' + (g % {days}) * interval '1 day'
                      + CASE WHEN g % 97 = 0 THEN interval '0' ELSE (g::bigint * 7919 % 86400000) * interval '1 millisecond' END,
                  CASE WHEN g % 11 = 0 THEN NULL ELSE (g % 100000) / 100.0 END,
-                 CASE WHEN g % 13 = 0 THEN NULL ELSE 'zażółć 🦀 ' || g END
+                 CASE WHEN g % 13 = 0 THEN NULL ELSE 'zażółć 🦀 ' || g || '{suffix}' END
              FROM generate_series(1, {rows}) g;
              CREATE INDEX ON events (at);
              ANALYZE events"
@@ -69,12 +74,17 @@ streams = [{{ name = "public.events", sync = "incremental", cursor = "at", write
 
 /// One line per row, sorted by id, the same text in PostgreSQL and DuckDB.
 pub fn pg_rows(url: &str, table: &str) -> Vec<String> {
+    pg_rows_where(url, table, "true")
+}
+
+/// [`pg_rows`] of the rows matching `filter`.
+pub fn pg_rows_where(url: &str, table: &str, filter: &str) -> Vec<String> {
     query(
         url,
         &format!(
             "SELECT id || '|' || (extract(epoch FROM at) * 1000000)::bigint || '|' \
              || coalesce((amount * 100)::bigint::text, '-') || '|' || coalesce(note, '-') \
-             FROM {table} ORDER BY id"
+             FROM {table} WHERE {filter} ORDER BY id"
         ),
     )
 }

@@ -42,6 +42,7 @@ mod mysql_tls;
 mod ndjson;
 mod orchestration;
 mod parallel;
+mod partitioned;
 mod pg;
 mod pg_destination;
 mod pg_workers;

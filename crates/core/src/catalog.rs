@@ -198,6 +198,9 @@ pub struct ConfiguredStream {
     /// Change data capture: the slot and publication the stream reads through (set when
     /// the sync mode is [`SyncMode::Cdc`]).
     pub cdc: Option<crate::cdc::CdcNames>,
+    /// The destination table's time partitions (`partition_by` in elt.toml), for
+    /// destinations that partition tables.
+    pub partition_by: Option<crate::partitions::PartitionBy>,
 }
 
 /// How a stream's deletions reach its raw table (merge and history write modes).
@@ -305,6 +308,7 @@ impl ConfiguredStream {
             previous: Vec::new(),
             parallelism: 1,
             cdc: None,
+            partition_by: None,
         }
     }
 }

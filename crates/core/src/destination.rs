@@ -167,6 +167,13 @@ pub trait DestinationSession: Send {
     fn windows(&mut self) -> Option<&mut dyn WindowLog> {
         None
     }
+
+    /// Whether the destination splits a stream's table into the time partitions of its
+    /// `partition_by` ([`crate::partitions`]); a stream with `partition_by` is refused
+    /// before it is read by one that does not.
+    fn partitions_tables(&self) -> bool {
+        false
+    }
 }
 
 type BuildDestination =

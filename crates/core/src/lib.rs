@@ -23,6 +23,7 @@ pub mod failpoint;
 pub mod hashing;
 pub mod ident;
 pub mod message;
+pub mod partitions;
 pub mod previous;
 pub mod reconcile;
 pub mod record;

@@ -33,6 +33,13 @@ pub async fn for_stream(
     stream: &ConfiguredStream,
     notes: &mut Vec<String>,
 ) -> Result<Option<StreamCheck>> {
+    if stream.partition_by.is_some() && !session.partitions_tables() {
+        return Err(Error::config(format!(
+            "stream {}: `partition_by` needs a destination that partitions tables (postgres); \
+             this destination does not: remove `partition_by`, or load into postgres",
+            stream.name()
+        )));
+    }
     let contract = config.contract_of(stream.name());
     let json_schema = config
         .stream_config(stream.name())

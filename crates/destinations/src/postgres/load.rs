@@ -8,7 +8,8 @@
 //! highest cursor wins, repeated keys collapse); NULL keys are refused from the batch.
 //! `overwrite` copies into a new table that replaces the raw table at the end (or whose rows
 //! replace its rows, when views depend on it), in the transaction that writes the state, so
-//! readers never see half a table.
+//! readers never see half a table; a partitioned table (`partitions.rs`) is emptied and
+//! refilled in that transaction instead.
 
 mod by_key;
 mod prepare;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 use super::bookkeeping::{write_dead_letters, write_state};
 use super::copy::encode_batch;
 use super::lock::StreamLock;
+use super::partitions::Partitions;
 use super::session::PgSession;
 use super::sql::copy_in;
 use super::types::{PgType, pg_name};
@@ -104,6 +106,8 @@ struct Loader<'a> {
     /// A merge into a table that was empty at the start copies straight into it while no
     /// key repeats.
     direct: bool,
+    /// The raw table's time partitions (`partition_by`).
+    partitions: Option<Partitions>,
 }
 
 impl Loader<'_> {
@@ -151,6 +155,9 @@ impl StreamWriter for Loader<'_> {
         let keyed = self.stream.write_mode.is_keyed();
         if keyed {
             refuse_null_keys(&batch, &self.stream.primary_key)?;
+        }
+        if let Some(partitions) = &mut self.partitions {
+            partitions.create_for_batch(self.session, &batch).await?;
         }
         if self.direct {
             let payload = encode_batch(&batch, &self.types, self.run.started_at_us, &self.run_id)?;
@@ -212,7 +219,7 @@ impl StreamWriter for Loader<'_> {
         self.lock
             .fence(&mut self.session.conn, &self.session.target)
             .await?;
-        if last && self.stream.write_mode == WriteMode::Overwrite {
+        if last && self.stream.write_mode == WriteMode::Overwrite && self.partitions.is_none() {
             self.swap_in_new_table().await?;
         }
         Ok(0)
@@ -247,8 +254,13 @@ impl StreamWriter for Loader<'_> {
     }
 
     async fn clear_window(&mut self, window: &Window) -> Result<u64> {
+        let emptied = match &self.partitions {
+            Some(partitions) => partitions.truncate_covered(self.session, window).await?,
+            None => 0,
+        };
         let table = self.table.clone();
-        windows::clear_window(self.session, &table, self.stream, window).await
+        let deleted = windows::clear_window(self.session, &table, self.stream, window).await?;
+        Ok(emptied + deleted)
     }
 
     async fn write_window(&mut self, window: &Window, rows: u64) -> Result<()> {

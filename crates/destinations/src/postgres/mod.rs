@@ -19,7 +19,8 @@
 //! same stream fails with `Locked` (exit 3) until the lease is released or runs out.
 //!
 //! Hard-delete reconciliation (`keys.rs`): live-key digests, and marking under the stream's
-//! lease.
+//! lease. Time-partitioned raw tables (`partition_by`, `partitions.rs`): declarative range
+//! partitions per UTC day or month, attached as rows need them.
 
 mod bookkeeping;
 mod config;
@@ -27,6 +28,7 @@ mod copy;
 mod keys;
 mod load;
 mod lock;
+mod partitions;
 mod quality;
 mod queries;
 mod run_log;

@@ -176,4 +176,8 @@ impl DestinationSession for PgSession {
     }
 
     crate::offer_every_capability!();
+
+    fn partitions_tables(&self) -> bool {
+        true
+    }
 }

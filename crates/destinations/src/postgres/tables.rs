@@ -50,6 +50,8 @@ pub struct RawTable<'a> {
     pub mode: WriteMode,
     /// The quoted cursor column to index (backfill windows clear and compare by it).
     pub cursor_index: Option<&'a str>,
+    /// The `PARTITION BY` clause of a new table (`partition_by`).
+    pub partitioned: Option<&'a str>,
 }
 
 /// Creates the raw table when missing, adds the columns it lacks and, for a merge, its
@@ -67,13 +69,15 @@ pub async fn create_raw_table(session: &mut PgSession, raw: &RawTable<'_>) -> Re
         key,
         mode,
         cursor_index,
+        partitioned,
     } = *raw;
     let existing = columns(session, table).await?;
     let mut ddl = String::new();
     if existing.is_empty() {
         ddl.push_str(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} ({});",
-            definitions.join(", ")
+            "CREATE TABLE IF NOT EXISTS {table} ({}) {};",
+            definitions.join(", "),
+            partitioned.unwrap_or_default()
         ));
     }
     ddl.push_str(&evolve(&existing, table, names, types, mode)?);

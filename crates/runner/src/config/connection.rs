@@ -196,6 +196,10 @@ pub struct StreamConfig {
     /// `sync = "cdc"`: the publication of the stream's table; the slot's name by default.
     #[serde(default)]
     pub cdc_publication: Option<String>,
+    /// Time partitions of the raw table (destinations that partition tables):
+    /// `{ column = "created_at", granularity = "day" }` or `"month"`, UTC.
+    #[serde(default)]
+    pub partition_by: Option<elt_core::partitions::PartitionBy>,
 }
 
 fn default_dataset() -> String {

@@ -9,6 +9,7 @@ use crate::config::{Connection, StreamConfig};
 mod cdc;
 mod changes;
 mod columns;
+mod partitions;
 
 pub use changes::{PlannedChange, StreamPlan, schema_plan};
 
@@ -55,6 +56,7 @@ pub fn plan_streams(
         track_previous(&mut stream, c)?;
         set_deletes(&mut stream, c)?;
         set_parallelism(&mut stream, c)?;
+        partitions::set_partitions(&mut stream, c)?;
         cdc::finish(&mut stream, c, &config.name)?;
         cdc::refuse_options(&stream, options)?;
         apply_options(&mut stream, options, &mut notes)?;

@@ -1,12 +1,14 @@
 //! Readying one PostgreSQL load: the column lists and types of the raw table and the
 //! stage, the raw table created or evolved, the stage of a keyed load, the overwrite's new
-//! table, and whether a merge may copy straight into a table that is empty. The flow that
-//! follows is in `load.rs`.
+//! table, and whether a merge may copy straight into a table that is empty; the partitions a
+//! backfill window needs, and the emptying of a partitioned table that is overwritten. The
+//! flow that follows is in `load.rs`.
 
 use elt_core::changes::{EXTRACTED_AT, RUN_ID, change_fields};
 use elt_core::{ConfiguredStream, Error, Result, RunInfo, WriteMode, quote_ident};
 
 use super::super::lock::StreamLock;
+use super::super::partitions::{Partitions, partition_clause};
 use super::super::session::PgSession;
 use super::super::tables::{RawTable, create_raw_table, meta_definitions};
 use super::super::types::{PgType, pg_name};
@@ -115,13 +117,16 @@ impl<'a> Loader<'a> {
         let ds = session.ds.clone();
         let table_name = pg_name(&stream.table);
         let table = format!("{ds}.{}", quote_ident(&table_name));
+        // A partitioned table is overwritten in place: emptied in the load's transaction.
+        let in_place = stream.partition_by.is_some();
         let into = match mode {
-            WriteMode::Overwrite => format!(
+            WriteMode::Overwrite if !in_place => format!(
                 "{ds}.{}",
                 quote_ident(&pg_name(&format!("_elt_new__{}", stream.table)))
             ),
             mode => {
                 let cursor_index = window_cursor_index(stream)?;
+                let partitioned = partition_clause(stream);
                 let raw = RawTable {
                     table: &table,
                     name: &table_name,
@@ -131,6 +136,7 @@ impl<'a> Loader<'a> {
                     key: &c.key,
                     mode,
                     cursor_index: cursor_index.as_deref(),
+                    partitioned: partitioned.as_deref(),
                 };
                 create_raw_table(session, &raw).await?;
                 if mode.is_keyed() {
@@ -146,13 +152,21 @@ impl<'a> Loader<'a> {
                 }
             }
         };
+        let mut partitions = Partitions::read(session, (&table, &table_name), stream).await?;
+        if let (Some(partitions), Some(window)) = (&mut partitions, stream.window()) {
+            partitions.create_for_window(session, &window).await?;
+        }
         let direct = mode.is_merge()
             && stream.deletes.soft_delete_column.is_none()
             && is_empty(session, &table).await?;
         session
             .exec("BEGIN".to_owned(), "starting a transaction")
             .await?;
-        if mode == WriteMode::Overwrite {
+        if mode == WriteMode::Overwrite && in_place {
+            session
+                .exec(format!("TRUNCATE {table}"), "emptying the table")
+                .await?;
+        } else if mode == WriteMode::Overwrite {
             let sql = format!(
                 "DROP TABLE IF EXISTS {into}; CREATE TABLE {into} ({})",
                 c.definitions.join(", ")
@@ -183,6 +197,7 @@ impl<'a> Loader<'a> {
             quoted: c.quoted,
             staged_rows: 0,
             direct,
+            partitions,
         })
     }
 }
