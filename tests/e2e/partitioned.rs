@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::backfill::{pg_rows_where, seed_events};
+use crate::backfill::{pg_rows_where, run_window, seed_events};
 use crate::common::{Project, Random};
 use crate::pg::{execute, fresh_database, query};
 
@@ -118,17 +118,7 @@ fn reprocessing_a_month_replaces_exactly_its_partitions_and_survives_ten_kills()
         for month in ["0", "1", "2"] {
             let project = &project;
             scope.spawn(move || {
-                let run = [
-                    "backfill",
-                    "run",
-                    "--connection",
-                    "bf",
-                    "--plan",
-                    plan,
-                    "--window",
-                    month,
-                    "--quiet",
-                ];
+                let run = [&run_window(plan, month)[..], &["--quiet"]].concat();
                 project.elt(&run).expect_code(0);
             });
         }
@@ -146,20 +136,8 @@ fn reprocessing_a_month_replaces_exactly_its_partitions_and_survives_ten_kills()
         "SELECT relkind::text FROM pg_class WHERE oid = 'raw.events'::regclass",
     );
     assert_eq!(kind, ["p"]);
-    let february = [
-        "backfill",
-        "run",
-        "--connection",
-        "bf",
-        "--plan",
-        plan,
-        "--window",
-        "1",
-        "--force",
-        "--quiet",
-        "--wait-for-lock",
-        "60",
-    ];
+    let options = ["--force", "--quiet", "--wait-for-lock", "60"];
+    let february = [&run_window(plan, "1")[..], &options].concat();
     // How long one replace of February takes, unkilled: the range the kills fall in.
     let started = Instant::now();
     project.elt(&february).expect_code(0);
