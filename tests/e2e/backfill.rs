@@ -147,6 +147,11 @@ pub fn run_window<'a>(plan: &'a str, index: &'a str) -> [&'a str; 8] {
 
 /// `elt backfill VERB` of stream public.events over January 2024 `--by BY`.
 pub fn january<'a>(verb: &'a str, by: &'a str) -> [&'a str; 12] {
+    over(verb, ("2024-01-01", "2024-01-31"), by)
+}
+
+/// `elt backfill VERB` of stream public.events over `[from, to)` `--by BY`.
+pub fn over<'a>(verb: &'a str, (from, to): (&'a str, &'a str), by: &'a str) -> [&'a str; 12] {
     [
         "backfill",
         verb,
@@ -155,9 +160,9 @@ pub fn january<'a>(verb: &'a str, by: &'a str) -> [&'a str; 12] {
         "--stream",
         "public.events",
         "--from",
-        "2024-01-01",
+        from,
         "--to",
-        "2024-01-31",
+        to,
         "--by",
         by,
     ]

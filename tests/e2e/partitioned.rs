@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::backfill::{pg_rows_where, run_window, seed_events};
+use crate::backfill::{over, pg_rows_where, run_window, seed_events};
 use crate::common::{Project, Random};
 use crate::pg::{execute, fresh_database, query};
 
@@ -92,21 +92,13 @@ fn reprocessing_a_month_replaces_exactly_its_partitions_and_survives_ten_kills()
     let granularity = r#"write = "append", partition_by = { column = "at", granularity = "day" }"#;
     let project = project(&source, &destination, granularity);
     let plan = project
-        .elt(&[
-            "backfill",
-            "plan",
-            "--connection",
-            "bf",
-            "--stream",
-            "public.events",
-            "--from",
-            "2024-01-01",
-            "--to",
-            "2024-04-01",
-            "--by",
-            "month",
-            "--json",
-        ])
+        .elt(
+            &[
+                &over("plan", ("2024-01-01", "2024-04-01"), "month")[..],
+                &["--json"],
+            ]
+            .concat(),
+        )
         .expect_code(0);
     let plan_path = project.dir().join("plan.json");
     std::fs::write(&plan_path, plan.stdout()).unwrap();
